@@ -4,12 +4,14 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const major = Number(process.versions.node.split('.')[0])
+const [major, minor] = process.versions.node.split('.').map(Number)
+// Node 22.18 is the first release that runs TypeScript sources without flags.
+const recentEnough = major > 22 || (major === 22 && minor >= 18)
 
-if (major < 22) {
+if (!recentEnough) {
   const pinned = join(root, 'node_modules', 'node', 'bin', 'node')
   if (!existsSync(pinned)) {
     console.error('dadm-mesh needs Node >= 22: run `npm install` in the project first (it installs node@22).')
@@ -19,10 +21,11 @@ if (major < 22) {
   process.exit(r.status ?? 1)
 }
 
-const entry = join(root, 'dist', 'src', 'cli', 'main.js')
+// Node >= 22.18 strips TypeScript types itself, so the CLI runs from source with no build step.
+const entry = join(root, 'src', 'cli', 'main.ts')
 if (!existsSync(entry)) {
-  console.error('dadm-mesh is not built: run `npm run build` first.')
+  console.error('dadm-mesh sources are missing: src/cli/main.ts')
   process.exit(1)
 }
-const { main } = await import(entry)
+const { main } = await import(pathToFileURL(entry).href)
 process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env })

@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: every benchmark prints its figures next to a baseline measured in the same
+ * run, as a ratio. Absolute times on a shared 2-core machine are noise; ratios are the goals.
+ * Run one group with `npm run bench -- chain` (names below).
+ */
+import { printResults, type BenchResult } from './types.ts'
+
+type Bench = () => Promise<BenchResult[]>
+
+const groups: Record<string, { title: string, load: () => Promise<Bench> }> = {
+  chain: { title: 'PKI: chain verification (issue 2)', load: async () => (await import('./chain.ts')).benchChain }
+}
+
+const wanted = process.argv.slice(2).filter(a => !a.startsWith('-'))
+const names = wanted.length > 0 ? wanted : Object.keys(groups)
+let failed = false
+for (const name of names) {
+  const g = groups[name]
+  if (g == null) {
+    console.error(`unknown benchmark group ${name}; known: ${Object.keys(groups).join(', ')}`)
+    process.exit(2)
+  }
+  try {
+    printResults(g.title, await (await g.load())())
+  } catch (err) {
+    failed = true
+    console.error(`benchmark ${name} failed:`, err)
+  }
+}
+process.exit(failed ? 1 : 0)
