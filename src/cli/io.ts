@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util'
+import { MeshError } from '../errors.ts'
+import type { ParseArgsConfig } from 'node:util'
+
+/** Where a command writes, what environment it reads, and (for tests) its clock. */
+export interface CliIo {
+  stdout: { write(s: string): unknown }
+  stderr: { write(s: string): unknown }
+  env: Record<string, string | undefined>
+  /** The clock; the real one when absent. */
+  now?(): Date
+}
+
+/** Exit codes: 0 success, 1 refused or invalid, 2 bad command line. */
+export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const
+
+/** A subcommand: takes its own arguments and the streams, returns an exit code. */
+export type Command = (args: string[], io: CliIo) => Promise<number>
+
+/** Raised for a bad command line; `main` prints it with the command's usage and exits 2. */
+export class UsageError extends Error {
+  static name = 'UsageError'
+}
+
+/** `parseArgs` in strict mode, turning its errors into UsageError. */
+export function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: T, allowPositionals = false): ReturnType<typeof parseArgs<{ args: string[], options: T, strict: true, allowPositionals: boolean }>> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals, allowNegative: false })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+/** Requires a string option. */
+export function required (value: string | undefined, flag: string): string {
+  if (value == null || value === '') { throw new UsageError(`${flag} is required`) }
+  return value
+}
+
+/** The time now, from the injected clock. */
+export function nowOf (io: CliIo): Date {
+  return io.now?.() ?? new Date()
+}
+
+/**
+ * Prints an error the way every command does: `error: CODE: message` for the mesh's named errors
+ * (operators and scripts match on the code), and returns exit code 1.
+ */
+export function reportError (io: CliIo, err: unknown): number {
+  if (err instanceof MeshError) {
+    io.stderr.write(`error: ${err.code}: ${err.message}\n`)
+  } else if (err instanceof UsageError) {
+    throw err
+  } else {
+    const e = err as NodeJS.ErrnoException
+    io.stderr.write(`error: ${e.code ?? 'FAILED'}: ${e.message}\n`)
+  }
+  return EXIT.FAIL
+}
+
+/** Parses "90", "90s", "30m", "24h", "7d" into seconds. */
+export function parseDuration (s: string): number {
+  const m = /^(\d{1,9})([smhd]?)$/.exec(s)
+  if (m == null) { throw new UsageError(`bad duration ${JSON.stringify(s)} (use e.g. 3600, 30m, 24h, 7d)`) }
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2]] as number
+  return Number(m[1]) * unit
+}

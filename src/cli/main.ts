@@ -1,0 +1,64 @@
+import { caCrl, usage as caCrlUsage } from './commands/ca-crl.ts'
+import { caInit, usage as caInitUsage } from './commands/ca-init.ts'
+import { caIssue, usage as caIssueUsage } from './commands/ca-issue.ts'
+import { caRevoke, usage as caRevokeUsage } from './commands/ca-revoke.ts'
+import { certInspect, usage as certInspectUsage } from './commands/cert-inspect.ts'
+import { certVerify, usage as certVerifyUsage } from './commands/cert-verify.ts'
+import { csr, usage as csrUsage } from './commands/csr.ts'
+import { keygen, usage as keygenUsage } from './commands/keygen.ts'
+import { caAdminCert, usage as caAdminCertUsage } from './commands/ca-admin-cert.ts'
+import { caServe, usage as caServeUsage } from './commands/ca-serve.ts'
+import { caToken, usage as caTokenUsage } from './commands/ca-token.ts'
+import { crlViaSocket, revokeViaSocket, viaRunningService } from './commands/ca-via-service.ts'
+import { nodeEnroll, usage as nodeEnrollUsage } from './commands/node-enroll.ts'
+import { EXIT, UsageError } from './io.ts'
+import type { CliIo, Command } from './io.ts'
+
+export type { CliIo } from './io.ts'
+
+/** Subcommands by their words; each is one file in ./commands. */
+const COMMANDS: Record<string, { run: Command, usage: string }> = {
+  'ca init': { run: caInit, usage: caInitUsage },
+  'ca issue': { run: caIssue, usage: caIssueUsage },
+  // While `ca serve` holds the store, these go to it over DIR/admin.sock.
+  'ca revoke': { run: viaRunningService(caRevoke, revokeViaSocket), usage: caRevokeUsage },
+  'ca crl': { run: viaRunningService(caCrl, crlViaSocket), usage: caCrlUsage },
+  'ca serve': { run: caServe, usage: caServeUsage },
+  'ca token': { run: caToken, usage: caTokenUsage },
+  'ca admin-cert': { run: caAdminCert, usage: caAdminCertUsage },
+  'node enroll': { run: nodeEnroll, usage: nodeEnrollUsage },
+  'cert verify': { run: certVerify, usage: certVerifyUsage },
+  'cert inspect': { run: certInspect, usage: certInspectUsage },
+  keygen: { run: keygen, usage: keygenUsage },
+  csr: { run: csr, usage: csrUsage }
+}
+
+function help (): string {
+  return 'usage:\n' + Object.values(COMMANDS).map(c => `  ${c.usage}\n`).join('') +
+    'Key files are encrypted with the passphrase from DADM_MESH_PASSPHRASE or --passphrase-file.\n'
+}
+
+/** The `dadm-mesh` command line: dispatches to a subcommand and returns its exit code. */
+export async function main (argv: string[], io: CliIo): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+    (argv.length === 0 ? io.stderr : io.stdout).write(help())
+    return argv.length === 0 ? EXIT.USAGE : EXIT.OK
+  }
+  const two = argv.slice(0, 2).join(' ')
+  const [name, rest] = COMMANDS[two] != null ? [two, argv.slice(2)] : [argv[0], argv.slice(1)]
+  const command = COMMANDS[name]
+  if (command == null) {
+    io.stderr.write(`unknown command: ${argv.slice(0, 2).join(' ')}\n${help()}`)
+    return EXIT.USAGE
+  }
+  try {
+    return await command.run(rest, io)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\nusage: ${command.usage}\n`)
+      return EXIT.USAGE
+    }
+    io.stderr.write(`error: ${(err as Error).message}\n`)
+    return EXIT.FAIL
+  }
+}

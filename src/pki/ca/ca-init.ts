@@ -1,0 +1,133 @@
+import { stat } from 'node:fs/promises'
+import { KeyStoreError } from '../../identity/errors.ts'
+import { SoftwareKeyStore } from '../../identity/software-key-store.ts'
+import { CaStore } from '../../store/ca-store.ts'
+import { openStore } from '../../store/mesh-store.ts'
+import { writeFileExclusive } from '../../util/atomic-file.ts'
+import { parseCertificate } from '../certificate.ts'
+import { derToPem } from '../pem.ts'
+import { caPaths, ISSUING_KEY_LABEL, ROOT_KEY_LABEL } from './ca-files.ts'
+import { CA_CONFIG_DEFAULTS, validateCaConfig } from './config.ts'
+import { IssuanceError } from './errors.ts'
+import { caExtensions, keyIdentifier, signCertificate } from './x509-build.ts'
+import type { CaState } from './ca-state.ts'
+import type { CaConfig } from './config.ts'
+import type { KeyAlgorithm, KeyHandle } from '../../identity/key-store.ts'
+import type { Certificate } from '../certificate.ts'
+
+export interface CaInitOptions {
+  dir: string
+  /** Encrypts the CA keys; required. */
+  passphrase: string | undefined
+  /** @default 'P-256' */
+  keyAlgorithm?: KeyAlgorithm
+  /** Create an issuing intermediate so the root key signs only it and its CRL. @default true */
+  intermediate?: boolean
+  now: Date
+  /** @default 3650 (the root is the long-lived trust anchor; rotation adds a second root) */
+  rootValidityDays?: number
+  /** @default 1825, and never past the root */
+  intermediateValidityDays?: number
+  /** Subject DNs. @default `CN=dadm-mesh root CA <id>` / `CN=dadm-mesh issuing CA <id>` (id tells rotated CAs apart) */
+  subject?: { root?: string, intermediate?: string }
+  /** Overrides for ca.json settings. */
+  config?: Partial<Omit<CaConfig, 'version' | 'key_algorithm' | 'intermediate'>>
+  /** scrypt cost of the key files (tests lower it). */
+  scryptLogN?: number
+}
+
+const DAY_MS = 24 * 3600 * 1000
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err: any) {
+    if (err.code === 'ENOENT') { return false }
+    throw err
+  }
+}
+
+/** Creates a CA in `dir`: keys, root (and intermediate) certificates, ca.json and the store. */
+export async function createCa (opts: CaInitOptions): Promise<CaState> {
+  const paths = caPaths(opts.dir)
+  if (opts.passphrase == null || opts.passphrase === '') {
+    throw new KeyStoreError('NO_PASSPHRASE', 'refusing to create a CA without a passphrase for its keys')
+  }
+  for (const p of Object.values(paths)) {
+    if (await exists(p)) { throw new IssuanceError('CA_EXISTS', `${p} exists: refusing to overwrite a CA`) }
+  }
+  const alg = opts.keyAlgorithm ?? 'P-256'
+  const withIntermediate = opts.intermediate ?? true
+  const config = validateCaConfig({ ...CA_CONFIG_DEFAULTS, ...opts.config, version: 1, key_algorithm: alg, intermediate: withIntermediate })
+  const rootDays = opts.rootValidityDays ?? 3650
+  const interDays = opts.intermediateValidityDays ?? 1825
+  if (!(rootDays > 0) || !(interDays > 0)) { throw new IssuanceError('VALIDITY_OUT_OF_RANGE', 'CA validity must be positive') }
+
+  const meshStore = await openStore(paths.db)
+  try {
+    const store = await CaStore.open(meshStore)
+    const keys = new SoftwareKeyStore({ dir: paths.keys, passphrase: opts.passphrase, scryptLogN: opts.scryptLogN })
+    const notBefore = new Date(Math.floor(opts.now.getTime() / 1000) * 1000)
+    const rootNotAfter = new Date(notBefore.getTime() + rootDays * DAY_MS)
+
+    const rootKey = await keys.generate(ROOT_KEY_LABEL, alg)
+    const rootSerial = await store.freshSerial()
+    const rootName = opts.subject?.root ?? `CN=dadm-mesh root CA ${rootSerial.slice(0, 8)}`
+    const root = parseCertificate(await signCertificate({
+      serialHex: rootSerial,
+      subject: rootName,
+      issuerName: rootName,
+      notBefore,
+      notAfter: rootNotAfter,
+      spki: rootKey.publicKeySpki,
+      // pathLen 1 lets the root sign one level of intermediates; 0 when it signs leaves itself.
+      extensions: caExtensions(withIntermediate ? 1 : 0, rootKey.publicKeySpki),
+      signer: rootKey.signer()
+    }))
+    await record(store, root, 'root', opts.now)
+
+    let issuing: Certificate = root
+    let issuingKey: KeyHandle = rootKey
+    if (withIntermediate) {
+      issuingKey = await keys.generate(ISSUING_KEY_LABEL, alg)
+      const serial = await store.freshSerial()
+      const notAfter = new Date(Math.min(notBefore.getTime() + interDays * DAY_MS, rootNotAfter.getTime()))
+      issuing = parseCertificate(await signCertificate({
+        serialHex: serial,
+        subject: opts.subject?.intermediate ?? `CN=dadm-mesh issuing CA ${serial.slice(0, 8)}`,
+        issuerName: root.subject.der,
+        notBefore,
+        notAfter,
+        spki: issuingKey.publicKeySpki,
+        extensions: caExtensions(0, issuingKey.publicKeySpki, keyIdentifier(rootKey.publicKeySpki)),
+        signer: rootKey.signer()
+      }))
+      await record(store, issuing, 'intermediate', opts.now)
+    }
+
+    const rootPem = derToPem(root.der, 'CERTIFICATE')
+    const chainPem = withIntermediate ? derToPem(issuing.der, 'CERTIFICATE') + rootPem : rootPem
+    await writeFileExclusive(paths.root, rootPem, 0o644)
+    await writeFileExclusive(paths.chain, chainPem, 0o644)
+    await store.appendAudit(opts.now.getTime(), 'init', { key_algorithm: alg, intermediate: withIntermediate, root_serial: root.serialHex })
+    // ca.json goes last: its presence marks a complete CA.
+    await writeFileExclusive(paths.config, JSON.stringify(config, null, 2) + '\n', 0o644)
+    return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store }
+  } catch (err) {
+    await meshStore.close()
+    throw err
+  }
+}
+
+async function record (store: CaStore, cert: Certificate, profile: 'root' | 'intermediate', now: Date): Promise<void> {
+  await store.recordIssued({
+    serialHex: cert.serialHex,
+    profile,
+    subject: cert.subject.text,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    issuedAt: now.getTime(),
+    der: Buffer.from(cert.der).toString('base64')
+  })
+}

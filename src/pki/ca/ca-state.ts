@@ -1,0 +1,21 @@
+import type { KeyHandle } from '../../identity/key-store.ts'
+import type { CaStore } from '../../store/ca-store.ts'
+import type { MeshStore } from '../../store/mesh-store.ts'
+import type { Certificate } from '../certificate.ts'
+import type { CaConfig } from './config.ts'
+
+/** Everything an open CA holds: settings, certificates, keys and its store. */
+export interface CaState {
+  dir: string
+  config: CaConfig
+  root: Certificate
+  /** The certificate whose key signs leaves and the issuing CRL (the root when there is no intermediate). */
+  issuing: Certificate
+  rootPem: string
+  /** Issuing chain PEM, issuer first, root last. */
+  chainPem: string
+  rootKey: KeyHandle
+  issuingKey: KeyHandle
+  meshStore: MeshStore
+  store: CaStore
+}

@@ -1,0 +1,141 @@
+import { isIP } from 'node:net'
+import { parseCertificate } from '../certificate.ts'
+import { isValidNodeId, NODE_URI_PREFIX, PEER_URI_PREFIX } from '../node-identity.ts'
+import { derToPem, pemToDer } from '../pem.ts'
+import { ADMIN_URI_PREFIX, checkAdminCsr, checkNodeCsr, checkServerCsr, isDnsName, normalizeIp } from './csr-policy.ts'
+import { parseCsr } from './csr.ts'
+import { IssuanceError } from './errors.ts'
+import { keyIdentifier, leafExtensions, signCertificate } from './x509-build.ts'
+import type { CaState } from './ca-state.ts'
+import type { LeafNames, LeafProfile } from './x509-build.ts'
+
+export interface IssueRequest {
+  /** The CSR: DER bytes, or PEM text (`CERTIFICATE REQUEST`). */
+  csr: Uint8Array | string
+  now: Date
+  /** Lifetime; default from ca.json (24 h), at most `node_cert_max_validity_seconds` (7 d). */
+  validitySeconds?: number
+  /** Node profile: the CSR must name exactly this node_id (enrollment passes the token's). */
+  nodeId?: string
+  /** @default 'node' */
+  profile?: LeafProfile
+  /** Admin profile: the CSR must name exactly this admin. */
+  adminName?: string
+  /** Server profile: the names the certificate carries (at least one name in all). */
+  dnsNames?: string[]
+  ipAddresses?: string[]
+}
+
+export interface IssuedCert {
+  der: Uint8Array
+  pem: string
+  serialHex: string
+  profile: LeafProfile
+  /** node_id, admin name, or the server's first name. */
+  subject: string
+  /** Node profile only. */
+  nodeId?: string
+  peerId?: string
+  /** Milliseconds since the epoch. */
+  notBefore: number
+  notAfter: number
+  /** The issuing chain (issuer first, root last), to send along with the certificate. */
+  chainPem: string
+}
+
+interface ProfileOutcome {
+  subject: string
+  names: LeafNames
+  nodeId?: string
+  peerId?: string
+}
+
+function applyProfile (profile: LeafProfile, csr: ReturnType<typeof parseCsr>, req: IssueRequest): ProfileOutcome {
+  switch (profile) {
+    case 'node': {
+      if (req.nodeId != null && !isValidNodeId(req.nodeId)) { throw new IssuanceError('INVALID_NODE_ID', 'node_id has invalid syntax') }
+      const { nodeId, peerId } = checkNodeCsr(csr, req.nodeId)
+      return { subject: nodeId, nodeId, peerId, names: { uris: [NODE_URI_PREFIX + nodeId, PEER_URI_PREFIX + peerId] } }
+    }
+    case 'admin': {
+      const { name } = checkAdminCsr(csr, req.adminName)
+      return { subject: name, names: { uris: [ADMIN_URI_PREFIX + name] } }
+    }
+    case 'server': {
+      const dnsNames = (req.dnsNames ?? []).map(d => d.toLowerCase())
+      const ipAddresses = (req.ipAddresses ?? []).map(normalizeIp)
+      if (dnsNames.length + ipAddresses.length === 0 || dnsNames.some(d => !isDnsName(d)) || (req.ipAddresses ?? []).some(ip => isIP(ip) === 0)) {
+        throw new IssuanceError('BAD_PROFILE_INPUT', 'a server certificate needs valid dnsNames and/or ipAddresses')
+      }
+      checkServerCsr(csr, dnsNames, ipAddresses)
+      return { subject: dnsNames[0] ?? req.ipAddresses?.[0] ?? '', names: { dnsNames, ipAddresses: req.ipAddresses } }
+    }
+    default:
+      throw new IssuanceError('BAD_PROFILE_INPUT', `unknown profile ${String(profile)}`)
+  }
+}
+
+/** Validity window: from `now` (whole seconds) for the requested lifetime, clamped to the issuer's notAfter. */
+function validity (state: CaState, req: IssueRequest): { notBefore: Date, notAfter: Date } {
+  const seconds = req.validitySeconds ?? state.config.node_cert_validity_seconds
+  if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > state.config.node_cert_max_validity_seconds) {
+    throw new IssuanceError('VALIDITY_OUT_OF_RANGE', `validity must be 1..${state.config.node_cert_max_validity_seconds} s`)
+  }
+  const now = req.now.getTime()
+  if (now < state.issuing.notBefore || now > state.issuing.notAfter || now > state.root.notAfter) {
+    throw new IssuanceError('ISSUER_NOT_VALID', 'the issuing CA is not valid at this time')
+  }
+  const notBefore = Math.floor(now / 1000) * 1000
+  const notAfter = Math.min(notBefore + seconds * 1000, state.issuing.notAfter)
+  return { notBefore: new Date(notBefore), notAfter: new Date(notAfter) }
+}
+
+/**
+ * Issues a leaf certificate from a CSR. Every check runs before anything is signed or stored:
+ * parse and self-signature, key policy, profile (SANs, CA powers), validity, node block. The
+ * certificate and its audit entry are then stored in one sync batch.
+ */
+export async function issueCertificate (state: CaState, req: IssueRequest): Promise<IssuedCert> {
+  const der = typeof req.csr === 'string' ? pemToDer(req.csr, 'CERTIFICATE REQUEST') : req.csr
+  const csr = parseCsr(der)
+  const profile = req.profile ?? 'node'
+  const outcome = applyProfile(profile, csr, req)
+  const { notBefore, notAfter } = validity(state, req)
+  if (outcome.nodeId != null && await state.store.nodeRevocation(outcome.nodeId) != null) {
+    throw new IssuanceError('NODE_REVOKED', 'this node_id is revoked; an operator must clear it first')
+  }
+  const serialHex = await state.store.freshSerial()
+  const certDer = await signCertificate({
+    serialHex,
+    subject: `CN=${outcome.subject}`,
+    issuerName: state.issuing.subject.der,
+    notBefore,
+    notAfter,
+    spki: csr.spki,
+    extensions: leafExtensions(profile, outcome.names, csr.spki, keyIdentifier(state.issuing.spki)),
+    signer: state.issuingKey.signer()
+  })
+  // Re-read what we signed with our strict parser: a library encoding surprise fails here, not in the field.
+  const cert = parseCertificate(certDer)
+  await state.store.recordIssued({
+    serialHex: cert.serialHex,
+    profile,
+    subject: outcome.subject,
+    ...(outcome.nodeId != null ? { nodeId: outcome.nodeId, peerId: outcome.peerId } : {}),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    issuedAt: req.now.getTime(),
+    der: Buffer.from(certDer).toString('base64')
+  })
+  return {
+    der: certDer,
+    pem: derToPem(certDer, 'CERTIFICATE'),
+    serialHex: cert.serialHex,
+    profile,
+    subject: outcome.subject,
+    ...(outcome.nodeId != null ? { nodeId: outcome.nodeId, peerId: outcome.peerId } : {}),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    chainPem: state.chainPem
+  }
+}

@@ -1,0 +1,13 @@
+import { MeshError } from '../errors.ts'
+
+/** Bounded codes for store-level refusals. */
+export type StoreErrorCode =
+  | 'SERIAL_COLLISION'
+  | 'SERIAL_SPACE_EXHAUSTED'
+  | 'AUDIT_SEQUENCE_CONFLICT'
+  | 'CRL_NUMBER_NOT_MONOTONIC'
+
+/** Raised when a write would break a store invariant (unique serials, append-only audit). */
+export class StoreError extends MeshError<StoreErrorCode> {
+  static name = 'StoreError'
+}

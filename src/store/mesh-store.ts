@@ -1,0 +1,72 @@
+import { Level } from 'level'
+import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
+
+/**
+ * One LevelDB per process, one sublevel per concern. Every concern's typed interface (CA store,
+ * token store, bundle store, ...) asks this for its sublevels by a name listed in `SUBLEVELS`,
+ * so two concerns can never share a key space by accident. Adding a concern is one line there.
+ */
+export const SUBLEVELS = {
+  'ca-meta': 'json',
+  'ca-serials': 'json',
+  'ca-certs': 'json',
+  'ca-certs-by-node': 'json',
+  'ca-revoked': 'json',
+  'ca-revoked-nodes': 'json',
+  'ca-audit': 'json',
+  'enroll-tokens': 'json'
+} as const satisfies Record<string, ValueEncodingName>
+
+export type ValueEncodingName = 'json' | 'view'
+export type SublevelName = keyof typeof SUBLEVELS
+
+/** The root database type: string keys, values encoded per sublevel. */
+export type RootDb = AbstractLevel<string | Buffer | Uint8Array, string, any>
+
+/** A typed sublevel with string keys and values of type V. */
+export type Sublevel<V> = AbstractSublevel<RootDb, string | Buffer | Uint8Array, string, V>
+
+/**
+ * Options that make LevelDB fsync before a write returns (classic-level `sync`). Pass these on
+ * every write whose loss after a crash would lose data (issued certs, revocations, counters, audit).
+ * Held in a variable because abstract-level's option types do not declare `sync`.
+ */
+export const SYNC: Record<string, unknown> = { sync: true }
+
+/** The process-wide store: typed sublevels over one LevelDB. */
+export interface MeshStore {
+  /** The root database, for atomic batches across sublevels (`{ type, sublevel, key, value }`). */
+  readonly db: RootDb
+  /** The sublevel for one concern, with the value encoding declared in `SUBLEVELS`. */
+  sublevel<V>(name: SublevelName): Sublevel<V>
+  close(): Promise<void>
+}
+
+/** Opens (creating if needed) the LevelDB at `path` as the process's MeshStore. */
+export async function openStore (path: string): Promise<MeshStore> {
+  const db = new Level<string, any>(path, { keyEncoding: 'utf8', valueEncoding: 'json' })
+  await db.open()
+  return wrapStore(db as unknown as RootDb)
+}
+
+/**
+ * Wraps an already created abstract-level database (unit tests pass a memory-level here). The
+ * database must be open or opening.
+ */
+export function wrapStore (db: RootDb): MeshStore {
+  const cache = new Map<SublevelName, Sublevel<any>>()
+  return {
+    db,
+    sublevel<V>(name: SublevelName): Sublevel<V> {
+      let s = cache.get(name)
+      if (s == null) {
+        s = db.sublevel<string, V>(name, { keyEncoding: 'utf8', valueEncoding: SUBLEVELS[name] }) as Sublevel<any>
+        cache.set(name, s)
+      }
+      return s as Sublevel<V>
+    },
+    async close () {
+      await db.close()
+    }
+  }
+}
