@@ -221,7 +221,14 @@ export class ChainVerifier {
       }
       if (this.#roots.includes(signer)) { return }
       verifyChain(now, signer, this.#intermediates, this.#roots, [], {
-        ...this.#policy, requiredEku: [], requireEku: false, leafKeyUsage: ['cRLSign'], allowCaLeaf: true, requireRevocationInfo: false
+        ...this.#policy,
+        requiredEku: [],
+        requireEku: false,
+        leafKeyUsage: ['cRLSign'],
+        allowCaLeaf: true,
+        requireRevocationInfo: false,
+        expectedNodeId: undefined,
+        expectedPeerId: undefined
       })
       return
     }

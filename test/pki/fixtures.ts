@@ -1,5 +1,5 @@
 import 'reflect-metadata'
-import { webcrypto } from 'node:crypto'
+import { KeyObject, sign, webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { content, decodeDer, encodeTlv, encoded, TAG } from '../../src/pki/der.ts'
 
@@ -145,6 +145,18 @@ export function replaceTbsField (der: Uint8Array, index: number, field: Uint8Arr
   const fields = decodeDer(tbs).children.map(n => encoded(n))
   fields[index] = field
   return assembleCertificate(encodeTlv(TAG.SEQUENCE, cat(...fields)), alg, signature)
+}
+
+/**
+ * Re-issues `der` as an X.509 v1 certificate (no version field, no extensions), signed by
+ * `signer` with ECDSA P-256/SHA-256: what WebCrypto-based generators cannot make.
+ */
+export function asV1 (der: Uint8Array, signer: CryptoKeyPair): Uint8Array {
+  const { tbs, alg } = splitCertificate(der)
+  const fields = decodeDer(tbs).children.filter(n => n.tag !== 0xa0 && n.tag !== 0xa3).map(n => encoded(n))
+  const v1 = encodeTlv(TAG.SEQUENCE, cat(...fields))
+  const signature = sign('sha256', v1, KeyObject.from(signer.privateKey))
+  return assembleCertificate(v1, alg, new Uint8Array(signature))
 }
 
 /** P-256 group order. */

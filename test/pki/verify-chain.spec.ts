@@ -5,7 +5,7 @@ import { parseCertificate } from '../../src/pki/certificate.ts'
 import { encodeTlv, TAG } from '../../src/pki/der.ts'
 import { verifyChain } from '../../src/pki/verify-chain.ts'
 import {
-  assembleCertificate, DAY, deepSequence, EKU_SERVER, fakeRsaSpki, highSTwin, makeCert, makeCrl, makeKeys, meshChain,
+  asV1, assembleCertificate, DAY, deepSequence, EKU_SERVER, fakeRsaSpki, highSTwin, makeCert, makeCrl, makeKeys, meshChain,
   replaceTbsField, splitCertificate, T0, thrown
 } from './fixtures.ts'
 
@@ -58,6 +58,15 @@ describe('verifyChain: the mesh chain validator', () => {
     expect(thrown(() => verifyChain(T0, leaf.der, [expired.der], [root.der], []))).to.include({ code: 'EXPIRED', depth: 1 })
     expect(verifyChain(T0, leaf.der, [expired.der, current.der], [root.der], []).path[1].fingerprint)
       .to.equal(parseCertificate(current.der).fingerprint)
+  })
+
+  it('a v1 certificate as an intermediate -> NOT_A_CA; as the leaf -> MALFORMED_CERTIFICATE', async () => {
+    const { root, ca, leaf } = await meshChain()
+    const v1Ca = asV1(ca.der, root.keys)
+    expect(parseCertificate(v1Ca).version).to.equal(1)
+    expect(thrown(() => verifyChain(T0, leaf.der, [v1Ca], [root.der], []))).to.include({ code: 'NOT_A_CA', depth: 1 })
+    const v1Leaf = asV1(leaf.der, ca.keys)
+    expect(thrown(() => verifyChain(T0, v1Leaf, [ca.der], [root.der], []))).to.include({ code: 'MALFORMED_CERTIFICATE', depth: 0 })
   })
 
   it('no path to a trusted root -> UNKNOWN_ISSUER', async () => {
