@@ -1,0 +1,133 @@
+import { decode, encode, Tokenizer, Type } from 'cborg'
+import { MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_FRAME_BYTES, MAX_SIGNATURE_BYTES, NONCE_BYTES, WIRE_VERSION } from './constants.ts'
+import { AuthError, isAuthErrorCode } from './errors.ts'
+import type { AuthErrorCode } from './errors.ts'
+
+/*
+ * The three frames of `/dadm-mesh/auth/1.0.0`, CBOR maps (cborg, the mesh's one wire codec),
+ * each sent length-prefixed (unsigned varint) on the auth stream:
+ *
+ *   hello   { t: 1, v: 1, chain: [bstr DER, ...] (leaf first), nonce: bstr(32) }
+ *   proof   { t: 2, sig: bstr }                 signature over the transcript
+ *   verdict { t: 3, ok: bool, code?: tstr }     what the sender concluded about the receiver
+ *
+ * The size is checked before decoding (here and, earlier, from the length prefix), the nesting
+ * depth is checked by a token scan before objects are built (cborg itself has no depth limit),
+ * and every field is checked for type and size after.
+ */
+
+/** Our chain (leaf first) and a fresh nonce. */
+export interface HelloFrame { t: 1, v: number, chain: Uint8Array[], nonce: Uint8Array }
+/** Our signature over the transcript. */
+export interface ProofFrame { t: 2, sig: Uint8Array }
+/** What the sender concluded about the receiver. */
+export interface VerdictFrame { t: 3, ok: boolean, code?: AuthErrorCode }
+export type AuthFrame = HelloFrame | ProofFrame | VerdictFrame
+
+const FRAME_HELLO = 1
+const FRAME_PROOF = 2
+const FRAME_VERDICT = 3
+
+/** Our frames are a map holding at most an array of byte strings: depth 2. */
+const MAX_DEPTH = 2
+/** Tokens in the largest legal frame: 1 map + 4 keys + 4 values + chain items. */
+const MAX_TOKENS = 16 + MAX_CHAIN_LENGTH
+
+const DECODE_OPTIONS = {
+  strict: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+  useMaps: false
+}
+
+/** Encodes a frame; refuses to produce one we would not accept ourselves. */
+export function encodeFrame (frame: AuthFrame): Uint8Array {
+  const bytes = encode(frame.t === FRAME_VERDICT && frame.code == null ? { t: frame.t, ok: frame.ok } : frame)
+  if (bytes.byteLength > MAX_FRAME_BYTES) {
+    throw new AuthError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
+  }
+  return bytes
+}
+
+/** Decodes one frame, checking size first, then depth, then every field. */
+export function decodeFrame (bytes: Uint8Array): AuthFrame {
+  if (bytes.byteLength > MAX_FRAME_BYTES) {
+    throw new AuthError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
+  }
+  checkShape(bytes)
+  let value: unknown
+  try {
+    value = decode(bytes, DECODE_OPTIONS)
+  } catch (err: any) {
+    throw new AuthError('MALFORMED_MESSAGE', 'frame is not strict CBOR', {}, { cause: err })
+  }
+  return checkFrame(value)
+}
+
+/** Walks the tokens once to bound depth and count before any object is built. */
+function checkShape (bytes: Uint8Array): void {
+  const tokenizer = new Tokenizer(bytes, DECODE_OPTIONS)
+  const open: number[] = []
+  let tokens = 0
+  try {
+    while (!tokenizer.done()) {
+      if (++tokens > MAX_TOKENS) { throw new Error('too many items') }
+      const token = tokenizer.next()
+      if (open.length > 0) { open[open.length - 1]-- }
+      if (Type.equals(token.type, Type.array) && token.value > 0) { open.push(token.value) } else if (Type.equals(token.type, Type.map) && token.value > 0) { open.push(token.value * 2) } else if (Type.equals(token.type, Type.tag)) { throw new Error('tags are not used') }
+      if (open.length > MAX_DEPTH) { throw new Error('nested too deep') }
+      while (open.length > 0 && open[open.length - 1] === 0) { open.pop() }
+    }
+  } catch (err: any) {
+    throw new AuthError('MALFORMED_MESSAGE', 'frame has an impossible shape', {}, { cause: err })
+  }
+}
+
+function isBytes (v: unknown, min: number, max: number): v is Uint8Array {
+  return v instanceof Uint8Array && v.byteLength >= min && v.byteLength <= max
+}
+
+function malformed (what: string): AuthError {
+  return new AuthError('MALFORMED_MESSAGE', what)
+}
+
+function checkKeys (o: Record<string, unknown>, allowed: string[]): void {
+  for (const key of Object.keys(o)) {
+    if (!allowed.includes(key)) { throw malformed(`unexpected field ${JSON.stringify(key.slice(0, 16))}`) }
+  }
+}
+
+function checkFrame (value: unknown): AuthFrame {
+  if (value == null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
+    throw malformed('frame is not a map')
+  }
+  const o = value as Record<string, unknown>
+  switch (o.t) {
+    case FRAME_HELLO: {
+      checkKeys(o, ['t', 'v', 'chain', 'nonce'])
+      if (typeof o.v !== 'number' || !Number.isInteger(o.v)) { throw malformed('hello without a version') }
+      if (o.v !== WIRE_VERSION) { throw new AuthError('UNSUPPORTED_VERSION', `wire version ${o.v} is not ${WIRE_VERSION}`) }
+      if (!Array.isArray(o.chain) || o.chain.length > MAX_CHAIN_LENGTH) { throw malformed('hello chain is not an array of at most 4 certificates') }
+      if (!o.chain.every(c => isBytes(c, 1, MAX_CERT_BYTES))) { throw malformed('hello chain holds something other than DER bytes') }
+      if (!isBytes(o.nonce, NONCE_BYTES, NONCE_BYTES)) { throw malformed(`hello nonce is not ${NONCE_BYTES} bytes`) }
+      return { t: 1, v: o.v, chain: o.chain, nonce: o.nonce }
+    }
+    case FRAME_PROOF:
+      checkKeys(o, ['t', 'sig'])
+      if (!isBytes(o.sig, 1, MAX_SIGNATURE_BYTES)) { throw malformed('proof signature missing or too long') }
+      return { t: 2, sig: o.sig }
+    case FRAME_VERDICT: {
+      checkKeys(o, ['t', 'ok', 'code'])
+      if (typeof o.ok !== 'boolean') { throw malformed('verdict without ok') }
+      // A code we do not know is dropped, not echoed: logs must stay bounded.
+      const code = isAuthErrorCode(o.code) ? o.code : undefined
+      return code == null ? { t: 3, ok: o.ok } : { t: 3, ok: o.ok, code }
+    }
+    default:
+      throw malformed('unknown frame type')
+  }
+}

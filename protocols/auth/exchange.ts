@@ -1,0 +1,191 @@
+import { lpStream } from '@libp2p/utils'
+import { decodeFrame, encodeFrame } from './codec.ts'
+import { FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WIRE_VERSION } from './constants.ts'
+import { AuthError } from './errors.ts'
+import { buildTranscript } from './transcript.ts'
+import { precheckAuth, verifyAuth } from './verify-auth.ts'
+import type { AuthFrame, HelloFrame } from './codec.ts'
+import type { AuthRole, TranscriptInput } from './transcript.ts'
+import type { LocalCredentials } from './types.ts'
+import type { AuthCheckInput } from './verify-auth.ts'
+import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+
+/*
+ * The byte-moving half of the auth protocol. The dialer opens the stream; two flights each way:
+ *
+ *   dialer                                         listener
+ *   hello_D {chain, nonce}            ------->
+ *                                                  examine D's chain, sign
+ *                                     <-------     hello_L {chain, nonce}, proof_L
+ *   examine L's chain, check proof_L, sign
+ *   proof_D, verdict_D (ok)           ------->
+ *                                                  check proof_D
+ *                                     <-------     verdict_L (ok)
+ *
+ * Either side that refuses sends a negative verdict {ok: false, code} in place of its next frame
+ * and stops, so a peer always learns why. Neither side signs before it has checked the other's
+ * chain, so our (maybe hardware) key never signs for a stranger. Success needs both verdicts: a
+ * peer is authenticated on one side only if it is on both. Every read and write carries `signal`
+ * (the whole-exchange deadline); errors come out as AuthError.
+ */
+
+/** What one end of the exchange needs. */
+export interface ExchangeParams {
+  /** Our role in the transcript: the connection's dialer or listener. */
+  role: AuthRole
+  /** We opened the auth stream (and so send the first hello). */
+  opener: boolean
+  /** Multihash bytes of the two PeerIds; "local" is ours. */
+  localPeerId: Uint8Array
+  remotePeerId: Uint8Array
+  /** String form of the remote PeerId, compared with the certificate's SAN. */
+  remotePeerIdString: string
+  credentials: LocalCredentials
+  nonce: Uint8Array
+  signal: AbortSignal
+  now(): number
+  /** Everything `verifyAuth` needs about the peer's hello, except the proof. */
+  examineHello(hello: HelloFrame): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>>
+  /**
+   * Called the moment we refuse the peer, before the verdict frame goes out: the refusal is on
+   * record even if the peer, told why, hangs up before our write returns.
+   */
+  onRefuse(err: AuthError): void
+}
+
+type Examined = Omit<AuthCheckInput, 'transcript' | 'signature'>
+type Lp = LengthPrefixedStream<Stream>
+
+/** Runs the exchange on an open auth stream; resolves with the peer's identity or throws AuthError. */
+export async function runExchange (stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
+  const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES })
+  try {
+    const identity = p.opener ? await asOpener(lp, stream, p) : await asResponder(lp, stream, p)
+    // Our last frame is queued; closing our end need not delay the verdict.
+    stream.close({ signal: AbortSignal.timeout(FAILURE_FLUSH_MS) }).catch(() => { stream.abort(new AuthError('CLOSED', 'auth stream close timed out')) })
+    return identity
+  } catch (err: any) {
+    const authErr = toAuthError(err, p.signal)
+    // After a verdict the stream is closing gracefully; the service closes the connection later.
+    if (authErr.verdictSent !== true && stream.status === 'open') { stream.abort(authErr) }
+    throw authErr
+  }
+}
+
+/** The transcript fields in connection order, whoever opened the stream. */
+function transcriptOf (p: ExchangeParams, remoteNonce: Uint8Array): TranscriptInput {
+  return p.role === 'dialer'
+    ? { dialerPeerId: p.localPeerId, listenerPeerId: p.remotePeerId, dialerNonce: p.nonce, listenerNonce: remoteNonce }
+    : { dialerPeerId: p.remotePeerId, listenerPeerId: p.localPeerId, dialerNonce: remoteNonce, listenerNonce: p.nonce }
+}
+
+const otherRole = (role: AuthRole): AuthRole => role === 'dialer' ? 'listener' : 'dialer'
+
+async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
+  const options = { signal: p.signal }
+  await lp.write(encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce }), options)
+  const hello = await readFrame(lp, 1, options)
+  const examined = await examine(lp, stream, p, hello)
+  const t = transcriptOf(p, hello.nonce)
+  const proof = await readFrame(lp, 2, options)
+  const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t), proof.sig)
+  await lp.writeV([encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t)) }), encodeFrame({ t: 3, ok: true })], options)
+  await readFrame(lp, 3, options)
+  return identity
+}
+
+async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
+  const options = { signal: p.signal }
+  const hello = await readFrame(lp, 1, options)
+  const examined = await examine(lp, stream, p, hello)
+  const t = transcriptOf(p, hello.nonce)
+  const ourHello = encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce })
+  await lp.writeV([ourHello, encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t)) })], options)
+  const proof = await readFrame(lp, 2, options)
+  const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t), proof.sig)
+  await readFrame(lp, 3, options)
+  await lp.write(encodeFrame({ t: 3, ok: true }), options)
+  return identity
+}
+
+/** Examines the peer's hello and refuses at once what needs no proof to refuse. */
+async function examine (lp: Lp, stream: Stream, p: ExchangeParams, hello: HelloFrame): Promise<Examined> {
+  const examined = await p.examineHello(hello)
+  const early = precheckAuth(p.now(), examined)
+  if (early != null) {
+    throw await refuse(p, lp, stream, new AuthError(early.code, `peer refused before proof: ${early.code}`, { chainCode: early.chainCode, verdictSent: true }))
+  }
+  return examined
+}
+
+/** The full decision on the peer's proof; refuses (and says why) or returns its identity. */
+async function decide (lp: Lp, stream: Stream, p: ExchangeParams, examined: Examined, transcript: Uint8Array, signature: Uint8Array): Promise<PeerIdentity> {
+  const verdict = verifyAuth(p.now(), { ...examined, transcript, signature })
+  if (!verdict.ok) {
+    throw await refuse(p, lp, stream, new AuthError(verdict.code, `peer refused: ${verdict.code}`, { chainCode: verdict.chainCode, verdictSent: true }))
+  }
+  return verdict.identity
+}
+
+async function sign (p: ExchangeParams, transcript: Uint8Array): Promise<Uint8Array> {
+  try {
+    return await p.credentials.signer.sign(transcript)
+  } catch (err: any) {
+    throw new AuthError('LOCAL_CREDENTIALS', 'our identity signer failed', {}, { cause: err })
+  }
+}
+
+/** Reads the next frame and insists on its type; a negative verdict in its place ends the exchange. */
+async function readFrame<T extends AuthFrame['t']> (lp: Lp, type: T, options: { signal: AbortSignal }): Promise<Extract<AuthFrame, { t: T }>> {
+  const frame = decodeFrame((await lp.read(options)).subarray())
+  if (frame.t === 3 && !frame.ok) {
+    throw new AuthError('REMOTE_REJECTED', `peer refused us: ${frame.code ?? 'no code'}`, { remoteCode: frame.code })
+  }
+  if (frame.t !== type) {
+    throw new AuthError('MALFORMED_MESSAGE', `expected frame type ${type}, got ${frame.t}`)
+  }
+  return frame as Extract<AuthFrame, { t: T }>
+}
+
+/**
+ * Records the refusal, then tells the peer why and flushes the frame (at most FAILURE_FLUSH_MS).
+ * The service waits a moment before closing the connection, so that the peer can log our code.
+ * Returns the error for the caller to throw.
+ */
+async function refuse (p: ExchangeParams, lp: Lp, stream: Stream, err: AuthError): Promise<AuthError> {
+  p.onRefuse(err)
+  const signal = AbortSignal.any([p.signal, AbortSignal.timeout(FAILURE_FLUSH_MS)])
+  try {
+    await lp.write(encodeFrame({ t: 3, ok: false, code: err.code }), { signal })
+    await stream.close({ signal })
+  } catch {
+    // best effort: the refusal stands whether or not the peer heard it
+  }
+  return err
+}
+
+/** Maps whatever libp2p or the codec threw to one bounded AuthError. */
+export function toAuthError (err: any, signal?: AbortSignal): AuthError {
+  if (err instanceof AuthError) { return err }
+  if (signal?.aborted === true) {
+    const reason = signal.reason
+    return reason instanceof AuthError ? reason : new AuthError('TIMEOUT', 'auth deadline passed', {}, { cause: err })
+  }
+  switch (err?.name) {
+    case 'InvalidDataLengthError':
+    case 'InvalidDataLengthLengthError':
+    case 'StreamBufferError':
+      return new AuthError('FRAME_TOO_LARGE', 'frame length prefix exceeds the maximum', {}, { cause: err })
+    case 'InvalidMessageLengthError':
+      return new AuthError('MALFORMED_MESSAGE', 'bad frame length prefix', {}, { cause: err })
+    case 'UnsupportedProtocolError':
+      return new AuthError('PROTOCOL_UNSUPPORTED', 'peer does not speak the auth protocol', {}, { cause: err })
+    case 'AbortError':
+    case 'TimeoutError':
+      return new AuthError('TIMEOUT', 'auth deadline passed', {}, { cause: err })
+    default:
+      return new AuthError('CLOSED', `auth stream ended: ${String(err?.name ?? 'error')}`, {}, { cause: err })
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * `/dadm-mesh/auth/1.0.0`: on every new connection both sides exchange their mesh certificate
+ * chains and sign a transcript (label, role, both PeerIds, both fresh nonces) with their identity
+ * key. Until that succeeds the peer is unauthenticated and every other protocol refuses it.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({
+ *   services: { auth: meshAuth({ credentials, verifier }), ... }
+ * })
+ * node.services.auth.addEventListener('peer:authenticated', (evt) => { ... })
+ * ```
+ */
+import { DefaultMeshAuth } from './mesh-auth.ts'
+import type { MeshAuth, MeshAuthComponents, MeshAuthInit } from './types.ts'
+
+export { PROTOCOL as AUTH_PROTOCOL, DEFAULT_DEADLINE_MS as AUTH_DEFAULT_DEADLINE_MS, MAX_FRAME_BYTES as AUTH_MAX_FRAME_BYTES } from './constants.ts'
+export { AuthError, AUTH_ERROR_CODES, isAuthErrorCode } from './errors.ts'
+export type { AuthErrorCode } from './errors.ts'
+export { requireAuthenticated, guardRegisteredProtocols, isGuarded } from './guard.ts'
+export type { AuthGate, GuardRegistrar } from './guard.ts'
+export { verifyAuth, precheckAuth } from './verify-auth.ts'
+export type { AuthCheckInput, AuthVerdict } from './verify-auth.ts'
+export { buildTranscript, verifyTranscriptSignature } from './transcript.ts'
+export type { AuthRole, TranscriptInput } from './transcript.ts'
+export { encodeFrame, decodeFrame } from './codec.ts'
+export type { AuthFrame, HelloFrame, ProofFrame, VerdictFrame } from './codec.ts'
+export type { AuthenticatedPeer, AuthFailure, AuthRegistrar, IdentitySigner, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, RevocationPredicate, TransportName } from './types.ts'
+export { DefaultMeshAuth } from './mesh-auth.ts'
+
+/** The auth service factory for libp2p's `services` map. */
+export function meshAuth (init: MeshAuthInit): (components: MeshAuthComponents) => MeshAuth {
+  return (components) => new DefaultMeshAuth(components, init)
+}

@@ -1,0 +1,59 @@
+import { createPublicKey } from 'node:crypto'
+import { encode } from 'cborg'
+import { SIG_OID, verifySignature } from '../../src/pki/signature.ts'
+import { TRANSCRIPT_LABEL } from './constants.ts'
+import type { KeyObject } from 'node:crypto'
+
+/** Which end of the connection signs: the dialer (outbound) or the listener (inbound). */
+export type AuthRole = 'dialer' | 'listener'
+
+export interface TranscriptInput {
+  /** Raw multihash bytes of the dialer's and the listener's PeerIds. */
+  dialerPeerId: Uint8Array
+  listenerPeerId: Uint8Array
+  dialerNonce: Uint8Array
+  listenerNonce: Uint8Array
+}
+
+/**
+ * The bytes a side signs: CBOR [label, role, dialer PeerId, listener PeerId, dialer nonce,
+ * listener nonce]. The fixed dialer/listener order makes both sides build the same bytes; the
+ * signer's role is inside so one side's signature can never stand in for the other's; both fresh
+ * nonces make every transcript unique, so an old signature never verifies again.
+ */
+export function buildTranscript (role: AuthRole, t: TranscriptInput): Uint8Array {
+  return encode([TRANSCRIPT_LABEL, role, t.dialerPeerId, t.listenerPeerId, t.dialerNonce, t.listenerNonce])
+}
+
+// AlgorithmIdentifier DER for the two identity key types (RFC 5758 §3.2, RFC 8410 §3).
+const ECDSA_SHA256_ALG = { oid: SIG_OID.ECDSA_SHA256, der: Uint8Array.from([0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]) }
+const ECDSA_SHA384_ALG = { oid: SIG_OID.ECDSA_SHA384, der: Uint8Array.from([0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03]) }
+const ED25519_ALG = { oid: SIG_OID.ED25519, der: Uint8Array.from([0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]) }
+
+/**
+ * Verifies a transcript signature with the certificate's key. The algorithm follows from the key
+ * type in the certificate, never from anything the peer says, so there is no algorithm to confuse.
+ * Signatures use the X.509 encodings (DER ECDSA-Sig-Value, raw Ed25519), as the identity key
+ * stores produce them. Returns false for a wrong signature or an unusable key.
+ */
+export function verifyTranscriptSignature (spki: Uint8Array, transcript: Uint8Array, signature: Uint8Array): boolean {
+  let key: KeyObject
+  try {
+    key = createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' })
+  } catch {
+    return false
+  }
+  const alg = key.asymmetricKeyType === 'ed25519'
+    ? ED25519_ALG
+    : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+      ? ECDSA_SHA256_ALG
+      : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1'
+        ? ECDSA_SHA384_ALG
+        : undefined
+  if (alg == null) { return false }
+  try {
+    return verifySignature(alg, key, transcript, signature)
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,107 @@
+import type { AuthErrorCode } from './errors.ts'
+import type { AuthGate, GuardRegistrar } from './guard.ts'
+import type { PeerCertificateVerifier, PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, Startable, StreamHandler, TypedEventTarget } from '@libp2p/interface'
+
+/**
+ * Signs with the node's mesh identity key, wherever it lives (encrypted file, PKCS#11, TPM). The
+ * identity key stores' `KeyHandle` fits as is: `{ algorithm, spki: handle.publicKeySpki, sign }`.
+ */
+export interface IdentitySigner {
+  algorithm: 'P-256' | 'Ed25519'
+  /** SubjectPublicKeyInfo DER; must equal the leaf certificate's. */
+  spki: Uint8Array
+  /** X.509 encodings: DER ECDSA-Sig-Value with SHA-256 for P-256, raw 64 bytes for Ed25519. */
+  sign(data: Uint8Array): Promise<Uint8Array>
+}
+
+/** What this node presents: its chain (leaf first, DER) and the signer for the leaf's key. */
+export interface LocalCredentials {
+  chain: Uint8Array[]
+  signer: IdentitySigner
+}
+
+/** True when a verified identity is revoked by the node's current revocation state. */
+export type RevocationPredicate = (peer: PeerIdentity) => boolean
+
+/** Transport family of a connection, from its remote multiaddr. */
+export type TransportName = 'quic' | 'tcp' | 'other'
+
+/** A connection whose remote peer passed mutual authentication. */
+export interface AuthenticatedPeer extends PeerIdentity {
+  connectionId: string
+  direction: 'inbound' | 'outbound'
+  remoteAddr: string
+  transport: TransportName
+  /** Clock time (ms) at which the exchange succeeded. */
+  authenticatedAt: number
+  /** How long the exchange took, from connection open. */
+  elapsedMs: number
+}
+
+/** Why a connection failed authentication, as both the event and the log carry it. */
+export interface AuthFailure {
+  peerId: string
+  connectionId: string
+  direction: 'inbound' | 'outbound'
+  remoteAddr: string
+  code: AuthErrorCode
+  chainCode?: string
+  remoteCode?: AuthErrorCode
+  elapsedMs: number
+}
+
+export interface MeshAuthEvents {
+  'peer:authenticated': CustomEvent<AuthenticatedPeer>
+  'peer:auth-failed': CustomEvent<AuthFailure>
+}
+
+export interface MeshAuthInit {
+  /** Our chain and signer; a function is read once per handshake, so a rotated certificate is used at once. Required. */
+  credentials: LocalCredentials | (() => LocalCredentials)
+  /** Verifies the chains peers present. Required. */
+  verifier: PeerCertificateVerifier
+  /** The node's current revocation state, consulted after the chain check. @default nothing is revoked */
+  isRevoked?: RevocationPredicate
+  /** Whole-exchange deadline in ms. @default 5000 */
+  deadlineMs?: number
+  /** The clock, ms since the epoch (validity windows, replay cache). @default Date.now */
+  now?(): number
+  /** Wrap every other registered protocol with `requireAuthenticated` once services have started. @default true */
+  guardProtocols?: boolean
+  /** Protocols left open to unauthenticated peers (besides auth itself). @default [] */
+  exemptProtocols?: string[]
+  /** Source of our fresh nonces (tests inject a fixed one to stage replays). @default 32 random bytes */
+  nonce?(): Uint8Array
+  /** @default 16384 */
+  replayCacheSize?: number
+  /** @default 24 h */
+  replayCacheTtlMs?: number
+}
+
+/** The registrar operations the service uses (a subset of libp2p's internal Registrar). */
+export interface AuthRegistrar extends GuardRegistrar {
+  unhandle(protocol: string, options?: AbortOptions): Promise<void>
+}
+
+export interface MeshAuthComponents {
+  peerId: PeerId
+  registrar: AuthRegistrar
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+  connectionManager: { getConnections(): Connection[] }
+  metrics?: Metrics
+}
+
+/** Mutual authentication of every connection, and the gate other protocols wait on. */
+export interface MeshAuth extends TypedEventTarget<MeshAuthEvents>, AuthGate, Startable {
+  readonly protocol: string
+  /** The verdict for a connection, if it has one and it was a success. */
+  getAuthenticated(connection: Connection | string): AuthenticatedPeer | undefined
+  /** Every open connection that passed auth, with who is behind it. */
+  authenticatedConnections(): Array<{ connection: Connection, peer: AuthenticatedPeer }>
+  /** `requireAuthenticated` bound to this service. */
+  guard(handler: StreamHandler): StreamHandler
+  /** Wraps every handled protocol that is not yet guarded (call after registering handlers late). */
+  guardAll(): Promise<string[]>
+}

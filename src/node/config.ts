@@ -1,0 +1,157 @@
+import { DEFAULT_DEADLINE_MS } from '../../protocols/auth/constants.ts'
+import { MeshNodeError } from './errors.ts'
+import type { BackoffPolicy } from './block-list.ts'
+
+/**
+ * The tunables of a mesh node: plain data (structuredClone-safe), one defaults object, every
+ * number with the reason it has that value. Dependencies (keys, verifier, clock) are passed to
+ * `createMeshNode` beside these, not inside them.
+ */
+export interface MeshNodeOptions {
+  /** Listen multiaddrs. Empty means one wildcard address per enabled transport. */
+  listen: string[]
+  /** Multiaddrs announced instead of the listen addresses (NAT, port mapping). Empty: announce what we listen on. */
+  announce: string[]
+  transports: {
+    /** QUIC v1 (@chainsafe/libp2p-quic), the primary transport. */
+    quic: boolean
+    /** TCP + TLS 1.3 + yamux, for networks that block UDP. */
+    tcp: boolean
+  }
+  /** Bootstrap peers (multiaddrs with /p2p/), from the enrollment config or a bootstrap-list file. */
+  bootstrap: string[]
+  mdns: {
+    enabled: boolean
+    /** Query interval, ms. */
+    intervalMs: number
+  }
+  dht: {
+    enabled: boolean
+    /** Our own DHT, apart from any public one (DESIGN.md protocol table). */
+    protocol: string
+    /**
+     * false: answer DHT queries (server). Every member is authenticated and on a private network,
+     * so kad-dht's automatic mode (server only with a public address) would leave a LAN or
+     * loopback mesh without servers.
+     */
+    clientMode: boolean
+    /** Peers per k-bucket (kad-dht default, Kademlia's k). */
+    kBucketSize: number
+  }
+  auth: {
+    /** Whole-exchange deadline, ms (issue 4: 5 s). */
+    deadlineMs: number
+  }
+  discovery: {
+    /** Dial peers that mDNS, the DHT or the peer store announce, while below `targetConnections`. */
+    dialDiscovered: boolean
+    /** Enough links for gossip (mesh degree 6-12) plus DHT neighbours; above this we stop dialling discoveries. */
+    targetConnections: number
+    /** Discovery dials in flight at once, so a burst of discoveries cannot flood the dialler. */
+    maxDialsInFlight: number
+  }
+  connectionManager: {
+    /** libp2p's default (300); a mesh node needs tens, bootstrap servers more. */
+    maxConnections: number
+    /**
+     * Inbound connections still upgrading. libp2p's 10 is too few for a bootstrap server that
+     * many nodes call at start (DESIGN.md machine facts); auth runs after the upgrade, so this
+     * does not count it.
+     */
+    maxIncomingPendingConnections: number
+    /**
+     * Inbound connections accepted per remote host per second. libp2p's 5 trips when many nodes
+     * share a host (loopback tests, NAT, simulations); 50 still stops a single host's flood.
+     */
+    inboundConnectionThreshold: number
+    /** Whole dial, all addresses, ms (libp2p default 10 s). */
+    dialTimeoutMs: number
+    /** TLS + muxer upgrade of an inbound connection, ms: the QUIC handshake timeout is 5 s too. */
+    inboundUpgradeTimeoutMs: number
+  }
+  /** Back-off of peers that fail auth (REVOKED is permanent). */
+  backoff: BackoffPolicy
+  peerTable: {
+    /** Peers remembered at most, disconnected ones evicted first; far above any mesh degree. */
+    maxEntries: number
+  }
+}
+
+export const MESH_NODE_DEFAULTS: MeshNodeOptions = {
+  listen: [],
+  announce: [],
+  transports: { quic: true, tcp: true },
+  bootstrap: [],
+  mdns: { enabled: true, intervalMs: 10_000 },
+  dht: { enabled: true, protocol: '/dadm-mesh/kad/1.0.0', clientMode: false, kBucketSize: 20 },
+  auth: { deadlineMs: DEFAULT_DEADLINE_MS },
+  discovery: { dialDiscovered: true, targetConnections: 32, maxDialsInFlight: 8 },
+  connectionManager: {
+    maxConnections: 300,
+    maxIncomingPendingConnections: 64,
+    inboundConnectionThreshold: 50,
+    dialTimeoutMs: 10_000,
+    inboundUpgradeTimeoutMs: 5_000
+  },
+  backoff: {
+    // 30 s first: long enough that a refused peer cannot hammer us, short enough that an honest
+    // peer refused for a transient reason (clock skew, CRL not fetched yet) returns soon.
+    initialMs: 30_000,
+    factor: 2,
+    // One hour at most: a refused peer retries a handful of times a day.
+    maxMs: 60 * 60 * 1000,
+    // A day without failures wipes the slate (the default certificate lifetime, DESIGN.md).
+    forgetAfterMs: 24 * 60 * 60 * 1000,
+    maxEntries: 10_000
+  },
+  peerTable: { maxEntries: 10_000 }
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer U> ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] }
+
+/** Options as a caller gives them: any subset, merged over the defaults. */
+export type MeshNodeConfig = DeepPartial<MeshNodeOptions>
+
+/** Merges `config` over the defaults (one level of nesting) and checks the result. */
+export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
+  const d = MESH_NODE_DEFAULTS
+  const o: MeshNodeOptions = {
+    listen: [...(config.listen ?? d.listen)],
+    announce: [...(config.announce ?? d.announce)],
+    transports: { ...d.transports, ...config.transports },
+    bootstrap: [...(config.bootstrap ?? d.bootstrap)],
+    mdns: { ...d.mdns, ...config.mdns },
+    dht: { ...d.dht, ...config.dht },
+    auth: { ...d.auth, ...config.auth },
+    discovery: { ...d.discovery, ...config.discovery },
+    connectionManager: { ...d.connectionManager, ...config.connectionManager },
+    backoff: { ...d.backoff, ...config.backoff },
+    peerTable: { ...d.peerTable, ...config.peerTable }
+  }
+  if (!o.transports.quic && !o.transports.tcp) { throw invalid('at least one transport must be enabled') }
+  if (o.listen.length === 0) {
+    if (o.transports.quic) { o.listen.push('/ip4/0.0.0.0/udp/0/quic-v1') }
+    if (o.transports.tcp) { o.listen.push('/ip4/0.0.0.0/tcp/0') }
+  }
+  for (const addr of o.listen) {
+    if (addr.includes('/quic-v1') && !o.transports.quic) { throw invalid(`listen address ${addr} needs QUIC, which is disabled`) }
+    if (addr.includes('/tcp/') && !o.transports.tcp) { throw invalid(`listen address ${addr} needs TCP, which is disabled`) }
+  }
+  for (const addr of o.bootstrap) {
+    if (!addr.includes('/p2p/')) { throw invalid(`bootstrap address ${addr} lacks /p2p/<peerId>`) }
+  }
+  positive('auth.deadlineMs', o.auth.deadlineMs)
+  positive('backoff.initialMs', o.backoff.initialMs)
+  positive('connectionManager.maxConnections', o.connectionManager.maxConnections)
+  positive('discovery.maxDialsInFlight', o.discovery.maxDialsInFlight)
+  if (o.backoff.factor < 1) { throw invalid('backoff.factor must be at least 1') }
+  return o
+}
+
+function positive (name: string, v: number): void {
+  if (!Number.isFinite(v) || v <= 0) { throw invalid(`${name} must be a positive number`) }
+}
+
+function invalid (message: string): MeshNodeError {
+  return new MeshNodeError('CONFIG_INVALID', message)
+}

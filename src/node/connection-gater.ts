@@ -1,0 +1,25 @@
+import type { BlockList } from './block-list.ts'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * The node's connection gater: refuses blocked peers at every point libp2p knows their PeerId.
+ * Outbound: before dialling (`denyDialPeer`, or a /p2p/ multiaddr) and after the TLS handshake
+ * (a dial by bare address only learns the PeerId then). Inbound: right after the handshake, the
+ * first point where QUIC and TCP+TLS both know who is calling.
+ */
+export function meshConnectionGater (blockList: BlockList): ConnectionGater {
+  const blocked = (peerId: PeerId): boolean => blockList.isBlocked(peerId.toString())
+  return {
+    denyDialPeer: blocked,
+    denyDialMultiaddr: (multiaddr: Multiaddr) => {
+      const p2p = multiaddr.getComponents().findLast(c => c.name === 'p2p')?.value
+      return p2p != null && blockList.isBlocked(p2p)
+    },
+    denyOutboundConnection: blocked,
+    denyOutboundEncryptedConnection: blocked,
+    denyInboundEncryptedConnection: blocked,
+    denyOutboundUpgradedConnection: blocked,
+    denyInboundUpgradedConnection: blocked
+  }
+}

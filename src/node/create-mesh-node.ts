@@ -1,0 +1,172 @@
+import { X509Certificate } from 'node:crypto'
+import { quic } from '@chainsafe/libp2p-quic'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify } from '@libp2p/identify'
+import { kadDHT } from '@libp2p/kad-dht'
+import { defaultLogger } from '@libp2p/logger'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
+import { createLibp2p } from 'libp2p'
+import { meshAuth } from '../../protocols/auth/index.ts'
+import { BlockList } from './block-list.ts'
+import { resolveOptions } from './config.ts'
+import { meshConnectionGater } from './connection-gater.ts'
+import { authenticatedOnlyMapper, RoutingTableGuard } from './dht-guard.ts'
+import { MeshNodeError } from './errors.ts'
+import { loadHostKeyFromDataDir, loadHostKeyFromStore } from './host-key.ts'
+import { MeshNode } from './mesh-node.ts'
+import { PeerTable } from './peer-table.ts'
+import { RevocationState } from './revocation.ts'
+import type { MeshNodeConfig, MeshNodeOptions } from './config.ts'
+import type { MeshServices } from './mesh-node.ts'
+import type { PeerCertificateVerifier } from './peer-verifier.ts'
+import type { LocalCredentials } from '../../protocols/auth/index.ts'
+import type { KeyStore } from '../identity/key-store.ts'
+import type { ComponentLogger, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Selectors, Validators } from '@libp2p/kad-dht'
+
+/** libp2p hands services its full components object; each factory takes the subset it needs. */
+type Factory<T> = (components: any) => T
+
+export interface MeshNodeInit {
+  /** Tunables, merged over MESH_NODE_DEFAULTS. */
+  options?: MeshNodeConfig
+  /** Our chain (leaf first, DER) and identity signer, or a function returning the current ones. */
+  credentials: LocalCredentials | (() => LocalCredentials)
+  /** Verifies the chains peers present (the PKI, with the node's trust anchors and CRLs). */
+  verifier: PeerCertificateVerifier
+  /** The libp2p host key, if the caller holds it already (tests, embedding agents). */
+  privateKey?: PrivateKey
+  /** Else: an identity KeyStore that holds it (label `host`, created exportable) ... */
+  keyStore?: KeyStore
+  /** ... or the enrolled node's directory (`keys/host.key`, encrypted with `passphrase`). */
+  dataDir?: string
+  passphrase?: string
+  /** The clock, ms since the epoch. @default Date.now */
+  now?(): number
+  /**
+   * kad-dht record validators and selectors by key namespace. kad-dht stores only keys whose
+   * namespace has a validator (by default only the self-certifying /pk/), so a mesh namespace
+   * must bring one, ideally checking a mesh signature over the value.
+   */
+  dhtValidators?: Validators
+  dhtSelectors?: Selectors
+  /** libp2p's logger; pass `prefixLogger('node-a')` to tell nodes apart in one process. */
+  logger?: ComponentLogger
+  /** Start at once. @default true */
+  start?: boolean
+}
+
+/**
+ * Assembles a mesh node on libp2p 3: QUIC (and/or TCP + TLS 1.3 + yamux), the auth protocol on
+ * every connection, identify (after auth) and ping, kad-dht under its own protocol, mDNS and a
+ * bootstrap list, the back-off gater and the peer table.
+ */
+export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+  const options = resolveOptions(init.options)
+  const now = init.now ?? Date.now
+  const privateKey = await hostKey(init)
+  const blockList = new BlockList(options.backoff, now)
+  const peers = new PeerTable(options.peerTable.maxEntries, now)
+  const revocation = new RevocationState()
+  const logger = init.logger ?? defaultLogger()
+  const log = logger.forComponent('dadm-mesh:node')
+  const credentials = init.credentials
+  if (typeof credentials !== 'function') { checkCredentials(credentials) }
+
+  const libp2p = await createLibp2p<MeshServices>({
+    privateKey,
+    logger,
+    start: false,
+    addresses: { listen: options.listen, ...(options.announce.length > 0 ? { announce: options.announce } : {}) },
+    transports: [
+      ...(options.transports.quic ? [quic()] : []),
+      ...(options.transports.tcp ? [tcp()] : [])
+    ],
+    // QUIC brings its own TLS 1.3 and streams; these serve TCP only. No Noise: TLS 1.3 is mandated.
+    connectionEncrypters: options.transports.tcp ? [tls()] : [],
+    streamMuxers: options.transports.tcp ? [yamux()] : [],
+    connectionGater: meshConnectionGater(blockList),
+    connectionManager: {
+      maxConnections: options.connectionManager.maxConnections,
+      maxIncomingPendingConnections: options.connectionManager.maxIncomingPendingConnections,
+      inboundConnectionThreshold: options.connectionManager.inboundConnectionThreshold,
+      dialTimeout: options.connectionManager.dialTimeoutMs,
+      inboundUpgradeTimeout: options.connectionManager.inboundUpgradeTimeoutMs
+    },
+    peerDiscovery: discovery(options),
+    services: services(options, init, revocation, peers, now) as any
+  })
+
+  const node = new MeshNode({
+    libp2p,
+    options,
+    peers,
+    blockList,
+    revocation,
+    routingGuard: new RoutingTableGuard(libp2p.services.dht, (p) => peers.isKnownGood(p), log),
+    log
+  })
+  if (init.start !== false) { await node.start() }
+  return node
+}
+
+function services (options: MeshNodeOptions, init: MeshNodeInit, revocation: RevocationState, peers: PeerTable, now: () => number): Record<string, Factory<unknown>> {
+  const map: Record<string, Factory<unknown>> = {
+    auth: meshAuth({
+      credentials: init.credentials,
+      verifier: init.verifier,
+      now,
+      deadlineMs: options.auth.deadlineMs,
+      isRevoked: (identity) => revocation.isRevoked(identity)
+    }),
+    // Run by the node after auth succeeds, never on connection open (see MeshNode.onAuthenticated).
+    identify: identify({ runOnConnectionOpen: false }),
+    ping: ping()
+  }
+  if (options.dht.enabled) {
+    map.dht = (components: any) => kadDHT({
+      protocol: options.dht.protocol,
+      clientMode: options.dht.clientMode,
+      kBucketSize: options.dht.kBucketSize,
+      peerInfoMapper: authenticatedOnlyMapper((p) => peers.isKnownGood(p), components.peerId),
+      ...(init.dhtValidators != null ? { validators: init.dhtValidators } : {}),
+      ...(init.dhtSelectors != null ? { selectors: init.dhtSelectors } : {}),
+      logPrefix: 'dadm-mesh:kad',
+      datastorePrefix: '/dadm-mesh/kad',
+      metricsPrefix: 'dadm_mesh_kad'
+    })(components)
+  }
+  return map
+}
+
+function discovery (options: MeshNodeOptions): Array<Factory<PeerDiscovery>> {
+  const out: Array<Factory<PeerDiscovery>> = []
+  if (options.bootstrap.length > 0) { out.push(bootstrap({ list: options.bootstrap })) }
+  if (options.mdns.enabled) { out.push(mdns({ interval: options.mdns.intervalMs })) }
+  return out
+}
+
+async function hostKey (init: MeshNodeInit): Promise<PrivateKey> {
+  if (init.privateKey != null) { return init.privateKey }
+  if (init.keyStore != null) { return loadHostKeyFromStore(init.keyStore) }
+  if (init.dataDir != null && init.passphrase != null) { return loadHostKeyFromDataDir(init.dataDir, init.passphrase) }
+  throw new MeshNodeError('CONFIG_INVALID', 'a mesh node needs a stable host key: privateKey, keyStore, or dataDir + passphrase')
+}
+
+/** Refuses to start with a signer whose key is not the leaf certificate's: every handshake would fail. */
+export function checkCredentials (credentials: LocalCredentials): void {
+  if (credentials.chain.length === 0) { throw new MeshNodeError('CREDENTIALS_MISMATCH', 'no certificate chain to present') }
+  let spki: Buffer
+  try {
+    spki = new X509Certificate(credentials.chain[0]).publicKey.export({ type: 'spki', format: 'der' })
+  } catch (err: any) {
+    throw new MeshNodeError('CREDENTIALS_MISMATCH', 'our leaf certificate does not parse', { cause: err })
+  }
+  if (!spki.equals(credentials.signer.spki)) {
+    throw new MeshNodeError('CREDENTIALS_MISMATCH', 'the identity signer key is not the key of our leaf certificate')
+  }
+}

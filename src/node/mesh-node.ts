@@ -1,0 +1,232 @@
+import { TypedEventEmitter } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { AuthError } from '../../protocols/auth/index.ts'
+import { MeshNodeError } from './errors.ts'
+import type { BlockList } from './block-list.ts'
+import type { MeshNodeOptions } from './config.ts'
+import type { RoutingTableGuard } from './dht-guard.ts'
+import type { PeerTable } from './peer-table.ts'
+import type { RevocationReport, RevocationState } from './revocation.ts'
+import type { AuthenticatedPeer, AuthFailure, MeshAuth, RevocationPredicate } from '../../protocols/auth/index.ts'
+import type { Identify } from '@libp2p/identify'
+import type { AbortOptions, Connection, Libp2p, Logger, PeerId, PeerInfo, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** The libp2p services a mesh node runs; `dht` is absent when disabled. */
+export interface MeshServices extends Record<string, unknown> {
+  auth: MeshAuth
+  identify: Identify
+  ping: Ping
+  dht?: KadDHT
+}
+
+export interface RevokedPeerEvent { peerId: string, nodeId: string, serialHex: string }
+
+export interface MeshNodeEvents {
+  'peer:authenticated': CustomEvent<AuthenticatedPeer>
+  'peer:auth-failed': CustomEvent<AuthFailure>
+  'peer:revoked': CustomEvent<RevokedPeerEvent>
+}
+
+export interface MeshNodeParts {
+  libp2p: Libp2p<MeshServices>
+  options: MeshNodeOptions
+  peers: PeerTable
+  blockList: BlockList
+  revocation: RevocationState
+  routingGuard: RoutingTableGuard
+  log: Logger
+}
+
+/** Auth failures that say nothing bad about the peer, so they earn no back-off. */
+const NO_BACKOFF = new Set(['CLOSED', 'LOCAL_CREDENTIALS'])
+
+/**
+ * A running mesh member: libp2p plus the glue that makes "authenticated" mean something. Auth
+ * outcomes feed the peer table and the block list; identify runs only after auth; discovered
+ * peers are dialled; `applyRevocation` is the one enforcement point for revocations.
+ */
+export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
+  readonly libp2p: Libp2p<MeshServices>
+  readonly options: MeshNodeOptions
+  /** Peers that authenticated at least once (issue 4's mesh peer table). */
+  readonly peers: PeerTable
+  /** Peers the connection gater refuses, and until when. */
+  readonly blockList: BlockList
+  private readonly revocation: RevocationState
+  private readonly routingGuard: RoutingTableGuard
+  private readonly log: Logger
+  private readonly dialing = new Set<string>()
+
+  constructor (parts: MeshNodeParts) {
+    super()
+    this.libp2p = parts.libp2p
+    this.options = parts.options
+    this.peers = parts.peers
+    this.blockList = parts.blockList
+    this.revocation = parts.revocation
+    this.routingGuard = parts.routingGuard
+    this.log = parts.log
+    this.onAuthenticated = this.onAuthenticated.bind(this)
+    this.onAuthFailed = this.onAuthFailed.bind(this)
+    this.onConnectionOpen = this.onConnectionOpen.bind(this)
+    this.onConnectionClose = this.onConnectionClose.bind(this)
+    this.onDiscovery = this.onDiscovery.bind(this)
+    // Listen before start so that no auth outcome of the first connections is missed.
+    this.auth.addEventListener('peer:authenticated', this.onAuthenticated)
+    this.auth.addEventListener('peer:auth-failed', this.onAuthFailed)
+    this.libp2p.addEventListener('connection:open', this.onConnectionOpen)
+    this.libp2p.addEventListener('connection:close', this.onConnectionClose)
+    this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+  }
+
+  get peerId (): PeerId {
+    return this.libp2p.peerId
+  }
+
+  get auth (): MeshAuth {
+    return this.libp2p.services.auth
+  }
+
+  get status (): Libp2p['status'] {
+    return this.libp2p.status
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.start()
+    this.routingGuard.start()
+  }
+
+  async stop (): Promise<void> {
+    this.routingGuard.stop()
+    await this.libp2p.stop()
+  }
+
+  getMultiaddrs (): Multiaddr[] {
+    return this.libp2p.getMultiaddrs()
+  }
+
+  /** True when the peer has at least one open, authenticated connection. */
+  isAuthenticated (peerId: PeerId | string): boolean {
+    return this.peers.isAuthenticated(peerId.toString())
+  }
+
+  /** Dials `target` and resolves once that connection is mutually authenticated. */
+  async dial (target: PeerId | Multiaddr | string, options: AbortOptions = {}): Promise<AuthenticatedPeer> {
+    const connection = await this.connect(target, options)
+    return this.auth.waitForAuthentication(connection, options)
+  }
+
+  /** Opens a stream of `protocol` to a peer, only over an authenticated connection. */
+  async openStream (target: PeerId | Multiaddr | string, protocol: string, options: AbortOptions = {}): Promise<Stream> {
+    const connection = await this.connect(target, options)
+    await this.auth.waitForAuthentication(connection, options)
+    return connection.newStream(protocol, options)
+  }
+
+  /** Registers an application protocol; its handler only ever sees authenticated peers. */
+  async handle (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void> {
+    await this.libp2p.handle(protocol, this.auth.guard(handler), options)
+  }
+
+  async unhandle (protocol: string): Promise<void> {
+    await this.libp2p.unhandle(protocol)
+  }
+
+  /**
+   * The revocation enforcement point (CRL fetch, gossip and push all end here). Installs
+   * `isRevoked` as the current predicate of `source`, then for every peer it revokes: blocks it
+   * for good (no redial, no inbound), closes its connections, and removes it from the peer table,
+   * the DHT routing table and the peer store. Later handshakes check the predicate too.
+   */
+  async applyRevocation (isRevoked: RevocationPredicate, options: { source?: string } = {}): Promise<RevocationReport> {
+    this.revocation.set(options.source ?? 'default', isRevoked)
+    const found = new Map<string, RevokedPeerEvent>()
+    for (const { peer } of this.auth.authenticatedConnections()) {
+      if (this.revocation.isRevoked(peer)) { found.set(peer.peerId, { peerId: peer.peerId, nodeId: peer.nodeId, serialHex: peer.serialHex }) }
+    }
+    for (const record of this.peers.list()) {
+      if (this.revocation.isRevoked(record.identity)) { found.set(record.peerId, { peerId: record.peerId, nodeId: record.nodeId, serialHex: record.certSerial }) }
+    }
+    let closedConnections = 0
+    for (const revoked of found.values()) {
+      closedConnections += await this.expel(revoked)
+    }
+    return { revoked: [...found.values()], closedConnections }
+  }
+
+  private async expel (revoked: RevokedPeerEvent): Promise<number> {
+    // Block first: from here on no dial goes out and no handshake comes in.
+    this.blockList.blockForever(revoked.peerId, 'REVOKED')
+    const peerId = peerIdFromString(revoked.peerId)
+    const connections = this.libp2p.getConnections(peerId)
+    const err = new AuthError('REVOKED', 'peer revoked')
+    for (const connection of connections) { connection.abort(err) }
+    this.peers.remove(revoked.peerId)
+    await this.routingGuard.remove(peerId)
+    await this.libp2p.peerStore.delete(peerId).catch(() => {})
+    this.log('revoked %p node_id=%s serial=%s: closed %d connections', peerId, revoked.nodeId, revoked.serialHex, connections.length)
+    this.safeDispatchEvent('peer:revoked', { detail: revoked })
+    return connections.length
+  }
+
+  private onAuthenticated (evt: CustomEvent<AuthenticatedPeer>): void {
+    const peer = evt.detail
+    const connection = this.libp2p.getConnections(peerIdFromString(peer.peerId)).find(c => c.id === peer.connectionId)
+    // A revocation applied while this handshake was in flight still wins.
+    if (this.revocation.isRevoked(peer)) {
+      void this.expel({ peerId: peer.peerId, nodeId: peer.nodeId, serialHex: peer.serialHex })
+      return
+    }
+    this.peers.authenticated(peer)
+    this.blockList.forgive(peer.peerId)
+    if (connection != null) {
+      // Identify only now: protocols and addresses of unauthenticated peers never reach the
+      // peer store, so topologies (kad-dht, gossip) only ever hear of authenticated peers.
+      this.libp2p.services.identify.identify(connection).catch((err: Error) => {
+        this.log.error('identify of %p after auth failed - %e', connection.remotePeer, err)
+      })
+    }
+    this.safeDispatchEvent('peer:authenticated', { detail: peer })
+  }
+
+  private onAuthFailed (evt: CustomEvent<AuthFailure>): void {
+    const failure = evt.detail
+    if (!NO_BACKOFF.has(failure.code)) {
+      const entry = this.blockList.strike(failure.peerId, failure.code)
+      this.log('blocking %s for %d ms after auth failure %s', failure.peerId, entry.until - entry.since, failure.code)
+    }
+    this.safeDispatchEvent('peer:auth-failed', { detail: failure })
+  }
+
+  private onConnectionOpen (evt: CustomEvent<Connection>): void {
+    this.peers.connectionOpened(evt.detail.remotePeer.toString(), evt.detail.id)
+  }
+
+  private onConnectionClose (evt: CustomEvent<Connection>): void {
+    this.peers.connectionClosed(evt.detail.remotePeer.toString(), evt.detail.id)
+  }
+
+  /** Dials discovered peers while below the target, a bounded number at a time. */
+  private onDiscovery (evt: CustomEvent<PeerInfo>): void {
+    const d = this.options.discovery
+    const peer = evt.detail.id
+    const key = peer.toString()
+    if (!d.dialDiscovered || this.libp2p.status !== 'started' || peer.equals(this.peerId)) { return }
+    if (this.dialing.has(key) || this.dialing.size >= d.maxDialsInFlight || this.blockList.isBlocked(key)) { return }
+    if (this.libp2p.getConnections(peer).length > 0 || this.libp2p.getConnections().length >= d.targetConnections) { return }
+    this.dialing.add(key)
+    this.libp2p.dial(peer)
+      .catch((err: Error) => { this.log('dial of discovered %p failed - %e', peer, err) })
+      .finally(() => { this.dialing.delete(key) })
+  }
+
+  private async connect (target: PeerId | Multiaddr | string, options: AbortOptions): Promise<Connection> {
+    if (this.libp2p.status !== 'started') { throw new MeshNodeError('NOT_STARTED', 'the node is not running') }
+    const resolved = typeof target === 'string' ? (target.startsWith('/') ? multiaddr(target) : peerIdFromString(target)) : target
+    return this.libp2p.dial(resolved, options)
+  }
+}

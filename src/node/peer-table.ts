@@ -1,0 +1,149 @@
+import type { PeerIdentity } from './peer-verifier.ts'
+import type { AuthenticatedPeer, TransportName } from '../../protocols/auth/index.ts'
+
+/**
+ * The mesh peer table: peers that have authenticated at least once, keyed by PeerId. An
+ * unauthenticated peer never enters it (issue 4). The node feeds it from auth and connection
+ * events; the admin API and the DHT address filter read it.
+ */
+export type PeerStatus = 'connected' | 'authenticated' | 'disconnected'
+
+export interface PeerRecord {
+  peerId: string
+  nodeId: string
+  status: PeerStatus
+  transport: TransportName
+  /** Clock time (ms) of the last authentication or connection event. */
+  lastSeen: number
+  certSerial: string
+  /** ms since the epoch. */
+  certNotAfter: number
+  identity: PeerIdentity
+}
+
+/** The row shape of `GET /v1/mesh/peers` (issue 4). */
+export interface PeerTableRow {
+  node_id: string
+  peer_id: string
+  status: PeerStatus
+  transport: TransportName
+  last_seen: string
+  cert_serial: string
+  cert_not_after: string
+}
+
+interface Entry {
+  identity: PeerIdentity
+  transport: TransportName
+  lastSeen: number
+  open: Set<string>
+  authenticated: Set<string>
+}
+
+export class PeerTable {
+  private readonly entries = new Map<string, Entry>()
+  private readonly maxEntries: number
+  private readonly now: () => number
+
+  constructor (maxEntries: number, now: () => number) {
+    this.maxEntries = maxEntries
+    this.now = now
+  }
+
+  /** A connection passed auth: create or refresh the peer's entry. */
+  authenticated (peer: AuthenticatedPeer): void {
+    const entry = this.entries.get(peer.peerId) ?? { identity: peer, transport: peer.transport, lastSeen: 0, open: new Set(), authenticated: new Set() }
+    entry.identity = pickIdentity(peer)
+    entry.transport = peer.transport
+    entry.lastSeen = this.now()
+    entry.open.add(peer.connectionId)
+    entry.authenticated.add(peer.connectionId)
+    this.entries.delete(peer.peerId)
+    this.entries.set(peer.peerId, entry)
+    this.evict()
+  }
+
+  /** A connection to a known peer opened (its auth is still running). */
+  connectionOpened (peerId: string, connectionId: string): void {
+    const entry = this.entries.get(peerId)
+    if (entry == null) { return }
+    entry.open.add(connectionId)
+    entry.lastSeen = this.now()
+  }
+
+  connectionClosed (peerId: string, connectionId: string): void {
+    const entry = this.entries.get(peerId)
+    if (entry == null) { return }
+    entry.open.delete(connectionId)
+    entry.authenticated.delete(connectionId)
+    entry.lastSeen = this.now()
+  }
+
+  remove (peerId: string): boolean {
+    return this.entries.delete(peerId)
+  }
+
+  has (peerId: string): boolean {
+    return this.entries.has(peerId)
+  }
+
+  /** True when the peer has at least one open, authenticated connection. */
+  isAuthenticated (peerId: string): boolean {
+    return (this.entries.get(peerId)?.authenticated.size ?? 0) > 0
+  }
+
+  /**
+   * True when the peer authenticated before and its certificate is still inside its validity
+   * window: such a peer may be named to others (DHT closer peers) even while disconnected.
+   */
+  isKnownGood (peerId: string): boolean {
+    const entry = this.entries.get(peerId)
+    return entry != null && this.now() <= entry.identity.notAfter
+  }
+
+  get (peerId: string): PeerRecord | undefined {
+    const entry = this.entries.get(peerId)
+    return entry == null ? undefined : toRecord(peerId, entry)
+  }
+
+  list (): PeerRecord[] {
+    return [...this.entries].map(([peerId, entry]) => toRecord(peerId, entry))
+  }
+
+  /** The table as the admin API shows it. */
+  rows (): PeerTableRow[] {
+    return this.list().map(r => ({
+      node_id: r.nodeId,
+      peer_id: r.peerId,
+      status: r.status,
+      transport: r.transport,
+      last_seen: new Date(r.lastSeen).toISOString(),
+      cert_serial: r.certSerial,
+      cert_not_after: new Date(r.certNotAfter).toISOString()
+    }))
+  }
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  /** Drops the longest-unseen disconnected peers beyond `maxEntries` (bounded by the overflow). */
+  private evict (): void {
+    let overflow = this.entries.size - this.maxEntries
+    if (overflow <= 0) { return }
+    const idle = [...this.entries].filter(([, e]) => e.open.size === 0).sort((a, b) => a[1].lastSeen - b[1].lastSeen)
+    for (const [peerId] of idle) {
+      if (overflow-- <= 0) { break }
+      this.entries.delete(peerId)
+    }
+  }
+}
+
+function pickIdentity (p: PeerIdentity): PeerIdentity {
+  return { nodeId: p.nodeId, peerId: p.peerId, serialHex: p.serialHex, notBefore: p.notBefore, notAfter: p.notAfter, spki: p.spki, fingerprint: p.fingerprint, issuerFingerprint: p.issuerFingerprint }
+}
+
+function toRecord (peerId: string, e: Entry): PeerRecord {
+  const status: PeerStatus = e.authenticated.size > 0 ? 'authenticated' : e.open.size > 0 ? 'connected' : 'disconnected'
+  return { peerId, nodeId: e.identity.nodeId, status, transport: e.transport, lastSeen: e.lastSeen, certSerial: e.identity.serialHex, certNotAfter: e.identity.notAfter, identity: e.identity }
+}

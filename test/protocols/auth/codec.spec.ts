@@ -1,0 +1,67 @@
+import { expect } from 'aegir/chai'
+import { encode } from 'cborg'
+import { decodeFrame, encodeFrame } from '../../../protocols/auth/codec.ts'
+import { MAX_FRAME_BYTES } from '../../../protocols/auth/constants.ts'
+
+const nonce = new Uint8Array(32).fill(7)
+const cert = new Uint8Array(700).fill(1)
+
+function codeOf (fn: () => unknown): string | undefined {
+  try {
+    fn()
+  } catch (err: any) {
+    expect(err.name).to.equal('AuthError')
+    return err.code
+  }
+  return undefined
+}
+
+describe('auth codec', () => {
+  it('round-trips the three frames', () => {
+    const hello = { t: 1 as const, v: 1, chain: [cert, cert], nonce }
+    expect(decodeFrame(encodeFrame(hello))).to.deep.equal(hello)
+    expect(decodeFrame(encodeFrame({ t: 2, sig: new Uint8Array(64) }))).to.deep.equal({ t: 2, sig: new Uint8Array(64) })
+    expect(decodeFrame(encodeFrame({ t: 3, ok: true }))).to.deep.equal({ t: 3, ok: true })
+    expect(decodeFrame(encodeFrame({ t: 3, ok: false, code: 'REVOKED' }))).to.deep.equal({ t: 3, ok: false, code: 'REVOKED' })
+  })
+
+  it('refuses an oversized frame before decoding it (FRAME_TOO_LARGE)', () => {
+    expect(codeOf(() => decodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1)))).to.equal('FRAME_TOO_LARGE')
+    expect(codeOf(() => encodeFrame({ t: 1, v: 1, chain: [new Uint8Array(MAX_FRAME_BYTES)], nonce }))).to.equal('FRAME_TOO_LARGE')
+  })
+
+  it('refuses deep nesting before building objects (MALFORMED_MESSAGE)', () => {
+    const deep = new Uint8Array(1000).fill(0x81) // [[[[...
+    expect(codeOf(() => decodeFrame(deep))).to.equal('MALFORMED_MESSAGE')
+    expect(codeOf(() => decodeFrame(encode({ t: 1, v: 1, chain: [[cert]], nonce })))).to.equal('MALFORMED_MESSAGE')
+  })
+
+  it('refuses what is not strict CBOR or not our shape (MALFORMED_MESSAGE)', () => {
+    const cases: Array<[string, Uint8Array]> = [
+      ['not CBOR', Uint8Array.from([0xff, 0x00])],
+      ['indefinite map', Uint8Array.from([0xbf, 0x61, 0x74, 0x01, 0xff])],
+      ['a tag', Uint8Array.from([0xc2, 0x41, 0x01])],
+      ['an array', encode([1, 2])],
+      ['unknown frame type', encode({ t: 9 })],
+      ['unknown field', encode({ t: 2, sig: new Uint8Array(64), extra: 1 })],
+      ['short nonce', encode({ t: 1, v: 1, chain: [cert], nonce: new Uint8Array(31) })],
+      ['chain of strings', encode({ t: 1, v: 1, chain: ['x'], nonce })],
+      ['five certificates', encode({ t: 1, v: 1, chain: [cert, cert, cert, cert, cert], nonce })],
+      ['empty signature', encode({ t: 2, sig: new Uint8Array(0) })],
+      ['verdict without ok', encode({ t: 3 })],
+      ['duplicate keys', Uint8Array.from([0xa2, 0x61, 0x74, 0x02, 0x61, 0x74, 0x02])],
+      ['trailing bytes', Uint8Array.from([...encode({ t: 3, ok: true }), 0x00])]
+    ]
+    for (const [what, bytes] of cases) {
+      expect(codeOf(() => decodeFrame(bytes)), what).to.equal('MALFORMED_MESSAGE')
+    }
+  })
+
+  it('refuses another wire version (UNSUPPORTED_VERSION)', () => {
+    expect(codeOf(() => decodeFrame(encode({ t: 1, v: 2, chain: [cert], nonce })))).to.equal('UNSUPPORTED_VERSION')
+  })
+
+  it('drops a verdict code it does not know instead of echoing it into logs', () => {
+    expect(decodeFrame(encode({ t: 3, ok: false, code: 'SOMETHING_<script>' }))).to.deep.equal({ t: 3, ok: false })
+  })
+})
