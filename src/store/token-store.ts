@@ -38,7 +38,7 @@ export interface TokenGrant {
   /** First 16 hex digits of the token hash: safe to log, enough to find the record. */
   tokenId: string
   nodeId?: string
-  refund: () => Promise<void>
+  refund(): Promise<void>
 }
 
 /** True when `s` has the shape of a token (checked before any store lookup). */
@@ -85,7 +85,7 @@ export class TokenStore {
     const token = generateToken()
     const hash = hashToken(token)
     const record: TokenRecord = { createdAt: options.now, expiresAt: options.now + options.ttlMs, usesLeft: uses, used: 0 }
-    if (options.nodeId != null) record.nodeId = options.nodeId
+    if (options.nodeId != null) { record.nodeId = options.nodeId }
     await this.#tokens.put(hash, record, SYNC)
     return { token, tokenId: hash.slice(0, 16), record }
   }
@@ -95,7 +95,7 @@ export class TokenStore {
    * throws TOKEN_REJECTED (the same for unknown, used and expired).
    */
   async inspect (token: string, now: number): Promise<TokenRecord> {
-    if (!isTokenFormat(token)) throw new TokenError('INVALID_TOKEN_FORMAT', 'malformed token')
+    if (!isTokenFormat(token)) { throw new TokenError('INVALID_TOKEN_FORMAT', 'malformed token') }
     const rec = await this.#tokens.get(hashToken(token))
     return usable(rec, now)
   }
@@ -105,9 +105,9 @@ export class TokenStore {
    * another node is refused (TOKEN_NODE_MISMATCH) without being consumed.
    */
   async consume (token: string, options: { now: number, nodeId?: string }): Promise<TokenGrant> {
-    if (!isTokenFormat(token)) throw new TokenError('INVALID_TOKEN_FORMAT', 'malformed token')
+    if (!isTokenFormat(token)) { throw new TokenError('INVALID_TOKEN_FORMAT', 'malformed token') }
     const hash = hashToken(token)
-    return await this.#withLock(hash, async () => {
+    return this.#withLock(hash, async () => {
       const rec = usable(await this.#tokens.get(hash), options.now)
       if (rec.nodeId != null && options.nodeId != null && !sameText(rec.nodeId, options.nodeId)) {
         throw new TokenError('TOKEN_NODE_MISMATCH', 'token is bound to another node_id')
@@ -117,37 +117,37 @@ export class TokenStore {
       const grant: TokenGrant = {
         tokenId: hash.slice(0, 16),
         refund: async () => {
-          if (refunded) return
+          if (refunded) { return }
           refunded = true
           await this.#withLock(hash, async () => {
             const cur = await this.#tokens.get(hash)
-            if (cur == null) return
+            if (cur == null) { return }
             await this.#tokens.put(hash, { ...cur, usesLeft: cur.usesLeft + 1, used: cur.used - 1 }, SYNC)
           })
         }
       }
-      if (rec.nodeId != null) grant.nodeId = rec.nodeId
+      if (rec.nodeId != null) { grant.nodeId = rec.nodeId }
       return grant
     })
   }
 
   /** The stored record for a token (tests and the admin view); undefined when unknown. */
   async get (token: string): Promise<TokenRecord | undefined> {
-    return await this.#tokens.get(hashToken(token))
+    return this.#tokens.get(hashToken(token))
   }
 
   /** The keys of all token records (tests use them to show that only hashes are stored). */
   async hashes (): Promise<string[]> {
-    return await this.#tokens.keys().all()
+    return this.#tokens.keys().all()
   }
 
   /** Deletes records that expired before `now`; returns how many. Bounded by `limit`. */
   async pruneExpired (now: number, limit = 10_000): Promise<number> {
     const stale: string[] = []
     for await (const [k, v] of this.#tokens.iterator({ limit })) {
-      if (v.expiresAt <= now) stale.push(k)
+      if (v.expiresAt <= now) { stale.push(k) }
     }
-    if (stale.length > 0) await this.#tokens.batch(stale.map(key => ({ type: 'del' as const, key })), SYNC)
+    if (stale.length > 0) { await this.#tokens.batch(stale.map(key => ({ type: 'del' as const, key })), SYNC) }
     return stale.length
   }
 
@@ -161,7 +161,7 @@ export class TokenStore {
       return await run
     } finally {
       // Drop the entry once no one queued behind us, so the map stays bounded by live contention.
-      if (this.#locks.get(hash) === tail) this.#locks.delete(hash)
+      if (this.#locks.get(hash) === tail) { this.#locks.delete(hash) }
     }
   }
 }

@@ -1,8 +1,8 @@
 import { expect } from 'aegir/chai'
 import { MemoryLevel } from 'memory-level'
 import { wrapStore } from '../../src/store/mesh-store.ts'
-import type { MeshStore, RootDb } from '../../src/store/mesh-store.ts'
 import { hashToken, isTokenFormat, MAX_TOKEN_TTL_MS, TokenStore } from '../../src/store/token-store.ts'
+import type { MeshStore, RootDb } from '../../src/store/mesh-store.ts'
 
 async function rejects (p: Promise<unknown>): Promise<any> {
   try {
@@ -47,15 +47,15 @@ describe('store: enrollment token store', () => {
 
   it('of 50 concurrent consumes of a one-use token exactly one succeeds', async () => {
     const { token } = await tokens.create({ now: T0, ttlMs: 60_000 })
-    const results = await Promise.allSettled(Array.from({ length: 50 }, async () => await tokens.consume(token, { now: T0 })))
+    const results = await Promise.allSettled(Array.from({ length: 50 }, async () => tokens.consume(token, { now: T0 })))
     expect(results.filter(r => r.status === 'fulfilled')).to.have.length(1)
-    for (const r of results.filter(r => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason.code).to.equal('TOKEN_REJECTED')
+    for (const r of results.filter(r => r.status === 'rejected')) { expect((r as PromiseRejectedResult).reason.code).to.equal('TOKEN_REJECTED') }
     expect((await tokens.get(token))?.usesLeft).to.equal(0)
   })
 
   it('of 50 concurrent consumes of a 3-use token exactly three succeed', async () => {
     const { token } = await tokens.create({ now: T0, ttlMs: 60_000, uses: 3 })
-    const results = await Promise.allSettled(Array.from({ length: 50 }, async () => await tokens.consume(token, { now: T0 })))
+    const results = await Promise.allSettled(Array.from({ length: 50 }, async () => tokens.consume(token, { now: T0 })))
     expect(results.filter(r => r.status === 'fulfilled')).to.have.length(3)
   })
 
@@ -70,7 +70,7 @@ describe('store: enrollment token store', () => {
     await tokens.consume(used, { now: T0 })
     const expired = (await tokens.create({ now: T0, ttlMs: 1 })).token
     const unknown = 'dmt1_' + 'B'.repeat(43)
-    const errs = await Promise.all([used, expired, unknown].map(async t => await rejects(tokens.consume(t, { now: T0 + 10 }))))
+    const errs = await Promise.all([used, expired, unknown].map(async t => rejects(tokens.consume(t, { now: T0 + 10 }))))
     expect(errs.map(e => [e.name, e.code])).to.deep.equal(Array(3).fill(['TokenError', 'TOKEN_REJECTED']))
     // Not even the human text tells them apart.
     expect(new Set(errs.map(e => e.message)).size).to.equal(1)

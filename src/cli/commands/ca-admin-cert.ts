@@ -1,0 +1,68 @@
+import { createPrivateKey } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import { requirePassphrase } from '../../identity/passphrase.ts'
+import { generatePkcs8, softwareKeyFromPkcs8 } from '../../identity/software-key.ts'
+import { createCsr } from '../../pki/ca/csr-builder.ts'
+import { isValidNodeId } from '../../pki/node-identity.ts'
+import { derToPem } from '../../pki/pem.ts'
+import { writeFileExclusive } from '../../util/atomic-file.ts'
+import { EXIT, nowOf, parse, parseDuration, reportError, required, UsageError } from '../io.ts'
+import { withAdminOps } from './ca-admin.ts'
+import type { CliIo } from '../io.ts'
+
+export const usage = 'dadm-mesh ca admin-cert --dir DIR --name NAME --out-cert F --out-key F [--validity 24h] [--key-passphrase-file F] [--passphrase-file F]'
+
+/**
+ * `ca admin-cert`: an operator credential for `POST /v1/revoke`. The key is generated here and
+ * never leaves this process unencrypted: only its CSR goes to the CA (directly, or to the running
+ * service over the admin socket). The key is written as encrypted PKCS#8 PEM (AES-256-CBC, the
+ * form curl `--key/--pass`, openssl and node:tls `passphrase` read), under the key passphrase
+ * (`--key-passphrase-file`, else the CA passphrase); the certificate file holds leaf then chain.
+ */
+export async function caAdminCert (args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, {
+    dir: { type: 'string' },
+    name: { type: 'string' },
+    'out-cert': { type: 'string' },
+    'out-key': { type: 'string' },
+    validity: { type: 'string' },
+    'key-passphrase-file': { type: 'string' },
+    'passphrase-file': { type: 'string' }
+  })
+  const dir = required(values.dir, '--dir')
+  const name = required(values.name, '--name')
+  const outCert = required(values['out-cert'], '--out-cert')
+  const outKey = required(values['out-key'], '--out-key')
+  if (!isValidNodeId(name)) { throw new UsageError('--name must be 1-64 characters of [A-Za-z0-9._-], not starting with "."') }
+  const validitySeconds = values.validity != null ? parseDuration(values.validity) : undefined
+  for (const p of [outCert, outKey]) {
+    if (await stat(p).then(() => true, () => false)) {
+      io.stderr.write(`error: FILE_EXISTS: ${p} already exists; refusing to overwrite\n`)
+      return EXIT.FAIL
+    }
+  }
+  try {
+    const keyPass = await requirePassphrase({ env: io.env, passphraseFile: values['key-passphrase-file'] ?? values['passphrase-file'] })
+    const pkcs8 = await generatePkcs8('P-256')
+    try {
+      const handle = await softwareKeyFromPkcs8(name, 'P-256', pkcs8, false)
+      const csrPem = derToPem(await createCsr(handle, { adminName: name }), 'CERTIFICATE REQUEST')
+      const issued = await withAdminOps(dir, values['passphrase-file'], io, async ops =>
+        ops.issueAdminCert({ csrPem, name, ...(validitySeconds != null ? { validitySeconds } : {}) }, nowOf(io)))
+      const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })
+        .export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: keyPass }) as string
+      await writeFileExclusive(outKey, keyPem, 0o600)
+      await writeFileExclusive(outCert, issued.certificatePem + issued.chainPem, 0o644)
+      io.stdout.write(`admin certificate for ${name}: serial ${issued.serialHex}, valid until ${new Date(issued.notAfter).toISOString()}\n`)
+      return EXIT.OK
+    } finally {
+      pkcs8.fill(0)
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      io.stderr.write('error: FILE_EXISTS: --out-cert or --out-key already exists; refusing to overwrite\n')
+      return EXIT.FAIL
+    }
+    return reportError(io, err)
+  }
+}

@@ -1,0 +1,68 @@
+import { AdminSocketClient } from '../../enrollment/admin-client.ts'
+import { isRevocationReason } from '../../pki/ca/index.ts'
+import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
+import type { CliIo, Command } from '../io.ts'
+
+/** The value of `--dir` in `args` (either `--dir X` or `--dir=X`), if any. */
+function dirOf (args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--dir') { return args[i + 1] }
+    if (args[i].startsWith('--dir=')) { return args[i].slice(6) }
+  }
+  return undefined
+}
+
+/**
+ * Wraps a command that opens the CA store itself (`ca revoke`, `ca crl`): when a `ca serve`
+ * answers on `DIR/admin.sock` (and so holds the store), the operation goes to it instead.
+ */
+export function viaRunningService (direct: Command, viaSocket: (client: AdminSocketClient, args: string[], io: CliIo) => Promise<number>): Command {
+  return async (args, io) => {
+    const dir = dirOf(args)
+    const client = dir != null && dir !== '' ? await AdminSocketClient.connect(dir) : undefined
+    return client != null ? viaSocket(client, args, io) : direct(args, io)
+  }
+}
+
+/** `ca revoke` through the running service; same flags and output as the direct command. */
+export async function revokeViaSocket (client: AdminSocketClient, args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, {
+    dir: { type: 'string' },
+    serial: { type: 'string' },
+    'node-id': { type: 'string' },
+    reason: { type: 'string', default: 'unspecified' },
+    'passphrase-file': { type: 'string' }
+  })
+  required(values.dir, '--dir')
+  if ((values.serial == null) === (values['node-id'] == null)) { throw new UsageError('give exactly one of --serial and --node-id') }
+  const reason = values.reason ?? 'unspecified'
+  if (!isRevocationReason(reason)) { throw new UsageError('--reason must be an RFC 5280 reason name') }
+  try {
+    const { serials } = await client.revoke({
+      ...(values.serial != null ? { serialHex: values.serial.replace(/:/g, '').toLowerCase() } : {}),
+      ...(values['node-id'] != null ? { nodeId: values['node-id'] } : {}),
+      reason
+    })
+    for (const s of serials) { io.stdout.write(`revoked ${s} (${reason})\n`) }
+    if (values['node-id'] != null) { io.stdout.write(`node_id ${values['node-id']} is blocked from new certificates\n`) }
+    return EXIT.OK
+  } catch (err) {
+    return reportError(io, err)
+  }
+}
+
+/** `ca crl` through the running service: prints the current CRL as PEM. */
+export async function crlViaSocket (client: AdminSocketClient, args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, {
+    dir: { type: 'string' },
+    root: { type: 'boolean', default: false },
+    'passphrase-file': { type: 'string' }
+  })
+  required(values.dir, '--dir')
+  try {
+    io.stdout.write(await client.crlPem(nowOf(io), values.root === true ? 'root' : 'issuing'))
+    return EXIT.OK
+  } catch (err) {
+    return reportError(io, err)
+  }
+}

@@ -1,0 +1,170 @@
+import { chmod, lstat, unlink } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { Type } from '@sinclair/typebox'
+import Fastify from 'fastify'
+import { MeshError } from '../errors.ts'
+import { REVOCATION_REASONS } from '../pki/ca/revocation-reasons.ts'
+import { installErrorHandlers } from './http-errors.ts'
+import { installJsonParser } from './json-body.ts'
+import { NODE_ID_PATTERN, SERIAL_PATTERN, MAX_CSR_CHARS } from './schemas.ts'
+import type { CaAdminOps } from './types.ts'
+import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * The admin socket: a Unix socket `DIR/admin.sock` (mode 0600) on which a running `ca serve`
+ * answers the operator commands (`ca token`, `ca revoke`, `ca crl`, `ca admin-cert`). LevelDB
+ * admits one process, so while the service holds the store these commands cannot open it; they
+ * ask the service instead. Access control is the file system: the socket is created 0600 (bound
+ * under a 0177 umask, then chmod), so only the CA's own user (and root) can connect. HTTP/1.1
+ * with JSON bodies over the socket keeps one error catalogue and one schema validator.
+ */
+
+export const ADMIN_SOCKET_NAME = 'admin.sock'
+/** sun_path holds 108 bytes on Linux, NUL included; stay under it with margin. */
+export const MAX_SOCKET_PATH = 100
+/** Deadline for probing an existing socket file. */
+const PROBE_TIMEOUT_MS = 1000
+
+export type AdminSocketErrorCode = 'SOCKET_PATH_TOO_LONG' | 'SOCKET_IN_USE' | 'NOT_A_SOCKET'
+
+/** Raised when the admin socket cannot be created. */
+export class AdminSocketError extends MeshError<AdminSocketErrorCode> {
+  static name = 'AdminSocketError'
+}
+
+/** Where the admin socket of the CA in `dir` lives. */
+export function adminSocketPath (dir: string): string {
+  return join(dir, ADMIN_SOCKET_NAME)
+}
+
+const TokenBody = Type.Object({
+  node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })),
+  ttl_ms: Type.Integer({ minimum: 1 }),
+  uses: Type.Integer({ minimum: 1 })
+}, { additionalProperties: false })
+
+const RevokeBody = Type.Object({
+  serial: Type.Optional(Type.String({ pattern: SERIAL_PATTERN, maxLength: 40 })),
+  node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })),
+  reason: Type.Optional(Type.Union(Object.keys(REVOCATION_REASONS).map(r => Type.Literal(r))))
+}, { additionalProperties: false })
+
+const AdminCertBody = Type.Object({
+  csr: Type.String({ minLength: 1, maxLength: MAX_CSR_CHARS }),
+  name: Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 }),
+  validity_seconds: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false })
+
+const NodeBody = Type.Object({ node_id: Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 }) }, { additionalProperties: false })
+
+/** Builds the admin API (not yet listening). */
+export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, requestIdHeader: false, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } }) as unknown as FastifyInstance
+  app.removeContentTypeParser('text/plain')
+  installJsonParser(app)
+  installErrorHandlers(app)
+  app.get('/v1/admin/status', async () => ({ ok: true, pid: process.pid }))
+  app.post('/v1/admin/token', { schema: { body: TokenBody } }, async (request) => {
+    const b = request.body as { node_id?: string, ttl_ms: number, uses: number }
+    const t = await ops.createToken({ ttlMs: b.ttl_ms, uses: b.uses, ...(b.node_id != null ? { nodeId: b.node_id } : {}) }, now())
+    return { token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, expires_at: t.expiresAt, uses: t.uses }
+  })
+  app.post('/v1/admin/revoke', { schema: { body: RevokeBody } }, async (request) => {
+    const b = request.body as { serial?: string, node_id?: string, reason?: string }
+    const r = await ops.revoke({
+      ...(b.serial != null ? { serialHex: b.serial.toLowerCase() } : {}),
+      ...(b.node_id != null ? { nodeId: b.node_id } : {}),
+      ...(b.reason != null ? { reason: b.reason as RevocationReason } : {})
+    }, now())
+    return { serials: r.serials }
+  })
+  app.get('/v1/admin/crl', { schema: { querystring: Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('issuing'), Type.Literal('root')])) }, { additionalProperties: false }) } }, async (request) => {
+    const q = request.query as { scope?: 'issuing' | 'root' }
+    return { pem: await ops.crlPem(now(), q.scope ?? 'issuing') }
+  })
+  app.post('/v1/admin/admin-cert', { schema: { body: AdminCertBody } }, async (request) => {
+    const b = request.body as { csr: string, name: string, validity_seconds?: number }
+    const r = await ops.issueAdminCert({ csrPem: b.csr, name: b.name, ...(b.validity_seconds != null ? { validitySeconds: b.validity_seconds } : {}) }, now())
+    return { certificate: r.certificatePem, chain: r.chainPem, ca_cert: r.caCertPem, serial: r.serialHex, not_after: r.notAfter }
+  })
+  app.post('/v1/admin/clear-revocation', { schema: { body: NodeBody } }, async (request) => {
+    const b = request.body as { node_id: string }
+    return { cleared: await ops.clearNodeRevocation(b.node_id, now()) }
+  })
+  await app.ready()
+  return app
+}
+
+/** A listening admin socket. */
+export interface AdminSocket {
+  readonly path: string
+  close(): Promise<void>
+}
+
+/**
+ * Opens the admin socket in `dir`. A socket file left by a crashed service is removed (nothing
+ * answers on it); one that answers means another service runs (SOCKET_IN_USE); a non-socket
+ * file of that name is never removed (NOT_A_SOCKET).
+ */
+export async function startAdminSocket (options: { dir: string, ops: CaAdminOps, now?(): Date }): Promise<AdminSocket> {
+  const path = adminSocketPath(options.dir)
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    throw new AdminSocketError('SOCKET_PATH_TOO_LONG', `${path} is longer than a Unix socket path may be (${MAX_SOCKET_PATH} bytes); use a shorter CA directory path`)
+  }
+  await clearStaleSocket(path)
+  const app = await createAdminApp(options.ops, options.now ?? (() => new Date()))
+  // The socket must never exist with looser permissions, even for a moment: bind under a umask
+  // that leaves 0600 (main thread only; worker threads cannot change the umask), then chmod to
+  // make sure whatever the umask did.
+  const previous = tightenUmask()
+  try {
+    await app.listen({ path })
+  } finally {
+    if (previous != null) process.umask(previous)
+  }
+  await chmod(path, 0o600)
+  let closed: Promise<void> | undefined
+  return {
+    path,
+    async close () {
+      closed ??= (async () => {
+        await app.close()
+        await unlink(path).catch(() => {})
+      })()
+      await closed
+    }
+  }
+}
+
+function tightenUmask (): number | undefined {
+  try {
+    return process.umask(0o177)
+  } catch {
+    return undefined
+  }
+}
+
+async function clearStaleSocket (path: string): Promise<void> {
+  let st
+  try {
+    st = await lstat(path)
+  } catch (err: any) {
+    if (err.code === 'ENOENT') { return }
+    throw err
+  }
+  if (!st.isSocket()) { throw new AdminSocketError('NOT_A_SOCKET', `${path} exists and is not a socket; refusing to replace it`) }
+  if (await socketAnswers(path)) { throw new AdminSocketError('SOCKET_IN_USE', `another CA service answers on ${path}`) }
+  await unlink(path)
+}
+
+/** True when something accepts connections on the Unix socket at `path` (within 1 s). */
+export async function socketAnswers (path: string): Promise<boolean> {
+  return new Promise(resolve => {
+    const sock = connect({ path })
+    const timer = setTimeout(() => { sock.destroy(); resolve(false) }, PROBE_TIMEOUT_MS)
+    sock.once('connect', () => { clearTimeout(timer); sock.destroy(); resolve(true) })
+    sock.once('error', () => { clearTimeout(timer); resolve(false) })
+  })
+}

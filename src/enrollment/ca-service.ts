@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto'
+import { checkNodeCsr } from '../pki/ca/csr-policy.ts'
+import { ADMIN_URI_PREFIX } from '../pki/ca/csr-policy.ts'
+import { MeshCa, parseCsr, normalizeSerialHex } from '../pki/ca/index.ts'
+import { parseCertificate } from '../pki/certificate.ts'
+import { parseCrl } from '../pki/crl.ts'
+import { nodeIdentity } from '../pki/node-identity.ts'
+import { pemToDer } from '../pki/pem.ts'
+import { verifyChain } from '../pki/verify-chain.ts'
+import { EKU } from '../pki/x509-extensions.ts'
+import { TokenStore } from '../store/token-store.ts'
+import { createLock } from '../util/lock.ts'
+import { softwareAttestationVerifier } from './attestation.ts'
+import { toEnrollmentError } from './error-map.ts'
+import { EnrollmentError } from './errors.ts'
+import { PolicyGate, policyFromCaConfig } from './policy.ts'
+import type { AttestationVerifier } from './attestation.ts'
+import type { EnrollmentPolicy } from './policy.ts'
+import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
+import type { CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate } from './types.ts'
+import type { IssuedCert } from '../pki/ca/index.ts'
+import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+import type { Crl } from '../pki/crl.ts'
+
+export interface CaServiceOptions {
+  /** Evidence checker for enroll and rotate. @default softwareAttestationVerifier ("none") */
+  attestation?: AttestationVerifier
+  /** Overrides ca.json's `enrollment` section, field by field. */
+  policy?: EnrollmentPolicy
+  /** Public URL of `GET /v1/crl` handed to nodes when ca.json has no `crl_url`. */
+  crlUrl?: string
+}
+
+/** CSR text: one PEM CERTIFICATE REQUEST block, or the DER in (canonical) base64 (seed §7.1). */
+export function csrDerFromText (text: string): Uint8Array {
+  if (text.trimStart().startsWith('-----BEGIN')) { return pemToDer(text, 'CERTIFICATE REQUEST') }
+  const compact = text.replace(/\s+/g, '')
+  const der = Buffer.from(compact, 'base64')
+  if (compact.length === 0 || der.toString('base64') !== compact) { throw new EnrollmentError('INVALID_CSR') }
+  return new Uint8Array(der)
+}
+
+/**
+ * The enrollment service's CA side: MeshCa plus the token store, the policy gate and the
+ * attestation hook, behind the two interfaces the HTTP routes (`EnrollmentCa`) and the operator
+ * commands (`CaAdminOps`) use. Every failure leaves as an EnrollmentError from the catalogue.
+ */
+export class CaService implements EnrollmentCa, CaAdminOps {
+  readonly ca: MeshCa
+  readonly tokens: TokenStore
+  readonly gate: PolicyGate
+  readonly #attestation: AttestationVerifier
+  #crlUrl: string
+  // With a node cap, check-then-issue for new nodes must not interleave (two could pass at max-1).
+  readonly #capLock = createLock()
+  #crlCache: { number: number, crl: Crl } | undefined
+  #rootCrlCache: { number: number, crl: Crl } | undefined
+
+  private constructor (ca: MeshCa, gate: PolicyGate, options: CaServiceOptions) {
+    this.ca = ca
+    this.tokens = new TokenStore(ca.meshStore)
+    this.gate = gate
+    this.#attestation = options.attestation ?? softwareAttestationVerifier
+    this.#crlUrl = ca.config.crl_url ?? options.crlUrl ?? ''
+  }
+
+  /** Opens the CA in `dir` and wraps it. */
+  static async open (opts: { dir: string, passphrase: string | undefined } & CaServiceOptions): Promise<CaService> {
+    const ca = await MeshCa.open({ dir: opts.dir, passphrase: opts.passphrase })
+    try {
+      return await CaService.wrap(ca, opts)
+    } catch (err) {
+      await ca.close()
+      throw err
+    }
+  }
+
+  /** Wraps an open MeshCa (which the service then owns and closes). */
+  static async wrap (ca: MeshCa, options: CaServiceOptions = {}): Promise<CaService> {
+    const policy = { ...policyFromCaConfig(ca.config), ...options.policy }
+    return new CaService(ca, await PolicyGate.load(ca, policy), options)
+  }
+
+  /** Sets the CRL URL handed to nodes, unless ca.json names one (the service learns its URL on listen). */
+  useCrlUrl (url: string): void {
+    if (this.ca.config.crl_url == null) { this.#crlUrl = url }
+  }
+
+  async close (): Promise<void> {
+    await this.ca.close()
+  }
+
+  meshConfig (): MeshConfigBody {
+    const c = this.ca.config
+    return { bootstrap_peers: [...c.bootstrap_peers], gossip_fanout: c.gossip_fanout, crl_url: this.#crlUrl }
+  }
+
+  async enroll (req: { token: string, csrPem: string, nodeId?: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate> {
+    try {
+      // 1. The token first: without a live one, a caller learns nothing about our CSR checks.
+      const token = await this.tokens.inspect(req.token, now.getTime())
+      // 2. The CSR: strict parse, self-signature, node profile (exactly the node and peer URIs).
+      const csr = parseCsr(csrDerFromText(req.csrPem))
+      const { nodeId } = checkNodeCsr(csr)
+      if (req.nodeId != null && req.nodeId !== nodeId) { throw new EnrollmentError('NODE_ID_CONFLICT') }
+      if (token.nodeId != null && token.nodeId !== nodeId) { throw new EnrollmentError('TOKEN_NODE_MISMATCH') }
+      const run = async (): Promise<IssuedCertificate> => {
+        // 3. Policy and attestation, still before the token is spent.
+        await this.gate.check(nodeId, { rotating: false })
+        await this.#attest(req.attestation, nodeId, csr.spki, now)
+        // 4. Spend one use atomically (the losers of a race get TOKEN_REJECTED here), then issue;
+        // if issuing fails after all, the use is given back.
+        const grant = await this.tokens.consume(req.token, { now: now.getTime(), nodeId })
+        let issued: IssuedCert
+        try {
+          issued = await this.ca.issue({ csr: csr.der, now, nodeId, profile: 'node' })
+        } catch (err) {
+          await grant.refund()
+          throw err
+        }
+        this.gate.noteIssued(nodeId)
+        return this.#issuedBody(issued)
+      }
+      return this.gate.policy.maxNodes != null ? await this.#capLock.run(run) : await run()
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  async rotate (req: { client: ClientIdentity, csrPem: string, currentSerial: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate> {
+    try {
+      const nodeId = req.client.nodeId
+      if (req.client.role !== 'node' || nodeId == null) { throw new EnrollmentError('CLIENT_CERT_WRONG_ROLE') }
+      if (normalizeSerialHex(req.currentSerial) !== normalizeSerialHex(req.client.serialHex)) { throw new EnrollmentError('SERIAL_MISMATCH') }
+      const csr = parseCsr(csrDerFromText(req.csrPem))
+      // The new certificate keeps the node_id: a CSR naming another one is refused.
+      checkNodeCsr(csr, nodeId)
+      await this.gate.check(nodeId, { rotating: true })
+      await this.#attest(req.attestation, nodeId, csr.spki, now)
+      // Issued from `now`, so it overlaps the current one (valid now by the route hook); the CA
+      // clamps notAfter to the issuer's. The current certificate is left as it is.
+      return this.#issuedBody(await this.ca.issue({ csr: csr.der, now, nodeId, profile: 'node' }))
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  async revoke (req: { serialHex?: string, nodeId?: string, reason?: RevocationReason }, now: Date): Promise<{ serials: string[] }> {
+    try {
+      if ((req.serialHex == null) === (req.nodeId == null)) { throw new EnrollmentError('INVALID_REVOKE_TARGET') }
+      let result: { serials: string[] }
+      if (req.serialHex != null) {
+        result = await this.ca.revoke({ serialHex: req.serialHex, now, ...(req.reason != null ? { reason: req.reason } : {}) })
+      } else {
+        const nodeId = req.nodeId as string
+        result = await this.ca.revokeNodeId({ nodeId, now, ...(req.reason != null ? { reason: req.reason } : {}) })
+        this.gate.noteRevoked(nodeId)
+      }
+      // A new CRL at once, so the next GET /v1/crl (and gossip) carries the revocation.
+      await this.ca.buildCrl(now)
+      return result
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  async crl (now: Date, scope: 'issuing' | 'root' = 'issuing'): Promise<CrlSnapshot> {
+    try {
+      const info = await this.ca.currentCrl(now, scope)
+      // A strong validator: the CRL bytes' hash (128 bits of SHA-256 is ample for equality).
+      const etag = createHash('sha256').update(info.der).digest('base64url').slice(0, 22)
+      return { der: info.der, etag, crlNumber: info.crlNumber, thisUpdate: info.thisUpdate, nextUpdate: info.nextUpdate }
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  async crlPem (now: Date, scope: 'issuing' | 'root' = 'issuing'): Promise<string> {
+    try {
+      return (await this.ca.currentCrl(now, scope)).pem
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  /**
+   * Checks a client chain (leaf first) against the mesh root with the current CRL(s): the
+   * validity window, revocation, and the EKU of the role its SAN claims (node: clientAuth +
+   * serverAuth; admin: clientAuth). Any failure is CLIENT_CERT_INVALID.
+   */
+  async authenticateClient (chainDer: Uint8Array[], now: Date): Promise<ClientIdentity> {
+    try {
+      const leaf = parseCertificate(chainDer[0])
+      const uris = leaf.subjectAltName?.uri ?? []
+      const admin = uris.filter(u => u.startsWith(ADMIN_URI_PREFIX))
+      const crls = await this.#clientCrls(now)
+      const intermediates = [...chainDer.slice(1), this.ca.issuingCertificate.der]
+      if (admin.length > 0) {
+        if (admin.length !== 1 || uris.length !== 1) { throw new EnrollmentError('CLIENT_CERT_INVALID') }
+        verifyChain(now, leaf, intermediates, [this.ca.rootCertificate], crls, { requiredEku: [EKU.CLIENT_AUTH] })
+        return { role: 'admin', subject: admin[0].slice(ADMIN_URI_PREFIX.length), serialHex: leaf.serialHex, notAfter: leaf.notAfter }
+      }
+      verifyChain(now, leaf, intermediates, [this.ca.rootCertificate], crls, {})
+      const { nodeId } = nodeIdentity(leaf)
+      return { role: 'node', subject: nodeId, nodeId, serialHex: leaf.serialHex, notAfter: leaf.notAfter }
+    } catch (err) {
+      if (err instanceof EnrollmentError) { throw err }
+      throw new EnrollmentError('CLIENT_CERT_INVALID', { cause: err })
+    }
+  }
+
+  async createToken (req: { nodeId?: string, ttlMs: number, uses: number }, now: Date): Promise<CreatedToken> {
+    try {
+      const t = await this.tokens.create({ now: now.getTime(), ttlMs: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}) })
+      await this.ca.store.appendAudit(now.getTime(), 'token-create', { token_id: t.tokenId, node_id: req.nodeId ?? null, uses: req.uses, expires_at: t.record.expiresAt })
+      return { token: t.token, tokenId: t.tokenId, expiresAt: t.record.expiresAt, uses: req.uses, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}) }
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  async issueAdminCert (req: { csrPem: string, name: string, validitySeconds?: number }, now: Date): Promise<{ certificatePem: string, chainPem: string, caCertPem: string, serialHex: string, notAfter: number }> {
+    try {
+      const issued = await this.ca.issue({ csr: csrDerFromText(req.csrPem), now, profile: 'admin', adminName: req.name, ...(req.validitySeconds != null ? { validitySeconds: req.validitySeconds } : {}) })
+      return { certificatePem: issued.pem, chainPem: issued.chainPem, caCertPem: this.ca.rootPem, serialHex: issued.serialHex, notAfter: issued.notAfter }
+    } catch (err) {
+      const mapped = toEnrollmentError(err)
+      throw mapped.code === 'NODE_ID_CONFLICT' ? new EnrollmentError('INVALID_ADMIN_NAME', { cause: err }) : mapped
+    }
+  }
+
+  async clearNodeRevocation (nodeId: string, now: Date): Promise<boolean> {
+    try {
+      return await this.ca.clearNodeRevocation(nodeId, now)
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  async #attest (evidence: AttestationEvidence | undefined, nodeId: string, csrSpki: Uint8Array, now: Date): Promise<void> {
+    const verdict = await this.#attestation.verify({ ...(evidence != null ? { evidence } : {}), nodeId, csrSpki, now })
+    // [REJECT] evidence the verifier refused; and, when the policy demands attestation, anything
+    // short of "accept" (the software verifier's "none" included).
+    if (verdict.result === 'reject' || (this.gate.policy.requireAttestation === true && verdict.result !== 'accept')) {
+      throw new EnrollmentError('ATTESTATION_REJECTED')
+    }
+  }
+
+  /** The CRLs a client chain is checked against, parsed once per CRL number. */
+  async #clientCrls (now: Date): Promise<Crl[]> {
+    const info = await this.ca.currentCrl(now)
+    if (this.#crlCache?.number !== info.crlNumber) { this.#crlCache = { number: info.crlNumber, crl: parseCrl(info.der) } }
+    const out = [this.#crlCache.crl]
+    if (this.ca.config.intermediate) {
+      const root = await this.ca.currentCrl(now, 'root')
+      if (this.#rootCrlCache?.number !== root.crlNumber) { this.#rootCrlCache = { number: root.crlNumber, crl: parseCrl(root.der) } }
+      out.push(this.#rootCrlCache.crl)
+    }
+    return out
+  }
+
+  #issuedBody (issued: IssuedCert): IssuedCertificate {
+    return {
+      certificatePem: issued.pem,
+      chainPem: issued.chainPem,
+      caCertPem: this.ca.rootPem,
+      nodeId: issued.nodeId ?? issued.subject,
+      serialHex: issued.serialHex,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter
+    }
+  }
+}

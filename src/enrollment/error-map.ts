@@ -1,0 +1,40 @@
+import { CsrRejectedError, IssuanceError } from '../pki/ca/errors.ts'
+import { ChainValidationError } from '../pki/chain-errors.ts'
+import { EncodingError } from '../pki/encoding-errors.ts'
+import { NodeIdentityError } from '../pki/node-identity.ts'
+import { TokenError } from '../store/token-store.ts'
+import { EnrollmentError } from './errors.ts'
+import type { EnrollmentErrorCode } from './errors.ts'
+
+const ISSUANCE: Partial<Record<string, EnrollmentErrorCode>> = {
+  NODE_REVOKED: 'NODE_REVOKED',
+  UNKNOWN_SERIAL: 'UNKNOWN_SERIAL',
+  INVALID_NODE_ID: 'INVALID_NODE_ID',
+  BAD_REASON: 'INVALID_REQUEST',
+  VALIDITY_OUT_OF_RANGE: 'INVALID_REQUEST',
+  BAD_PROFILE_INPUT: 'INVALID_REQUEST'
+}
+
+const TOKEN: Record<string, EnrollmentErrorCode> = {
+  TOKEN_REJECTED: 'TOKEN_REJECTED',
+  TOKEN_NODE_MISMATCH: 'TOKEN_NODE_MISMATCH',
+  INVALID_TOKEN_FORMAT: 'INVALID_TOKEN_FORMAT',
+  INVALID_TOKEN_PARAMS: 'INVALID_TOKEN_PARAMS'
+}
+
+/**
+ * Maps an error from the CA, the token store or the parsers to the catalogue, keeping the original
+ * as `cause` for the log. Unknown errors become INTERNAL (a 500 whose body says nothing more).
+ */
+export function toEnrollmentError (err: unknown): EnrollmentError {
+  if (err instanceof EnrollmentError) { return err }
+  const options = { cause: err }
+  if (err instanceof TokenError) { return new EnrollmentError(TOKEN[err.code] ?? 'INTERNAL', options) }
+  if (err instanceof EncodingError) { return new EnrollmentError('INVALID_CSR', options) }
+  if (err instanceof CsrRejectedError) {
+    return new EnrollmentError(err.code === 'NODE_ID_MISMATCH' ? 'NODE_ID_CONFLICT' : 'INVALID_CSR', options)
+  }
+  if (err instanceof IssuanceError) { return new EnrollmentError(ISSUANCE[err.code] ?? 'INTERNAL', options) }
+  if (err instanceof ChainValidationError || err instanceof NodeIdentityError) { return new EnrollmentError('CLIENT_CERT_INVALID', options) }
+  return new EnrollmentError('INTERNAL', options)
+}

@@ -1,0 +1,76 @@
+import { MeshError } from '../errors.ts'
+
+/**
+ * The one catalogue of errors the enrollment service answers with (after Fastify's
+ * `lib/errors.js`): each code has one HTTP status and one fixed message. Bodies are built only
+ * from this table, so no stack trace, no library message and no detail a caller could use to
+ * probe (for instance, "unknown token" and "used token" are the same TOKEN_REJECTED) can leak.
+ */
+export const ENROLLMENT_ERRORS = {
+  INVALID_REQUEST: { status: 400, message: 'the request does not match the API schema' },
+  INVALID_JSON: { status: 400, message: 'the request body is not acceptable JSON' },
+  FORBIDDEN_JSON_KEY: { status: 400, message: 'the request body contains a forbidden key (__proto__ or constructor)' },
+  INVALID_CSR: { status: 400, message: 'the CSR is not one valid PEM certificate request this CA accepts' },
+  INVALID_TOKEN_FORMAT: { status: 400, message: 'the token is not in the enrollment token format' },
+  INVALID_NODE_ID: { status: 400, message: 'the node_id is not a valid node identifier' },
+  NODE_ID_REQUIRED: { status: 400, message: 'no node_id given in the request, the CSR or the token' },
+  NODE_ID_CONFLICT: { status: 400, message: 'the node_id in the request differs from the one in the CSR' },
+  INVALID_SERIAL: { status: 400, message: 'the serial is not a hexadecimal certificate serial' },
+  SERIAL_MISMATCH: { status: 400, message: 'current_cert_serial is not the serial of the client certificate' },
+  INVALID_TOKEN_PARAMS: { status: 400, message: 'ttl or uses is out of range' },
+  INVALID_ADMIN_NAME: { status: 400, message: 'the admin name is not a valid identifier' },
+  INVALID_REVOKE_TARGET: { status: 400, message: 'give exactly one of serial and node_id' },
+  TOKEN_REJECTED: { status: 401, message: 'the token is unknown, used or expired' },
+  CLIENT_CERT_REQUIRED: { status: 401, message: 'this route needs a client certificate (mutual TLS)' },
+  CLIENT_CERT_INVALID: { status: 401, message: 'the client certificate is not a valid, unrevoked mesh certificate' },
+  CLIENT_CERT_WRONG_ROLE: { status: 401, message: 'the client certificate does not carry the role this route needs' },
+  TOKEN_NODE_MISMATCH: { status: 403, message: 'the token is bound to another node_id' },
+  NODE_NOT_ALLOWED: { status: 403, message: 'the node_id is not on the allow list' },
+  MAX_NODES_REACHED: { status: 403, message: 'the mesh has reached its maximum number of nodes' },
+  NODE_REVOKED: { status: 403, message: 'the node_id has been revoked; an operator must clear it first' },
+  ATTESTATION_REJECTED: { status: 403, message: 'the attestation does not satisfy the policy' },
+  UNKNOWN_SERIAL: { status: 404, message: 'no certificate with that serial was issued by this CA' },
+  NOT_FOUND: { status: 404, message: 'no such route' },
+  REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
+  BODY_TOO_LARGE: { status: 413, message: 'the request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the request body must be application/json' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
+  RATE_LIMITED: { status: 429, message: 'too many requests; retry after the number of seconds in Retry-After' },
+  INTERNAL: { status: 500, message: 'internal error' },
+  UNAVAILABLE: { status: 503, message: 'the service is shutting down' }
+} as const satisfies Record<string, { status: number, message: string }>
+
+/** Bounded set of error codes the enrollment service can answer with. */
+export type EnrollmentErrorCode = keyof typeof ENROLLMENT_ERRORS
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: EnrollmentErrorCode, message: string }
+}
+
+/**
+ * Raised by the enrollment service; the HTTP layer answers with the catalogue's status and
+ * message, never with `cause` (kept for the log only).
+ */
+export class EnrollmentError extends MeshError<EnrollmentErrorCode> {
+  static name = 'EnrollmentError'
+
+  constructor (code: EnrollmentErrorCode, options?: ErrorOptions) {
+    super(code, ENROLLMENT_ERRORS[code].message, options)
+  }
+
+  /** HTTP status for this error. */
+  get status (): number {
+    return ENROLLMENT_ERRORS[this.code].status
+  }
+}
+
+/** True when `s` is a catalogue code (used when a body comes back over the wire). */
+export function isEnrollmentErrorCode (s: unknown): s is EnrollmentErrorCode {
+  return typeof s === 'string' && Object.hasOwn(ENROLLMENT_ERRORS, s)
+}
+
+/** The response body for `code`, built only from the catalogue. */
+export function errorBody (code: EnrollmentErrorCode): ErrorBody {
+  return { error: { code, message: ENROLLMENT_ERRORS[code].message } }
+}

@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import type { KeyAlgorithm } from '../../identity/key-store.ts'
+import type { MeshConfigBody } from '../schemas.ts'
+
+/**
+ * The layout of an enrolled node's directory, written by `dadm-mesh node enroll` and read by the
+ * mesh node:
+ *
+ * - `node.json`: NodeFile below (identity, CA URL, mesh config, key labels)
+ * - `cert.pem`: the node certificate
+ * - `chain.pem`: the issuing chain, issuer first, root last
+ * - `root.pem`: the mesh root the operator pinned at enrollment
+ * - `keys/identity.key`: the identity key (encrypted key file of the software key store)
+ * - `keys/host.key`: the libp2p Ed25519 host key (same format, exportable)
+ */
+export function nodePaths (dir: string): { nodeJson: string, cert: string, chain: string, root: string, keys: string, identityKey: string, hostKey: string } {
+  const keys = join(dir, 'keys')
+  return {
+    nodeJson: join(dir, 'node.json'),
+    cert: join(dir, 'cert.pem'),
+    chain: join(dir, 'chain.pem'),
+    root: join(dir, 'root.pem'),
+    keys,
+    identityKey: join(keys, `${IDENTITY_KEY_LABEL}.key`),
+    hostKey: join(keys, `${HOST_KEY_LABEL}.key`)
+  }
+}
+
+export const IDENTITY_KEY_LABEL = 'identity'
+export const HOST_KEY_LABEL = 'host'
+
+/** `node.json`. */
+export interface NodeFile {
+  version: 1
+  node_id: string
+  peer_id: string
+  ca_url: string
+  /** Serial of the certificate in cert.pem, hex. */
+  serial: string
+  not_before: string
+  not_after: string
+  enrolled_at: string
+  identity_key: { store: 'software', label: string, algorithm: KeyAlgorithm }
+  host_key: { label: string, algorithm: 'Ed25519' }
+  /** From the CA at enrollment: bootstrap peers, gossip fan-out, CRL URL. */
+  config: MeshConfigBody
+}
+
+/** Largest node.json read. */
+const MAX_NODE_JSON = 256 * 1024
+
+/** Reads node.json, or undefined when the node is not enrolled. */
+export async function readNodeFile (dir: string): Promise<NodeFile | undefined> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(nodePaths(dir).nodeJson)
+  } catch (err: any) {
+    if (err.code === 'ENOENT') { return undefined }
+    throw err
+  }
+  if (bytes.length > MAX_NODE_JSON) { throw new Error('node.json is too large') }
+  return JSON.parse(bytes.toString('utf8')) as NodeFile
+}
+
+/**
+ * Replaces `path` atomically: write a temporary file, fsync, rename over, fsync the directory. A
+ * crash leaves the old file or the new one, never a torn one (rotation rewrites cert.pem live).
+ */
+export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path)
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const fh = await open(tmp, 'wx', mode)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
+  const dh = await open(dir, 'r')
+  try {
+    await dh.sync()
+  } finally {
+    await dh.close()
+  }
+}

@@ -1,0 +1,92 @@
+import { Type } from '@sinclair/typebox'
+import { REVOCATION_REASONS } from '../pki/ca/revocation-reasons.ts'
+import { TOKEN_PATTERN } from '../store/token-store.ts'
+import { ENROLLMENT_ERRORS } from './errors.ts'
+import type { Static } from '@sinclair/typebox'
+
+/**
+ * Request and response schemas (typebox, i.e. JSON Schema). Fastify validates requests against
+ * them with additional properties refused and no type coercion (see `server.ts`), serializes
+ * responses through them, and @fastify/swagger turns them into the OpenAPI document.
+ */
+
+/**
+ * node_id: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64
+ * characters. So no '/', no NUL, no '..' path step can reach a file name or a log line.
+ */
+export const NODE_ID_PATTERN = '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$'
+/** A certificate serial as hex: 16 bytes here, but up to the RFC 5280 bound of 20 octets. */
+export const SERIAL_PATTERN = '^[0-9A-Fa-f]{1,40}$'
+/** Largest PEM CSR accepted: a P-256 or Ed25519 CSR is under 1 KiB; RSA-8192 about 3 KiB. */
+export const MAX_CSR_CHARS = 16_384
+
+const NodeId = Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64, description: 'node identifier' })
+const Csr = Type.String({ minLength: 1, maxLength: MAX_CSR_CHARS, description: 'one PEM CERTIFICATE REQUEST block, or the DER in base64' })
+
+/**
+ * Evidence handed to the attestation verifier hook (seed §7.1: `{ type, payload }`); `type`
+ * picks the verifier. Further fields are allowed for evidence formats that need them.
+ */
+export const Attestation = Type.Object({
+  type: Type.String({ pattern: '^[a-z0-9_-]{1,32}$', description: 'evidence type, e.g. "tpm_quote"' }),
+  payload: Type.Optional(Type.String({ maxLength: 32_768, description: 'evidence, base64' }))
+}, { additionalProperties: true, maxProperties: 16, description: 'attestation evidence, passed to the verifier hook' })
+export type AttestationEvidence = Static<typeof Attestation>
+
+export const EnrollRequest = Type.Object({
+  token: Type.String({ pattern: TOKEN_PATTERN, maxLength: 64, description: 'one-time enrollment token' }),
+  csr: Csr,
+  attestation: Type.Optional(Attestation),
+  node_id: Type.Optional(NodeId)
+}, { additionalProperties: false })
+export type EnrollRequestBody = Static<typeof EnrollRequest>
+
+export const RotateRequest = Type.Object({
+  csr: Csr,
+  attestation: Type.Optional(Attestation),
+  current_cert_serial: Type.String({ pattern: SERIAL_PATTERN, maxLength: 40 })
+}, { additionalProperties: false })
+export type RotateRequestBody = Static<typeof RotateRequest>
+
+const Reason = Type.Union(Object.keys(REVOCATION_REASONS).map(r => Type.Literal(r)), { description: 'RFC 5280 reason name' })
+
+export const RevokeRequest = Type.Object({
+  serial: Type.Optional(Type.String({ pattern: SERIAL_PATTERN, maxLength: 40 })),
+  node_id: Type.Optional(NodeId),
+  reason: Type.Optional(Reason)
+}, { additionalProperties: false, minProperties: 1 })
+export type RevokeRequestBody = Static<typeof RevokeRequest>
+
+/** The mesh configuration a node receives at enrollment, from the CA's own config file. */
+export const MeshConfig = Type.Object({
+  bootstrap_peers: Type.Array(Type.String()),
+  gossip_fanout: Type.Integer(),
+  crl_url: Type.String()
+})
+export type MeshConfigBody = Static<typeof MeshConfig>
+
+export const IssuedResponse = Type.Object({
+  certificate: Type.String({ description: 'the issued certificate, PEM' }),
+  ca_cert: Type.String({ description: 'the mesh root certificate(s), PEM' }),
+  chain: Type.String({ description: 'issuing CA chain, issuer first, root last, PEM' }),
+  config: MeshConfig,
+  node_id: NodeId,
+  serial: Type.String(),
+  valid_not_before: Type.String({ format: 'date-time' }),
+  valid_not_after: Type.String({ format: 'date-time' })
+})
+export type IssuedResponseBody = Static<typeof IssuedResponse>
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({
+    code: Type.Union(Object.keys(ENROLLMENT_ERRORS).map(c => Type.Literal(c))),
+    message: Type.String()
+  })
+})
+
+/** Error responses a route can give, by status, for the OpenAPI document. */
+export function errorResponses (...statuses: number[]): Record<number, unknown> {
+  const out: Record<number, unknown> = {}
+  for (const s of statuses) { out[s] = ErrorResponse }
+  return out
+}

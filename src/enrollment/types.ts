@@ -1,0 +1,112 @@
+import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
+import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+
+/** What a client certificate proved, after chain, validity and revocation checks. */
+export interface ClientIdentity {
+  role: 'node' | 'admin' | 'server'
+  /** node_id for node certificates, admin name for admin certificates. */
+  subject: string
+  nodeId?: string
+  serialHex: string
+  notAfter: number
+}
+
+/** A certificate the CA just issued, in the forms the API returns. */
+export interface IssuedCertificate {
+  certificatePem: string
+  /** Issuing chain, issuer first, root last. */
+  chainPem: string
+  /** The mesh root(s), the trust anchors to pin. */
+  caCertPem: string
+  nodeId: string
+  serialHex: string
+  notBefore: number
+  notAfter: number
+}
+
+/** The current CRL, with a stable tag for HTTP caching. */
+export interface CrlSnapshot {
+  der: Uint8Array
+  /** Strong validator for the DER bytes (the PEM form appends ".pem"). */
+  etag: string
+  crlNumber: number
+  thisUpdate: number
+  nextUpdate: number
+}
+
+/**
+ * The CA operations the HTTP routes and the admin socket call. `CaService` implements it over
+ * MeshCa and the token store; tests may stub it.
+ */
+export interface EnrollmentCa {
+  enroll(req: { token: string, csrPem: string, nodeId?: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate>
+  rotate(req: { client: ClientIdentity, csrPem: string, currentSerial: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate>
+  revoke(req: { serialHex?: string, nodeId?: string, reason?: RevocationReason }, now: Date): Promise<{ serials: string[] }>
+  /** The current CRL of the issuing CA, or (`root`) the root's CRL over revoked intermediates. */
+  crl(now: Date, scope?: 'issuing' | 'root'): Promise<CrlSnapshot>
+  /** Verifies a presented client chain (leaf first) against the mesh roots and the current CRL. */
+  authenticateClient(chainDer: Uint8Array[], now: Date): Promise<ClientIdentity>
+  /** The node-facing configuration from the CA's config file. */
+  meshConfig(): MeshConfigBody
+}
+
+/** A freshly created enrollment token; `token` is shown once and stored only as a hash. */
+export interface CreatedToken {
+  token: string
+  /** First 16 hex digits of the token hash: safe to log and to name the token later. */
+  tokenId: string
+  nodeId?: string
+  expiresAt: number
+  uses: number
+}
+
+/**
+ * Operator operations: what `ca token`, `ca revoke`, `ca crl`, `ca admin-cert` need. The CLI runs
+ * them on a `CaService` it opened itself, or, while `ca serve` holds the LevelDB, through the
+ * service's admin socket; both sides implement this same interface.
+ */
+export interface CaAdminOps {
+  createToken(req: { nodeId?: string, ttlMs: number, uses: number }, now: Date): Promise<CreatedToken>
+  revoke: EnrollmentCa['revoke']
+  /** The current CRL as PEM (built if the stored one is stale): the issuing CA's, or the root's. */
+  crlPem(now: Date, scope?: 'issuing' | 'root'): Promise<string>
+  /** Signs an admin-role certificate for `name` from a CSR whose key the caller holds. */
+  issueAdminCert(req: { csrPem: string, name: string, validitySeconds?: number }, now: Date): Promise<{ certificatePem: string, chainPem: string, caCertPem: string, serialHex: string, notAfter: number }>
+  /** Lifts the block on a revoked node_id, so it may enroll again with a fresh token. */
+  clearNodeRevocation(nodeId: string, now: Date): Promise<boolean>
+}
+
+/** Limits of one rate limiter: at most `max` requests per `windowMs`. */
+export interface RateLimit {
+  max: number
+  windowMs: number
+}
+
+/** HTTP-level settings of the enrollment server. */
+export interface EnrollmentServerConfig {
+  /** Server certificate chain (leaf first) and key, PEM. */
+  tls: { certPem: string, keyPem: string }
+  /** Roots the TLS layer names in its CertificateRequest; the route hook does the real check. */
+  clientCaPem: string
+  /** Per source address. @default 120 per minute */
+  perAddressLimit?: RateLimit
+  /** Across all clients. @default 1200 per minute */
+  globalLimit?: RateLimit
+  /** Largest request body in bytes. @default 65536 */
+  bodyLimit?: number
+  /** Deadline for a whole request, ms. @default 30000 */
+  requestTimeoutMs?: number
+}
+
+/**
+ * Defaults. 120/min per address lets a rack of 100 nodes behind one NAT address enroll in one
+ * minute; 1200/min (20/s) overall is about a tenth of what one core issues (bench/enroll.ts), so
+ * a flood cannot starve the CA's other work. 64 KiB is 4x the largest CSR we accept plus room for
+ * a TPM quote. 30 s bounds slow-loris style clients.
+ */
+export const SERVER_DEFAULTS = {
+  perAddressLimit: { max: 120, windowMs: 60_000 },
+  globalLimit: { max: 1200, windowMs: 60_000 },
+  bodyLimit: 64 * 1024,
+  requestTimeoutMs: 30_000
+} as const
