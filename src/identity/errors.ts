@@ -12,6 +12,16 @@ export type KeyStoreErrorCode =
   | 'BAD_LABEL'
   | 'UNSUPPORTED_ALGORITHM'
   | 'NOT_EXPORTABLE'
+  // hardware backends (PKCS#11: SoftHSM2, tpm2-pkcs11)
+  | 'MODULE_NOT_FOUND'
+  | 'TOKEN_NOT_FOUND'
+  | 'NO_PIN'
+  | 'PIN_FILE_UNREADABLE'
+  | 'WRONG_PIN'
+  | 'PIN_LOCKED'
+  | 'EXPORTABLE_NOT_SUPPORTED'
+  | 'TOKEN_ERROR'
+  | 'STORE_CLOSED'
 
 /** Raised by every key store backend; callers branch on `code`, never on the backend. */
 export class KeyStoreError extends MeshError<KeyStoreErrorCode> {

@@ -27,9 +27,14 @@ export interface X509Signer {
   signingAlgorithm: Algorithm | EcdsaParams
 }
 
+/** Where a key lives: an encrypted file, a PKCS#11 token (SoftHSM2, an HSM), or a TPM. */
+export type KeyBackend = 'software' | 'pkcs11' | 'tpm'
+
 /** A key held by a backend. */
 export interface KeyHandle {
   readonly label: string
+  /** Where the key lives (for logs and `--key-store auto` reports); absent means software. */
+  readonly backend?: KeyBackend
   readonly algorithm: KeyAlgorithm
   /** SubjectPublicKeyInfo DER of the public key. */
   readonly publicKeySpki: Uint8Array
@@ -62,6 +67,8 @@ export interface KeyStore {
   has(label: string): Promise<boolean>
   /** Destroys the key under `label`. */
   delete(label: string): Promise<void>
+  /** Releases what the backend holds open (a PKCS#11 session); handles stop working after it. */
+  close?(): Promise<void>
 }
 
 /** Labels are file names in the software store and object labels in PKCS#11: keep them plain. */

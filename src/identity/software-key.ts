@@ -29,6 +29,7 @@ export async function softwareKeyFromPkcs8 (label: string, algorithm: KeyAlgorit
   const crypto = webcrypto as unknown as Crypto
   return {
     label,
+    backend: 'software',
     algorithm,
     publicKeySpki,
     publicKey,
