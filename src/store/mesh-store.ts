@@ -14,7 +14,21 @@ export const SUBLEVELS = {
   'ca-revoked': 'json',
   'ca-revoked-nodes': 'json',
   'ca-audit': 'json',
-  'enroll-tokens': 'json'
+  'enroll-tokens': 'json',
+  'ca-node-devices': 'json',
+  'anomaly-signatures': 'json',
+  'anomaly-expiry': 'json',
+  // DTN bundle store (src/store/bundle-store.ts)
+  'dtn-bundles': 'view',
+  'dtn-outbound': 'json',
+  'dtn-by-dest': 'json',
+  'dtn-expiry': 'json',
+  'dtn-seen': 'json',
+  'dtn-fragments': 'view',
+  'dtn-inbox': 'view',
+  'dtn-state': 'json',
+  // The mesh node's current CRLs and their ETags (src/store/crl-state.ts)
+  'node-crl': 'json'
 } as const satisfies Record<string, ValueEncodingName>
 
 export type ValueEncodingName = 'json' | 'view'

@@ -1,0 +1,51 @@
+import { DEFAULT_MAX_FRAME_BYTES } from '../../src/dtn/constants.ts'
+
+/**
+ * Protocol id, limits and deadlines of `/dadm-mesh/bundle/1.0.0`. Every number says where it
+ * comes from; change them here, not at the call sites.
+ */
+
+/** The libp2p protocol id (DESIGN.md, protocol table). */
+export const PROTOCOL = '/dadm-mesh/bundle/1.0.0'
+
+/** Version inside the bundle frame, so a v2 can refuse v1 peers with a clear code. */
+export const WIRE_VERSION = 1
+
+/**
+ * Largest frame, checked from the length prefix before the body is read, and again before
+ * decoding (issue 7: frame limit 64 KiB by default). Bundles are fragmented at the source to fit.
+ */
+export const MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
+
+/** An ACK frame is a few ids and a code: 512 bytes is ample. */
+export const MAX_ACK_FRAME_BYTES = 512
+
+/**
+ * Bundle frames a sender may have on the wire ahead of their ACKs. Pipelining hides the
+ * receiver's durable write (about 0.1-10 ms) behind the next frame; 4 keeps what a receiver must
+ * buffer per stream at 4 frames.
+ */
+export const WINDOW = 4
+
+/**
+ * Read buffer of a bundle stream: a full window of frames with their prefixes. Data beyond this
+ * aborts the stream instead of being buffered (libp2p's default is 4 MiB).
+ */
+export const MAX_READ_BUFFER_BYTES = WINDOW * (MAX_FRAME_BYTES + 8) + MAX_ACK_FRAME_BYTES
+
+/**
+ * Deadline for one frame and its ACK. A 64 KiB frame crosses a slow 1 Mbit/s link in about half
+ * a second, the receiver's sync write takes about 0.1 ms-10 ms (DESIGN.md: 8-11k sync writes/s);
+ * 30 s tolerates bad links without letting a silent peer hold a stream for long.
+ */
+export const FRAME_DEADLINE_MS = 30_000
+
+/** Bundles sent on one stream before it is closed and a new one opened (bounds a stream's life). */
+export const MAX_FRAMES_PER_STREAM = 1024
+
+/**
+ * Streams per connection and direction: one drains the backlog while another carries a fresh
+ * bundle; more only multiplies the disk writes a peer can make us queue.
+ */
+export const MAX_INBOUND_STREAMS = 2
+export const MAX_OUTBOUND_STREAMS = 2
