@@ -8,7 +8,12 @@ import { printResults, type BenchResult } from './types.ts'
 type Bench = () => Promise<BenchResult[]>
 
 const groups: Record<string, { title: string, load: () => Promise<Bench> }> = {
-  chain: { title: 'PKI: chain verification (issue 2)', load: async () => (await import('./chain.ts')).benchChain }
+  chain: { title: 'PKI: chain verification (issue 2)', load: async () => (await import('./chain.ts')).benchChain },
+  enroll: { title: 'Enrollment service: enrollments per second (issue 3)', load: async () => (await import('./enroll.ts')).benchEnroll },
+  dial: { title: 'Mesh node: dial with mesh auth vs raw dial (issue 4)', load: async () => (await import('./mesh-dial.ts')).benchMeshDial },
+  dtn: { title: 'DTN: bundle store acceptance and drain (issue 7)', load: async () => (await import('./dtn.ts')).benchDtn },
+  hw: { title: 'Hardware keys (SoftHSM2) and TPM quote verification (issue 8)', load: async () => (await import('./hw.ts')).benchHw },
+  gossip: { title: 'Gossip: anomaly envelopes validated per second (issue 5)', load: async () => (await import('./gossip-validate.ts')).benchGossipValidate }
 }
 
 const wanted = process.argv.slice(2).filter(a => !a.startsWith('-'))

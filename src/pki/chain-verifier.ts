@@ -137,6 +137,16 @@ export class ChainVerifier {
     return { issuer: crl.issuer.text, crlNumber: crl.crlNumber, newlyRevoked }
   }
 
+  /**
+   * Checks, without installing anything, that a known CA of the CRL's issuer name with cRLSign and
+   * a path to a root signed `crl` (what installCrl checks); throws ChainValidationError
+   * (UNKNOWN_ISSUER, CRL_BAD_SIGNATURE, CRL_NO_CRL_SIGN). For gossip validators that must decide
+   * before they apply.
+   */
+  checkCrlSigner (crl: Crl, now: Date): void {
+    this.#verifyCrlSigner(crl, now)
+  }
+
   /** True when an installed CRL revoked this certificate (by issuer name and serial). */
   isRevoked (cert: Certificate): boolean {
     return this.#revoked.has(revocationKey(cert.issuer.key, cert.serialHex))

@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto'
+import { serviceDependencies } from '@libp2p/interface'
+import { parseCertificate } from '../../src/pki/certificate.ts'
+import { nodeIdentity } from '../../src/pki/node-identity.ts'
+import { encodeEnvelope, encodePayload, envelopeDigest } from './codec.ts'
+import { DEFAULT_MAX_SKEW_MS, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS, TOPIC, WIRE_VERSION } from './constants.ts'
+import { AnomalyGossipError } from './errors.ts'
+import { GossipValidationMetrics, toTopicValidatorResult } from './gossip-result.ts'
+import { peekEnvelope } from './msg-id.ts'
+import { validateAnomaly } from './validate.ts'
+import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
+import type { AnomalyAccepted, AnomalyValidationContext, OriginChainVerifier } from './validate.ts'
+import type { AnomalyRecord, AnomalyStore } from '../../src/store/anomaly-store.ts'
+import type { Message, PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
+import type { ComponentLogger, Logger, Metrics, PeerId, Startable } from '@libp2p/interface'
+
+/** The part of gossipsub the service uses (the libp2p service named `pubsub`). */
+export interface AnomalyPubSub {
+  topicValidators: Map<string, TopicValidatorFn>
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+  publish(topic: string, data: Uint8Array): Promise<PublishResult>
+}
+
+export interface AnomalyGossipComponents {
+  peerId: PeerId
+  logger: ComponentLogger
+  /** gossipsub, configured with `meshGossipsubOptions` and registered as the service `pubsub`. */
+  pubsub?: AnomalyPubSub
+  metrics?: Metrics
+}
+
+/** Who we are when we publish: our node_id's chain, leaf first (it becomes `origin_cert`). */
+export interface AnomalyOrigin {
+  chain: Uint8Array[]
+}
+
+export interface AnomalyGossipInit {
+  /** Where accepted and published signatures go; its seen index is the validator's. Required. */
+  store: AnomalyStore
+  /** Origin chain checks, cached per chain (the node's ChainVerifier). Required. */
+  verifier: OriginChainVerifier
+  /** Our current chain, read on every publish so a rotated certificate is used at once. Required. */
+  origin(): AnomalyOrigin
+  /** The peer table's "authenticated and not revoked". @default every relay is a member */
+  isMember?(peerId: string): boolean
+  /** Revoked node_ids (operator deny list). @default none */
+  isRevoked?(nodeId: string): boolean
+  /** The clock, ms since the epoch. @default Date.now */
+  now?(): number
+  /** @default DEFAULT_MAX_SKEW_MS (5 min) */
+  maxSkewMs?: number
+  /** @default DEFAULT_TTL_MS (1 h) */
+  defaultTtlMs?: number
+  /** @default MAX_TTL_MS (24 h) */
+  maxTtlMs?: number
+  /** Sweep period of expired signatures; 0 disables the timer. @default 60 s */
+  sweepIntervalMs?: number
+}
+
+export interface PublishOptions {
+  /** Lifetime of the signature, ms. @default defaultTtlMs */
+  ttlMs?: number
+}
+
+export interface PublishedAnomaly {
+  messageId: string
+  record: AnomalyRecord
+  /** Peers gossipsub sent it to directly (0 when alone: it is stored all the same). */
+  recipients: number
+}
+
+/** Publishes our anomaly signatures and validates everyone's on `/dadm-mesh/anomaly/1`. */
+export interface AnomalyGossip extends Startable {
+  readonly topic: string
+  /** Verdict counts by {topic, result, code}. */
+  readonly validationMetrics: GossipValidationMetrics
+  publish(payload: AnomalyPayload, options?: PublishOptions): Promise<PublishedAnomaly>
+  /** The topic validator as installed on gossipsub (exposed for tests and benchmarks). */
+  readonly topicValidator: TopicValidatorFn
+}
+
+export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
+  readonly topic = TOPIC
+  readonly validationMetrics: GossipValidationMetrics
+  readonly [serviceDependencies] = ['@libp2p/pubsub']
+  private readonly components: AnomalyGossipComponents
+  private readonly init: AnomalyGossipInit
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly ctx: AnomalyValidationContext
+  private started = false
+  private sweeper?: ReturnType<typeof setInterval>
+
+  constructor (components: AnomalyGossipComponents, init: AnomalyGossipInit) {
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent('dadm-mesh:anomaly-gossip')
+    this.now = init.now ?? Date.now
+    this.validationMetrics = new GossipValidationMetrics(components.metrics)
+    this.ctx = {
+      verifier: init.verifier,
+      seen: (id) => init.store.seen(id),
+      maxSkewMs: init.maxSkewMs ?? DEFAULT_MAX_SKEW_MS,
+      maxTtlMs: init.maxTtlMs ?? MAX_TTL_MS,
+      ...(init.isRevoked != null ? { isRevoked: init.isRevoked } : {}),
+      ...(init.isMember != null ? { isMember: init.isMember } : {})
+    }
+    this.topicValidator = this.topicValidator.bind(this)
+  }
+
+  readonly [Symbol.toStringTag] = '@dadm-mesh/anomaly-gossip'
+
+  private get pubsub (): AnomalyPubSub {
+    const pubsub = this.components.pubsub
+    if (pubsub == null) { throw new AnomalyGossipError('NO_PUBSUB', 'anomaly gossip needs the gossipsub service registered as `pubsub`') }
+    return pubsub
+  }
+
+  async start (): Promise<void> {
+    if (this.started) { return }
+    // The validator before gossipsub sees any message (services start together; we subscribe
+    // in afterStart, once gossipsub runs), so no message of the topic is delivered unvalidated.
+    this.pubsub.topicValidators.set(TOPIC, this.topicValidator)
+    const every = this.init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
+    if (every > 0) {
+      this.sweeper = setInterval(() => { this.sweep() }, every)
+      this.sweeper.unref?.()
+    }
+    this.started = true
+  }
+
+  /** libp2p starts services together; gossipsub accepts subscriptions only once it runs. */
+  async afterStart (): Promise<void> {
+    if (this.started) { this.pubsub.subscribe(TOPIC) }
+  }
+
+  /** Unsubscribes while gossipsub still runs (libp2p stops services together). */
+  async beforeStop (): Promise<void> {
+    if (this.started) { this.components.pubsub?.unsubscribe(TOPIC) }
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) { return }
+    this.started = false
+    if (this.sweeper != null) { clearInterval(this.sweeper) }
+    this.sweeper = undefined
+    const pubsub = this.components.pubsub
+    if (pubsub?.topicValidators.get(TOPIC) === this.topicValidator) { pubsub.topicValidators.delete(TOPIC) }
+  }
+
+  /** The gossipsub topic validator: validate, count, store on accept, map to the gossipsub result. */
+  topicValidator (propagationSource: PeerId, msg: Message): ReturnType<TopicValidatorFn> {
+    const from = propagationSource.toString()
+    const verdict = validateAnomaly(this.now(), {
+      envelopeBytes: msg.data,
+      from,
+      ...(msg.type === 'signed' ? { signerPeerId: msg.from.toString() } : {}),
+      decoded: peekEnvelope(msg.data)
+    }, this.ctx)
+    this.validationMetrics.record(TOPIC, verdict)
+    if (verdict.action === 'accept') {
+      void this.keep(verdict, 'gossip', from)
+    } else {
+      this.log.trace('%s message from %s: %s', verdict.action, from, verdict.code)
+    }
+    return toTopicValidatorResult(verdict.action)
+  }
+
+  async publish (payload: AnomalyPayload, options: PublishOptions = {}): Promise<PublishedAnomaly> {
+    if (!this.started) { throw new AnomalyGossipError('NOT_STARTED', 'anomaly gossip is not running') }
+    const ttl = options.ttlMs ?? this.init.defaultTtlMs ?? DEFAULT_TTL_MS
+    if (!Number.isSafeInteger(ttl) || ttl < MIN_TTL_MS || ttl > (this.init.maxTtlMs ?? MAX_TTL_MS)) {
+      throw new AnomalyGossipError('INVALID_TTL', `ttl must be between ${MIN_TTL_MS} and ${this.init.maxTtlMs ?? MAX_TTL_MS} ms`)
+    }
+    const { chain } = this.init.origin()
+    const nodeId = this.ownNodeId(chain)
+    const now = this.now()
+    const envelope: AnomalyEnvelope = {
+      v: WIRE_VERSION,
+      // A random UUID: unique without persisted state, and no clock rollback can ever reuse one.
+      message_id: `${nodeId}:${randomUUID()}`,
+      origin: nodeId,
+      timestamp: now,
+      expiry: now + ttl,
+      payload: encodePayload(payload),
+      origin_cert: chain
+    }
+    const bytes = encodeEnvelope(envelope)
+    const record = await this.keep({ envelope, payload, digest: envelopeDigest(envelope), origin: { nodeId, peerId: this.components.peerId.toString() } }, 'local')
+    const result = await this.pubsub.publish(TOPIC, bytes)
+    this.log('published %s to %d peers', envelope.message_id, result.recipients.length)
+    return { messageId: envelope.message_id, record, recipients: result.recipients.length }
+  }
+
+  /** Our node_id from our leaf; refuses a chain whose PeerId is not ours (every node would reject it). */
+  private ownNodeId (chain: Uint8Array[]): string {
+    if (chain.length === 0) { throw new AnomalyGossipError('NO_CREDENTIALS', 'no certificate chain to publish under') }
+    let id
+    try {
+      id = nodeIdentity(parseCertificate(chain[0]))
+    } catch (err) {
+      throw new AnomalyGossipError('NO_CREDENTIALS', 'our leaf certificate carries no mesh identity', { cause: err })
+    }
+    if (id.peerId !== this.components.peerId.toString()) {
+      throw new AnomalyGossipError('NO_CREDENTIALS', 'our leaf certificate binds another PeerId than this node\'s')
+    }
+    return id.nodeId
+  }
+
+  private async keep (v: Pick<AnomalyAccepted, 'envelope' | 'payload' | 'digest' | 'origin'>, source: 'local' | 'gossip', relay?: string): Promise<AnomalyRecord> {
+    const record: AnomalyRecord = {
+      message_id: v.envelope.message_id,
+      origin: v.origin.nodeId,
+      origin_peer_id: v.origin.peerId,
+      timestamp: v.envelope.timestamp,
+      expiry: v.envelope.expiry,
+      payload: v.payload,
+      digest: v.digest,
+      received_at: this.now(),
+      source,
+      ...(relay != null ? { relay } : {})
+    }
+    try {
+      await this.init.store.put(record)
+    } catch (err: any) {
+      this.log.error('storing %s failed - %e', record.message_id, err)
+    }
+    return record
+  }
+
+  private sweep (): void {
+    this.init.store.sweep(this.now()).then(
+      (n) => { if (n > 0) { this.log('swept %d expired signatures', n) } },
+      (err: Error) => { this.log.error('sweep failed - %e', err) }
+    )
+  }
+}

@@ -1,0 +1,111 @@
+import { StrictSign } from '@libp2p/gossipsub'
+import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
+import { CRL_TOPIC_SCORE_PARAMS } from '../crl-gossip/score-params.ts'
+import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
+import { meshMsgIdFn } from './msg-id.ts'
+import { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
+import type { GossipsubOpts } from '@libp2p/gossipsub'
+
+/**
+ * The @libp2p/gossipsub (v17) options a mesh node runs with: `gossipsub(meshGossipsubOptions({
+ * isMember }))`, registered as the libp2p service named `pubsub`. What each choice relies on was
+ * read in the 17.1.1 sources:
+ *
+ * - StrictSign: every message carries `from`, `seqno`, `key`, and a signature over
+ * "libp2p-pubsub:" + protobuf(from, data, seqno, topic); gossipsub verifies it before msgIdFn and
+ * before any validator, so validators see only messages signed by `msg.from`.
+ * - Validation through `topicValidators` (set by the services), not `asyncValidation`: with
+ * asyncValidation, gossipsub dispatches the `message` event before the application's verdict
+ * and forwards only on `reportMessageValidationResult`; a topic validator runs before delivery
+ * and forwarding (after StrictSign, msgIdFn and the duplicate cache), so an
+ * invalid message is never delivered nor forwarded. Validators here return their result; a
+ * thrown error becomes Ignore (no penalty) unless it carries ERR_TOPIC_VALIDATOR_REJECT.
+ * - Unauthenticated peers: gossipsub has no accept/graft hook per peer. Three layers keep them out:
+ * (1) the auth guard wraps gossipsub's stream handlers (protocols/auth guardRegisteredProtocols),
+ * so an unauthenticated peer never reaches gossipsub's inbound stream, and identify runs only
+ * after auth, so gossipsub's topology never opens an outbound stream to one; (2) P5 app-specific
+ * score: -1000 for a peer that is not (or no longer) an authenticated member puts it below the
+ * graylist threshold, so `acceptFrom` drops its RPCs (subscriptions, messages, control), it is
+ * never grafted (GRAFTs from score < 0 are answered with PRUNE) and nothing is published or
+ * gossiped to it. gossipsub caches scores for one heartbeat (1 s) and lets a peer that scored
+ * >= 0 send up to 128 messages in the next second unchecked (ACCEPT_FROM_WHITELIST), so a
+ * revoked peer may get that much through; (3) every validator ignores messages whose relay is
+ * no longer a member (RELAY_NOT_MEMBER), which drops what was already queued. The node also
+ * closes a revoked peer's connections, which removes it from gossipsub altogether.
+ * - `directPeers` is left empty on purpose: direct peers bypass `acceptFrom` and scoring entirely.
+ */
+
+export interface MeshGossipsubInit {
+  /** True while `peerId` (text) is an authenticated, unrevoked mesh member: the node's peer table. */
+  isMember(peerId: string): boolean
+  /**
+   * P6 IP colocation weight. @default -5 (gossipsub's): penalises Sybil peers behind one address.
+   * Simulations with every node on 127.0.0.1 must set 0 (DESIGN.md: it drops 6 to 8% of messages).
+   */
+  ipColocationFactorWeight?: number
+  /** Extra options merged last (D, heartbeat, ...). */
+  overrides?: Partial<GossipsubOpts>
+}
+
+/** Score given through P5 to peers that are not authenticated members: far below every threshold. */
+export const NOT_MEMBER_SCORE = -1000
+
+/** The gossipsub options of a mesh node. */
+export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<GossipsubOpts> {
+  return {
+    globalSignaturePolicy: StrictSign,
+    msgIdFn: meshMsgIdFn,
+    // Only the mesh topics: gossipsub's topic and message caches are otherwise unbounded by topic
+    // (messages on other topics are dropped before they reach a validator or the seen cache).
+    allowedTopics: [ANOMALY_TOPIC, CRL_TOPIC],
+    asyncValidation: false,
+    emitSelf: false,
+    // A node alone (partitioned, or the first up) still publishes: its own store keeps the
+    // signature, and the mesh is delay-tolerant.
+    allowPublishToZeroTopicPeers: true,
+    // floodsub peers are unscored and get every message: the mesh speaks gossipsub only.
+    fallbackToFloodsub: false,
+    // Peer exchange would hand us addresses of peers we have not authenticated; discovery and the
+    // auth protocol find peers instead.
+    doPX: false,
+    directPeers: [],
+    // One RPC frame: 4 CRL messages (256 KiB each) or 64 full envelopes (16 KiB). Larger frames
+    // break the stream before anything is decoded (it-length-prefixed maxDataLength).
+    maxInboundDataLength: 1024 * 1024,
+    scoreParams: {
+      topics: {
+        [ANOMALY_TOPIC]: ANOMALY_TOPIC_SCORE_PARAMS,
+        [CRL_TOPIC]: CRL_TOPIC_SCORE_PARAMS
+      },
+      // Positive topic score is capped at 10 (gossipsub's default): good behaviour can offset a
+      // few mistakes, never a flood.
+      topicScoreCap: 10,
+      appSpecificScore: (peerId: string) => init.isMember(peerId) ? 0 : NOT_MEMBER_SCORE,
+      // Weight 1, so NOT_MEMBER_SCORE is the score itself.
+      appSpecificWeight: 1,
+      IPColocationFactorWeight: init.ipColocationFactorWeight ?? -5,
+      // More than 10 peers from one IP before P6 counts (gossipsub default).
+      IPColocationFactorThreshold: 10,
+      // P7 (GRAFT during backoff, broken IWANT promises): gossipsub's defaults.
+      behaviourPenaltyWeight: -10,
+      behaviourPenaltyThreshold: 0,
+      behaviourPenaltyDecay: 0.2,
+      // Counters decay once a second; below 0.1 a counter counts as 0 (gossipsub defaults).
+      decayInterval: 1000,
+      decayToZero: 0.1,
+      // A peer that disconnects keeps its score for an hour, so reconnecting does not wash out a penalty.
+      retainScore: 3600 * 1000
+    },
+    scoreThresholds: {
+      // gossipsub's defaults, which ANOMALY/CRL_TOPIC_SCORE_PARAMS are tuned against: below -10 no
+      // IHAVE/IWANT gossip with the peer, below -50 nothing published to it, below -80 its RPCs
+      // are dropped.
+      gossipThreshold: -10,
+      publishThreshold: -50,
+      graylistThreshold: -80,
+      acceptPXThreshold: 10,
+      opportunisticGraftThreshold: 20
+    },
+    ...init.overrides
+  }
+}

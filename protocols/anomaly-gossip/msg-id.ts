@@ -1,0 +1,84 @@
+import { createHash, hash } from 'node:crypto'
+import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
+import { decodeEnvelope } from './codec.ts'
+import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
+import { EnvelopeError } from './errors.ts'
+import type { AnomalyEnvelope } from './codec.ts'
+import type { Message } from '@libp2p/gossipsub'
+import type { Hash } from 'node:crypto'
+
+/**
+ * gossipsub's message id for every mesh topic (`msgIdFn` is one function for all topics).
+ *
+ * What gossipsub does with it, read in @libp2p/gossipsub 17.1.1 `validateReceivedMessage`: after
+ * the StrictSign signature check it computes msgIdFn, and puts the id into its duplicate cache
+ * (seenTTL, 2 min) BEFORE any topic validator runs, and keeps it there after a Reject. So whoever
+ * first sends a given id owns it for two minutes: if the id were the bare `message_id`, any
+ * authenticated member could send a forged envelope under a victim's (predictable) message_id,
+ * get it rejected, and thereby make every node drop the genuine one as a duplicate. The same hole
+ * was closed in Optimism (PR 21804) and Aztec (PR 24214) by binding the id to what an attacker
+ * cannot choose.
+ *
+ * So, for `/dadm-mesh/anomaly/1`, the id is SHA-256 over (topic, message_id, signer PeerId):
+ * - deduplication is by message_id: copies of one envelope by one origin share an id, whatever
+ * the gossipsub seqno, the signature or the envelope encoding. A re-signed or re-encoded copy by
+ * the origin is therefore a gossipsub duplicate: dropped without validation and without penalty
+ * for two minutes, and after that caught by the validator's own seen index (REPLAYED when the
+ * content is the same, CONFLICTING_PAYLOAD when it differs);
+ * - only the holder of the origin's PeerId key can produce an id in the origin's namespace (the
+ * signature is checked before msgIdFn runs), so a forgery gets an id of its own and is rejected
+ * alone.
+ * An envelope that does not decode gets a content hash, so each piece of junk is validated (and
+ * scored) on its own instead of colliding with the next.
+ *
+ * For `/dadm-mesh/crl/1` the id is a hash of the message bytes: the same CRL from the CA and from
+ * every node that re-gossips it is one message, and a forged CRL can never squat the id of the
+ * genuine one (a CRL-number id could be squatted by forging the next number).
+ *
+ * The id is 20 bytes (as in most gossipsub deployments): IHAVE/IWANT carry thousands of ids.
+ */
+
+const DOMAIN = 'dadm-mesh/msgid/1'
+const ID_BYTES = 20
+
+/** Envelopes decoded by msgIdFn, kept for the validator that runs next on the very same bytes object. */
+const decoded = new WeakMap<Uint8Array, AnomalyEnvelope | EnvelopeError>()
+
+/** Decodes an envelope once per bytes object; msgIdFn and the validator share the result. */
+export function peekEnvelope (data: Uint8Array): AnomalyEnvelope | EnvelopeError {
+  let result = decoded.get(data)
+  if (result == null) {
+    try {
+      result = decodeEnvelope(data)
+    } catch (err) {
+      result = err instanceof EnvelopeError ? err : new EnvelopeError('MALFORMED', 'envelope cannot be decoded', { cause: err })
+    }
+    decoded.set(data, result)
+  }
+  return result
+}
+
+/** The msgIdFn to give gossipsub (see above). Never throws: a throw would skip peer scoring. */
+export function meshMsgIdFn (msg: Message): Uint8Array {
+  if (msg.topic === ANOMALY_TOPIC && msg.type === 'signed') {
+    const envelope = peekEnvelope(msg.data)
+    if (!(envelope instanceof EnvelopeError)) { return anomalyMsgId(envelope.message_id, msg.from.toString()) }
+  }
+  return framed(msg.topic, msg.topic === CRL_TOPIC ? 'crl' : 'data').update(msg.data).digest().subarray(0, ID_BYTES)
+}
+
+/** The anomaly message id an envelope gets from a given signer. */
+export function anomalyMsgId (messageId: string, signerPeerId: string): Uint8Array {
+  // message_id and PeerId text cannot hold a newline (checked alphabets): the framing is unambiguous.
+  // One-shot hash: this runs for every anomaly message, and createHash costs more than the hashing.
+  return hash('sha256', `${prefix(ANOMALY_TOPIC, 'id')}${messageId}\n${signerPeerId}`, 'buffer').subarray(0, ID_BYTES)
+}
+
+/** A hash started with the domain, the topic (length-prefixed: topics are arbitrary text) and the kind. */
+function framed (topic: string, kind: string): Hash {
+  return createHash('sha256').update(prefix(topic, kind))
+}
+
+function prefix (topic: string, kind: string): string {
+  return `${DOMAIN}\n${topic.length}:${topic}\n${kind}\n`
+}

@@ -1,0 +1,191 @@
+import { ChainValidationError } from '../../src/pki/chain-errors.ts'
+import { nodeIdentity } from '../../src/pki/node-identity.ts'
+import { decodeEnvelope, decodePayload, envelopeDigest } from './codec.ts'
+import { MAX_TTL_MS } from './constants.ts'
+import { ANOMALY_CODE_ACTIONS, EnvelopeError } from './errors.ts'
+import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
+import type { AnomalyValidationCode } from './errors.ts'
+import type { Certificate } from '../../src/pki/certificate.ts'
+import type { NodeIdentity } from '../../src/pki/node-identity.ts'
+import type { VerifiedPath } from '../../src/pki/verify-chain.ts'
+
+/**
+ * The anomaly-envelope validator: a pure function of the clock, the message and a context of
+ * lookups. No I/O, no state change; the gossipsub adapter applies the verdict. Cheap checks come
+ * first so that a flood of junk costs a size compare or a decode, not a chain verification.
+ *
+ * What it does NOT do: verify the gossipsub StrictSign signature. gossipsub checks it before it
+ * calls any validator (and before msgIdFn), so by the time we run, `signerPeerId` is the PeerId
+ * whose key signed these exact envelope bytes. What we add is that the origin's certificate binds
+ * that PeerId to the envelope's origin node_id.
+ */
+
+/** The chain check the validator needs; `ChainVerifier` (src/pki/chain-verifier.ts) fits as is. */
+export interface OriginChainVerifier {
+  /** Verifies `leaf` with `chain` at `now`; cached by fingerprint; throws ChainValidationError (REVOKED by issuer + serial). */
+  verify(now: Date, leaf: Uint8Array, chain: Uint8Array[]): VerifiedPath
+}
+
+/** What the store remembers of an accepted message, enough to tell a replay from a conflict. */
+export interface SeenRecord {
+  digest: string
+}
+
+export interface AnomalyValidationInput {
+  /** The gossip message data: the encoded envelope. */
+  envelopeBytes: Uint8Array
+  /** The propagation source: the peer that relayed the message to us (PeerId text). */
+  from: string
+  /** The gossipsub signer (`msg.from` of a StrictSign message, PeerId text); absent for unsigned messages. */
+  signerPeerId?: string
+  /** The envelope, if the same bytes were decoded already (by msgIdFn); never trusted beyond `envelopeBytes`. */
+  decoded?: AnomalyEnvelope | EnvelopeError
+}
+
+export interface AnomalyValidationContext {
+  /** Origin chain verification, cached per chain fingerprint. */
+  verifier: OriginChainVerifier
+  /** Accepted message ids still within their lifetime (the anomaly store's index). */
+  seen(messageId: string): SeenRecord | undefined
+  /** Set lookup of revoked node_ids (operator deny list); certificates are revoked by issuer + serial inside `verifier`. */
+  isRevoked?(nodeId: string): boolean
+  /** Clock tolerance, ms. @default DEFAULT_MAX_SKEW_MS at the adapter */
+  maxSkewMs: number
+  /** Longest lifetime an envelope may claim. @default MAX_TTL_MS */
+  maxTtlMs?: number
+  /** True while `peerId` is an authenticated, unrevoked mesh member. @default every relay is */
+  isMember?(peerId: string): boolean
+}
+
+export interface AnomalyAccepted {
+  action: 'accept'
+  envelope: AnomalyEnvelope
+  payload: AnomalyPayload
+  /** See `envelopeDigest`. */
+  digest: string
+  /** The origin as its certificate names it (nodeId equals envelope.origin, peerId the signer). */
+  origin: { nodeId: string, peerId: string }
+  leaf: Certificate
+}
+
+export interface AnomalyRefused {
+  action: 'reject' | 'ignore'
+  code: AnomalyValidationCode
+}
+
+export type AnomalyVerdict = AnomalyAccepted | AnomalyRefused
+
+function refuse (code: AnomalyValidationCode): AnomalyRefused {
+  return { action: ANOMALY_CODE_ACTIONS[code], code }
+}
+
+/** Validates one anomaly envelope at `now` (ms since the epoch); never throws for bad input. */
+export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx: AnomalyValidationContext): AnomalyVerdict {
+  // [IGNORE] The relay is no longer an authenticated member (revoked, or its connection is going
+  // away): its messages are dropped, including ones already queued. Not scored: it is being expelled.
+  if (ctx.isMember != null && !ctx.isMember(input.from)) { return refuse('RELAY_NOT_MEMBER') }
+
+  // [REJECT] The message must be signed (StrictSign): without a signer nothing binds it to an origin.
+  if (input.signerPeerId == null) { return refuse('UNSIGNED') }
+
+  // [REJECT] The envelope is at most MAX_ENVELOPE_BYTES, checked before decoding; the payload at
+  // most MAX_PAYLOAD_BYTES. [REJECT] It is strict CBOR with the fields and sizes of the schema, and
+  // message_id is `<origin>:<suffix>`. [IGNORE] A newer envelope version.
+  const decoded = input.decoded ?? tryDecode(input.envelopeBytes)
+  if (decoded instanceof EnvelopeError) { return refuse(decoded.code) }
+  const envelope: AnomalyEnvelope = decoded
+
+  // [REJECT] The lifetime is positive and at most maxTtlMs (it bounds how long we must remember the id).
+  const life = envelope.expiry - envelope.timestamp
+  if (life <= 0 || life > (ctx.maxTtlMs ?? MAX_TTL_MS)) { return refuse('BAD_LIFETIME') }
+
+  // [REJECT] The timestamp is not beyond now + skew.
+  if (envelope.timestamp > now + ctx.maxSkewMs) { return refuse('FUTURE_TIMESTAMP') }
+
+  // [REJECT] The envelope has not expired by more than the skew. [IGNORE] Expired by our clock
+  // but within the skew: a relay whose clock lags ours forwarded it honestly.
+  if (now > envelope.expiry + ctx.maxSkewMs) { return refuse('EXPIRED') }
+  if (now > envelope.expiry) { return refuse('EXPIRED_IN_TRANSIT') }
+
+  // [REJECT] The message_id was not accepted before. Every copy that reaches us already passed
+  // gossipsub's own duplicate cache (msgIdFn is the message_id bound to topic and signer), which
+  // absorbs honest multi-path copies and re-encoded or re-signed copies by the origin without
+  // penalty; a copy that gets here is a replay. The same id with other content is a conflict.
+  const seen = ctx.seen(envelope.message_id)
+  if (seen != null) { return refuse(seen.digest === envelopeDigest(envelope) ? 'REPLAYED' : 'CONFLICTING_PAYLOAD') }
+
+  // [REJECT] The origin node_id is not revoked (Set lookup).
+  if (ctx.isRevoked?.(envelope.origin) === true) { return refuse('ORIGIN_REVOKED') }
+
+  // [REJECT] The origin chain leads to a trusted root, and no certificate on it is revoked by issuer
+  // + serial (Set lookup inside the verifier; a warm cache costs a hash and a lookup, no parse).
+  let path: VerifiedPath
+  try {
+    path = ctx.verifier.verify(new Date(now), envelope.origin_cert[0], envelope.origin_cert.slice(1))
+  } catch (err) {
+    return refuse(chainCode(err))
+  }
+  const leaf = path.path[0]
+
+  // [REJECT] The leaf names exactly one node_id and one PeerId.
+  const id = identityOf(leaf)
+  if (id?.peerId == null) { return refuse('NOT_NODE_CERT') }
+  // [REJECT] The PeerId in the certificate is the gossipsub signer: whoever signed these bytes owns
+  // this certificate (an envelope carrying another node's certificate fails here).
+  if (id.peerId !== input.signerPeerId) { return refuse('PEER_ID_MISMATCH') }
+  // [REJECT] The certificate's node_id is the envelope's origin.
+  if (id.nodeId !== envelope.origin) { return refuse('ORIGIN_MISMATCH') }
+
+  // [REJECT] The payload fits its schema and is canonical CBOR (checked last: it is opaque until here).
+  let payload: AnomalyPayload
+  try {
+    payload = decodePayload(envelope.payload)
+  } catch (err) {
+    return refuse(err instanceof EnvelopeError ? err.code : 'BAD_PAYLOAD')
+  }
+
+  return {
+    action: 'accept',
+    envelope,
+    payload,
+    digest: envelopeDigest(envelope),
+    origin: { nodeId: id.nodeId, peerId: id.peerId },
+    leaf
+  }
+}
+
+function tryDecode (bytes: Uint8Array): AnomalyEnvelope | EnvelopeError {
+  try {
+    return decodeEnvelope(bytes)
+  } catch (err) {
+    return err instanceof EnvelopeError ? err : new EnvelopeError('MALFORMED', 'envelope cannot be decoded', { cause: err })
+  }
+}
+
+/** Maps a chain failure to its bounded validation code. */
+function chainCode (err: unknown): AnomalyValidationCode {
+  if (!(err instanceof ChainValidationError)) { return 'CERT_INVALID' }
+  switch (err.code) {
+    case 'REVOKED': return 'ORIGIN_REVOKED'
+    case 'UNKNOWN_ISSUER': return 'CERT_UNTRUSTED'
+    case 'EXPIRED':
+    case 'NOT_YET_VALID': return 'CERT_EXPIRED'
+    default: return 'CERT_INVALID'
+  }
+}
+
+/** Leaf identities, kept per parsed certificate (a verifier cache hit returns the same object). */
+const identities = new WeakMap<Certificate, NodeIdentity | null>()
+
+function identityOf (leaf: Certificate): NodeIdentity | null {
+  let id = identities.get(leaf)
+  if (id === undefined) {
+    try {
+      id = nodeIdentity(leaf)
+    } catch {
+      id = null
+    }
+    identities.set(leaf, id)
+  }
+  return id
+}

@@ -1,0 +1,203 @@
+import { TypedEventEmitter } from '@libp2p/interface'
+import type { MeshStore, Sublevel } from './mesh-store.ts'
+
+/**
+ * Accepted anomaly signatures, for the embedding agent: the `anomaly-signatures` sublevel keyed by
+ * message_id, and the `anomaly-expiry` index keyed by `<expiry, 15 digits>!<message_id>` (value:
+ * the content digest) for sweeping and for rebuilding the in-memory seen index at open.
+ *
+ * The seen index (message_id -> digest, expiry) lives in memory so the gossip validator can ask
+ * it synchronously; `put` updates it before it writes, so a second copy validated while the
+ * first is being written is still recognised. It is bounded by `maxEntries`: beyond that the
+ * oldest entry (by arrival, or by expiry after a restart) is dropped with its record, which
+ * reopens a replay window for that one id until its expiry. The clock is passed in.
+ *
+ * Writes are not `sync`: a record lost in a crash is a signature the mesh already spread, and at
+ * worst its id can be accepted once more; gossip rates need LevelDB's 45k puts/s, not its 10k.
+ */
+
+export interface AnomalyPayloadRecord {
+  type: string
+  value: string
+  meta?: Record<string, string | number | boolean>
+}
+
+/** One accepted (or locally published) anomaly signature. */
+export interface AnomalyRecord {
+  message_id: string
+  /** The origin's node_id. */
+  origin: string
+  /** The PeerId the origin's certificate binds (the gossipsub signer). */
+  origin_peer_id: string
+  timestamp: number
+  expiry: number
+  payload: AnomalyPayloadRecord
+  /** Content digest (protocols/anomaly-gossip `envelopeDigest`): equal digests mean the same message. */
+  digest: string
+  /** Our clock when we accepted it. */
+  received_at: number
+  /** `local` for our own publications, `gossip` for accepted ones. */
+  source: 'local' | 'gossip'
+  /** The peer that relayed it to us (gossip only). */
+  relay?: string
+}
+
+export interface AnomalyStoreEvents {
+  /** A new signature was stored (for the embedding agent). */
+  anomaly: CustomEvent<AnomalyRecord>
+  /** Signatures removed by a sweep or by eviction. */
+  expired: CustomEvent<{ messageIds: string[] }>
+}
+
+export interface AnomalyStoreOptions {
+  /** Signatures kept at most. @default 50000 (about 10 MB of index and 50 MB of records) */
+  maxEntries?: number
+}
+
+export interface ListOptions {
+  /** @default 100 */
+  limit?: number
+  origin?: string
+  type?: string
+  /** When given, signatures expired at this time are left out. */
+  now?: number
+}
+
+interface SeenEntry {
+  digest: string
+  expiry: number
+}
+
+/** Fixed width keeps the expiry index in time order: 15 digits reach beyond the year 30000. */
+const EXPIRY_DIGITS = 15
+/** Records fetched per `getMany` while listing. */
+const LIST_PAGE = 256
+/** Expired entries removed per sweep call, so one sweep never holds the event loop for long. */
+const SWEEP_BATCH = 10_000
+
+function expiryKey (expiry: number, messageId: string): string {
+  return `${String(expiry).padStart(EXPIRY_DIGITS, '0')}!${messageId}`
+}
+
+export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
+  readonly #store: MeshStore
+  readonly #records: Sublevel<AnomalyRecord>
+  readonly #expiry: Sublevel<string>
+  readonly #seen = new Map<string, SeenEntry>()
+  readonly #maxEntries: number
+
+  private constructor (store: MeshStore, options: AnomalyStoreOptions) {
+    super()
+    this.#store = store
+    this.#records = store.sublevel<AnomalyRecord>('anomaly-signatures')
+    this.#expiry = store.sublevel<string>('anomaly-expiry')
+    this.#maxEntries = options.maxEntries ?? 50_000
+  }
+
+  /** Opens the store over `store`'s sublevels and rebuilds the seen index (soonest expiry first). */
+  static async open (store: MeshStore, options: AnomalyStoreOptions = {}): Promise<AnomalyStore> {
+    const s = new AnomalyStore(store, options)
+    for await (const [key, digest] of s.#expiry.iterator()) {
+      const bang = key.indexOf('!')
+      s.#seen.set(key.slice(bang + 1), { digest, expiry: Number(key.slice(0, bang)) })
+    }
+    await s.#evict()
+    return s
+  }
+
+  /** Signatures held. */
+  get size (): number {
+    return this.#seen.size
+  }
+
+  /** What the gossip validator asks: the digest of an accepted message_id, if still held. Synchronous. */
+  seen (messageId: string): { digest: string, expiry: number } | undefined {
+    return this.#seen.get(messageId)
+  }
+
+  /**
+   * Stores a signature and emits `anomaly`; resolves false (and stores nothing) when its
+   * message_id is already held. The seen index is updated before the write.
+   */
+  async put (record: AnomalyRecord): Promise<boolean> {
+    if (this.#seen.has(record.message_id)) { return false }
+    this.#seen.set(record.message_id, { digest: record.digest, expiry: record.expiry })
+    try {
+      await this.#store.db.batch([
+        { type: 'put', sublevel: this.#records, key: record.message_id, value: record },
+        { type: 'put', sublevel: this.#expiry, key: expiryKey(record.expiry, record.message_id), value: record.digest }
+      ] as any)
+    } catch (err) {
+      this.#seen.delete(record.message_id)
+      throw err
+    }
+    await this.#evict()
+    this.safeDispatchEvent('anomaly', { detail: record })
+    return true
+  }
+
+  async get (messageId: string): Promise<AnomalyRecord | undefined> {
+    if (!this.#seen.has(messageId)) { return undefined }
+    return this.#records.get(messageId)
+  }
+
+  /** Signatures, latest expiry first, filtered; at most `limit`. */
+  async list (options: ListOptions = {}): Promise<AnomalyRecord[]> {
+    const limit = Math.max(0, Math.min(options.limit ?? 100, this.#maxEntries))
+    const out: AnomalyRecord[] = []
+    if (limit === 0) { return out }
+    const gte = options.now != null ? String(options.now).padStart(EXPIRY_DIGITS, '0') : undefined
+    let page: string[] = []
+    const flush = async (): Promise<void> => {
+      const recs = await this.#records.getMany(page)
+      page = []
+      for (const r of recs) {
+        if (r == null || out.length >= limit) { continue }
+        if (options.origin != null && r.origin !== options.origin) { continue }
+        if (options.type != null && r.payload.type !== options.type) { continue }
+        out.push(r)
+      }
+    }
+    // Bounded by the index size (maxEntries), which bounds the expiry sublevel.
+    for await (const key of this.#expiry.keys({ reverse: true, ...(gte != null ? { gte } : {}) })) {
+      page.push(key.slice(key.indexOf('!') + 1))
+      if (page.length >= LIST_PAGE) { await flush() }
+      if (out.length >= limit) { break }
+    }
+    if (page.length > 0 && out.length < limit) { await flush() }
+    return out
+  }
+
+  /** Removes signatures whose expiry is before `now` (at most SWEEP_BATCH per call); returns how many. */
+  async sweep (now: number): Promise<number> {
+    const lt = String(now).padStart(EXPIRY_DIGITS, '0')
+    const keys = await this.#expiry.keys({ lt, limit: SWEEP_BATCH }).all()
+    if (keys.length === 0) { return 0 }
+    const ids = keys.map(k => k.slice(k.indexOf('!') + 1))
+    await this.#remove(keys, ids)
+    return ids.length
+  }
+
+  /** Drops the oldest entries while above maxEntries. */
+  async #evict (): Promise<void> {
+    const excess = this.#seen.size - this.#maxEntries
+    if (excess <= 0) { return }
+    const keys: string[] = []
+    const ids: string[] = []
+    for (const [id, entry] of this.#seen) {
+      if (ids.length >= excess) { break }
+      ids.push(id)
+      keys.push(expiryKey(entry.expiry, id))
+    }
+    await this.#remove(keys, ids)
+  }
+
+  async #remove (expiryKeys: string[], ids: string[]): Promise<void> {
+    for (const id of ids) { this.#seen.delete(id) }
+    await this.#store.db.batch([
+      ...ids.map(key => ({ type: 'del', sublevel: this.#records, key })),
+      ...expiryKeys.map(key => ({ type: 'del', sublevel: this.#expiry, key }))
+    ] as any)
+    this.safeDispatchEvent('expired', { detail: { messageIds: ids } })
+  }
+}

@@ -1,0 +1,122 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { createPeerScoreParams, createPeerScoreThresholds, validatePeerScoreParams, validatePeerScoreThresholds } from '@libp2p/gossipsub/score'
+import { expect } from 'aegir/chai'
+import { encode } from 'cborg'
+import { TOPIC } from '../../../protocols/anomaly-gossip/constants.ts'
+import { toTopicValidatorResult, GossipValidationMetrics, VALIDATION_METRIC } from '../../../protocols/anomaly-gossip/gossip-result.ts'
+import { meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
+import { anomalyMsgId, meshMsgIdFn, peekEnvelope } from '../../../protocols/anomaly-gossip/msg-id.ts'
+import { TOPIC as CRL_TOPIC } from '../../../protocols/crl-gossip/constants.ts'
+import { createGossipPki, encoded, envelopeFrom, rawEncode } from './fixtures.ts'
+import { signedMessage } from './helpers.ts'
+import type { GossipPki } from './fixtures.ts'
+import type { Metrics } from '@libp2p/interface'
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-options)', function () {
+  let pki: GossipPki
+  before(async () => { pki = await createGossipPki() })
+  after(async () => { await pki?.close() })
+
+  it('gives every copy of one message_id from one signer the same 20-byte id, whatever the encoding', () => {
+    const e = envelopeFrom(pki.a)
+    const first = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
+    // The origin re-sends it with its full chain (other bytes, other gossipsub seqno and signature).
+    const copy = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, origin_cert: pki.a.chain }), pki.a.peerId))
+    expect(first).to.have.length(20)
+    expect(hex(copy)).to.equal(hex(first))
+    expect(hex(first)).to.equal(hex(anomalyMsgId(e.message_id, pki.a.peerId.toString())))
+  })
+
+  it('gives a forgery of that message_id by another signer an id of its own (no id squatting)', () => {
+    const e = envelopeFrom(pki.a)
+    const genuine = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
+    const forged = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.b.peerId))
+    expect(hex(forged)).to.not.equal(hex(genuine))
+  })
+
+  it('hashes undecodable envelopes by content, never throws, and keeps topics apart', () => {
+    const junk1 = meshMsgIdFn(signedMessage(TOPIC, Uint8Array.of(1, 2, 3), pki.a.peerId))
+    const junk2 = meshMsgIdFn(signedMessage(TOPIC, Uint8Array.of(1, 2, 4), pki.a.peerId))
+    expect(hex(junk1)).to.not.equal(hex(junk2))
+    const data = encoded(envelopeFrom(pki.a))
+    const onCrl = meshMsgIdFn(signedMessage(CRL_TOPIC, data, pki.a.peerId))
+    const onCrlAgain = meshMsgIdFn(signedMessage(CRL_TOPIC, data, pki.b.peerId))
+    expect(hex(onCrl)).to.equal(hex(onCrlAgain)) // a CRL is the same message whoever gossips it
+    expect(hex(onCrl)).to.not.equal(hex(meshMsgIdFn(signedMessage(TOPIC, data, pki.a.peerId))))
+    expect(meshMsgIdFn({ type: 'unsigned', topic: TOPIC, data })).to.have.length(20)
+  })
+
+  it('decodes an envelope once for msgIdFn and the validator (same bytes object)', () => {
+    const data = encoded(envelopeFrom(pki.a))
+    expect(peekEnvelope(data)).to.equal(peekEnvelope(data))
+    const bad = rawEncode({ v: 9 })
+    expect(peekEnvelope(bad)).to.have.property('code', 'UNSUPPORTED_VERSION')
+  })
+
+  it('maps actions to gossipsub results', () => {
+    expect(toTopicValidatorResult('accept')).to.equal(TopicValidatorResult.Accept)
+    expect(toTopicValidatorResult('ignore')).to.equal(TopicValidatorResult.Ignore)
+    expect(toTopicValidatorResult('reject')).to.equal(TopicValidatorResult.Reject)
+  })
+
+  it('counts {topic, result, code} and registers the libp2p counter once per Metrics', () => {
+    const increments: Array<Record<string, unknown>> = []
+    let registered = 0
+    const metrics = {
+      registerCounterGroup: (name: string) => {
+        expect(name).to.equal(VALIDATION_METRIC)
+        registered++
+        return { increment: (v: Record<string, unknown>) => increments.push(v), reset: () => {} }
+      }
+    } as unknown as Metrics
+    const m1 = new GossipValidationMetrics(metrics)
+    const m2 = new GossipValidationMetrics(metrics)
+    m1.record(TOPIC, { action: 'reject', code: 'EXPIRED' })
+    m1.record(TOPIC, { action: 'reject', code: 'EXPIRED' })
+    m1.record(TOPIC, { action: 'accept' })
+    m2.record(CRL_TOPIC, { action: 'ignore', code: 'NOT_NEWER' })
+    expect(registered).to.equal(1)
+    expect(m1.count(TOPIC, 'reject', 'EXPIRED')).to.equal(2)
+    expect(m1.count(TOPIC, 'reject')).to.equal(2)
+    expect(m1.count(TOPIC, 'accept')).to.equal(1)
+    expect(increments).to.deep.include({ [`${CRL_TOPIC}|ignore|NOT_NEWER`]: 1 })
+    expect(increments.filter(i => `${TOPIC}|reject|EXPIRED` in i)).to.have.length(2)
+  })
+
+  it('builds gossipsub options: StrictSign, our msgIdFn, only mesh topics, members-only scoring', () => {
+    const members = new Set(['peer-in'])
+    const o = meshGossipsubOptions({ isMember: (p) => members.has(p) })
+    expect(o.globalSignaturePolicy).to.equal('StrictSign')
+    expect(o.msgIdFn).to.equal(meshMsgIdFn)
+    expect(o.asyncValidation).to.equal(false)
+    expect([...(o.allowedTopics as string[])]).to.deep.equal([TOPIC, CRL_TOPIC])
+    expect(o.directPeers).to.deep.equal([])
+    const score = o.scoreParams?.appSpecificScore as (p: string) => number
+    expect(score('peer-in')).to.equal(0)
+    expect(score('peer-out')).to.equal(NOT_MEMBER_SCORE)
+    expect(NOT_MEMBER_SCORE * (o.scoreParams?.appSpecificWeight ?? 0)).to.be.below(o.scoreThresholds?.graylistThreshold as number)
+  })
+
+  it('encodes nothing it would refuse: the shape scan bounds nesting', () => {
+    expect(peekEnvelope(encode({ a: { b: { c: [1] } } }))).to.have.property('code', 'MALFORMED')
+  })
+
+  it('has score parameters gossipsub accepts, and P4 tuned as documented', () => {
+    const o = meshGossipsubOptions({ isMember: () => true })
+    const params = createPeerScoreParams(o.scoreParams)
+    const thresholds = createPeerScoreThresholds(o.scoreThresholds)
+    expect(() => { validatePeerScoreParams(params) }).to.not.throw()
+    expect(() => { validatePeerScoreThresholds(thresholds) }).to.not.throw()
+    const cap = params.topicScoreCap
+    const p4 = (topic: string, n: number): number => params.topics[topic].topicWeight * params.topics[topic].invalidMessageDeliveriesWeight * n * n
+    // Anomalies: two mistakes never graylist even a peer without credit; seven always do.
+    expect(p4(TOPIC, 2)).to.be.above(thresholds.gossipThreshold)
+    expect(p4(TOPIC, 6) + cap).to.be.at.least(thresholds.graylistThreshold)
+    expect(p4(TOPIC, 7) + cap).to.be.below(thresholds.graylistThreshold)
+    // CRLs: the second forged CRL graylists, whatever credit the anomaly topic gave.
+    expect(p4(CRL_TOPIC, 1)).to.be.below(thresholds.gossipThreshold)
+    expect(p4(CRL_TOPIC, 2) + cap).to.be.below(thresholds.graylistThreshold)
+  })
+})
