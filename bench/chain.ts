@@ -18,7 +18,6 @@ const MS = 2000
 const NOW = new Date('2025-01-01T00:00:00Z')
 
 async function buildChain (): Promise<{ root: Uint8Array, ca: Uint8Array, leaf: Uint8Array }> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto)
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' }
   const gen = async (): Promise<CryptoKeyPair> => await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as CryptoKeyPair
   const ski = async (k: CryptoKey): Promise<string> => Buffer.from(await webcrypto.subtle.digest('SHA-1', await webcrypto.subtle.exportKey('spki', k))).toString('hex')
@@ -44,7 +43,7 @@ async function buildChain (): Promise<{ root: Uint8Array, ca: Uint8Array, leaf: 
               new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
               new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'urn:dadm:node:bench-1' }])])
       ]
-    })
+    }, webcrypto as unknown as Crypto)
     return new Uint8Array(cert.rawData)
   }
   const root = await issue('CN=Bench Root', 'CN=Bench Root', rootKeys, rootKeys, rootId, rootId, true)

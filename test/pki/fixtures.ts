@@ -9,7 +9,9 @@ import { content, decodeDer, encodeTlv, encoded, TAG } from '../../src/pki/der.t
  * keys, mismatched algorithms, deep nesting).
  */
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto)
+// Pass node's WebCrypto to each generator call rather than setting x509's global provider:
+// @libp2p/tls sets that global to its own WebCrypto, and whichever loads last would break the other.
+const nodeCrypto = webcrypto as unknown as Crypto
 const subtle = webcrypto.subtle as unknown as SubtleCrypto
 
 export const T0 = new Date('2025-01-01T00:00:00Z')
@@ -77,7 +79,7 @@ export async function makeCert (spec: CertSpec): Promise<Issued> {
     signingKey: signer.privateKey,
     signingAlgorithm: signer.privateKey.algorithm.name === 'Ed25519' ? { name: 'Ed25519' } : ECDSA,
     extensions: exts
-  })
+  }, nodeCrypto)
   return { der: new Uint8Array(cert.rawData), keys, name: spec.name, ski }
 }
 
@@ -107,7 +109,7 @@ export async function makeCrl (spec: CrlSpec): Promise<Uint8Array> {
     signingAlgorithm: key.algorithm.name === 'Ed25519' ? { name: 'Ed25519' } : ECDSA,
     signingKey: key,
     extensions: exts
-  })
+  }, nodeCrypto)
   return new Uint8Array(crl.rawData)
 }
 
