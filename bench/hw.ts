@@ -1,7 +1,8 @@
 /**
  * Hardware-backed keys and attestation (issue 8). First, ECDSA P-256 signatures per second with
  * the key in SoftHSM2 (PKCS#11) against the software key store in the same run: what a hardware
- * identity key costs per auth handshake (one signature per connection). Second, TPM quote
+ * identity key costs per auth handshake (one signature per connection); then whole auth
+ * handshakes per second with that key against the software one (bench/hw-auth.ts). Second, TPM quote
  * verifications per second: the pure TypeScript verifier on one captured swtpm quote, against a
  * raw ECDSA P-256 verify of the same bytes as baseline. swtpm is started and stopped by pid;
  * missing packages skip the figure with a printed reason.
@@ -19,6 +20,7 @@ import { MIN_SCRYPT_LOG_N } from '../src/identity/key-file.ts'
 import { Pkcs11KeyStore } from '../src/identity/pkcs11-key-store.ts'
 import { initSoftHsmToken, softHsmMissing } from '../src/identity/softhsm-token.ts'
 import { SoftwareKeyStore } from '../src/identity/software-key-store.ts'
+import { benchAuthHandshakes } from './hw-auth.ts'
 import { opsPerSecond } from './types.ts'
 import type { BenchResult } from './types.ts'
 
@@ -100,7 +102,7 @@ async function benchQuotes (base: string): Promise<BenchResult[]> {
 export async function benchHw (): Promise<BenchResult[]> {
   const base = await mkdtemp(join(tmpdir(), 'dadm-bench-hw-'))
   try {
-    return [...await benchSigning(base), ...await benchQuotes(base)]
+    return [...await benchSigning(base), ...await benchAuthHandshakes(base), ...await benchQuotes(base)]
   } finally {
     await rm(base, { recursive: true, force: true })
   }

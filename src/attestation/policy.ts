@@ -147,3 +147,13 @@ export function checkPcrPolicy (policy: AttestationPolicy, pcrs: PcrValues): voi
     if (!match) { throw new AttestationError('PCR_NOT_ALLOWED', 'the quoted PCRs match no golden measurement set') }
   }
 }
+
+/** The PCRs a quote must cover to satisfy `policy`: required ones and every one it names values for. */
+export function policyPcrSelection (policy: AttestationPolicy): number[] {
+  const set = new Set<number>(policy.required_pcrs)
+  for (const k of Object.keys(policy.pcr_values ?? {})) { set.add(Number(k)) }
+  for (const g of policy.golden_sets ?? []) { for (const k of Object.keys(g)) { set.add(Number(k)) } }
+  const out = [...set].filter(i => i <= 23).sort((a, b) => a - b)
+  // an empty selection cannot be quoted: fall back to the firmware and boot PCRs
+  return out.length > 0 ? out : [0, 1, 2, 3, 4, 5, 6, 7]
+}

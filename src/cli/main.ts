@@ -11,6 +11,9 @@ import { caServe, usage as caServeUsage } from './commands/ca-serve.ts'
 import { caToken, usage as caTokenUsage } from './commands/ca-token.ts'
 import { crlViaSocket, revokeViaSocket, viaRunningService } from './commands/ca-via-service.ts'
 import { nodeEnroll, usage as nodeEnrollUsage } from './commands/node-enroll.ts'
+import { nodeStart, usage as nodeStartUsage } from './commands/node-start.ts'
+import { nodePeers, usage as nodePeersUsage } from './commands/node-peers.ts'
+import { bootstrapServer, usage as bootstrapServerUsage } from './commands/bootstrap-server.ts'
 import { EXIT, UsageError } from './io.ts'
 import type { CliIo, Command } from './io.ts'
 
@@ -27,6 +30,9 @@ const COMMANDS: Record<string, { run: Command, usage: string }> = {
   'ca token': { run: caToken, usage: caTokenUsage },
   'ca admin-cert': { run: caAdminCert, usage: caAdminCertUsage },
   'node enroll': { run: nodeEnroll, usage: nodeEnrollUsage },
+  'node start': { run: nodeStart, usage: nodeStartUsage },
+  'node peers': { run: nodePeers, usage: nodePeersUsage },
+  'bootstrap-server': { run: bootstrapServer, usage: bootstrapServerUsage },
   'cert verify': { run: certVerify, usage: certVerifyUsage },
   'cert inspect': { run: certInspect, usage: certInspectUsage },
   keygen: { run: keygen, usage: keygenUsage },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { DEFAULT_ATTESTATION_POLICY, policyPcrSelection } from '../attestation/policy.ts'
 import { checkNodeCsr } from '../pki/ca/csr-policy.ts'
 import { ADMIN_URI_PREFIX } from '../pki/ca/csr-policy.ts'
 import { MeshCa, parseCsr, normalizeSerialHex } from '../pki/ca/index.ts'
@@ -10,21 +11,31 @@ import { verifyChain } from '../pki/verify-chain.ts'
 import { EKU } from '../pki/x509-extensions.ts'
 import { TokenStore } from '../store/token-store.ts'
 import { createLock } from '../util/lock.ts'
+import { loadAttestationPolicy } from './attestation-policy-file.ts'
 import { softwareAttestationVerifier } from './attestation.ts'
+import { DevicePins } from './device-pins.ts'
 import { toEnrollmentError } from './error-map.ts'
 import { EnrollmentError } from './errors.ts'
+import { NonceStore } from './nonce-store.ts'
 import { PolicyGate, policyFromCaConfig } from './policy.ts'
-import type { AttestationVerifier } from './attestation.ts'
+import { TpmAttestationVerifier } from './tpm-attestation.ts'
+import type { AttestationVerifier, DeviceBinding } from './attestation.ts'
 import type { EnrollmentPolicy } from './policy.ts'
 import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
-import type { CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate } from './types.ts'
-import type { IssuedCert } from '../pki/ca/index.ts'
+import type { AttestationChallenge, CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate } from './types.ts'
+import type { AttestationPolicy } from '../attestation/policy.ts'
+import type { CaOpenOptions, IssuedCert } from '../pki/ca/index.ts'
 import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
 import type { Crl } from '../pki/crl.ts'
 
 export interface CaServiceOptions {
-  /** Evidence checker for enroll and rotate. @default softwareAttestationVerifier ("none") */
+  /**
+   * Evidence checker for enroll and rotate. @default a TpmAttestationVerifier when there is an
+   * attestation policy, else softwareAttestationVerifier ("none")
+   */
   attestation?: AttestationVerifier
+  /** The attestation policy. @default DIR/attestation-policy.json, when present */
+  attestationPolicy?: AttestationPolicy
   /** Overrides ca.json's `enrollment` section, field by field. */
   policy?: EnrollmentPolicy
   /** Public URL of `GET /v1/crl` handed to nodes when ca.json has no `crl_url`. */
@@ -49,6 +60,12 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   readonly ca: MeshCa
   readonly tokens: TokenStore
   readonly gate: PolicyGate
+  /** TPMs pinned per node_id at enrollment. */
+  readonly devices: DevicePins
+  /** Nonces handed out by `GET /v1/enroll/nonce`. */
+  readonly nonces: NonceStore
+  /** The policy the CA applies and distributes in the enrollment config, if attestation is on. */
+  readonly attestationPolicy: AttestationPolicy | undefined
   readonly #attestation: AttestationVerifier
   #crlUrl: string
   // With a node cap, check-then-issue for new nodes must not interleave (two could pass at max-1).
@@ -59,14 +76,18 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   private constructor (ca: MeshCa, gate: PolicyGate, options: CaServiceOptions) {
     this.ca = ca
     this.tokens = new TokenStore(ca.meshStore)
+    this.devices = new DevicePins(ca.meshStore, ca.store)
     this.gate = gate
-    this.#attestation = options.attestation ?? softwareAttestationVerifier
+    const policy = options.attestationPolicy
+    this.attestationPolicy = policy
+    this.nonces = new NonceStore({ ttlMs: (policy ?? DEFAULT_ATTESTATION_POLICY).max_evidence_age_seconds * 1000 })
+    this.#attestation = options.attestation ?? (policy != null ? new TpmAttestationVerifier({ policy, nonces: this.nonces }) : softwareAttestationVerifier)
     this.#crlUrl = ca.config.crl_url ?? options.crlUrl ?? ''
   }
 
   /** Opens the CA in `dir` and wraps it. */
-  static async open (opts: { dir: string, passphrase: string | undefined } & CaServiceOptions): Promise<CaService> {
-    const ca = await MeshCa.open({ dir: opts.dir, passphrase: opts.passphrase })
+  static async open (opts: CaOpenOptions & CaServiceOptions): Promise<CaService> {
+    const ca = await MeshCa.open({ dir: opts.dir, passphrase: opts.passphrase, ...(opts.pkcs11 != null ? { pkcs11: opts.pkcs11 } : {}) })
     try {
       return await CaService.wrap(ca, opts)
     } catch (err) {
@@ -78,7 +99,8 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   /** Wraps an open MeshCa (which the service then owns and closes). */
   static async wrap (ca: MeshCa, options: CaServiceOptions = {}): Promise<CaService> {
     const policy = { ...policyFromCaConfig(ca.config), ...options.policy }
-    return new CaService(ca, await PolicyGate.load(ca, policy), options)
+    const attestationPolicy = options.attestationPolicy ?? await loadAttestationPolicy(ca.dir)
+    return new CaService(ca, await PolicyGate.load(ca, policy), { ...options, ...(attestationPolicy != null ? { attestationPolicy } : {}) })
   }
 
   /** Sets the CRL URL handed to nodes, unless ca.json names one (the service learns its URL on listen). */
@@ -92,7 +114,27 @@ export class CaService implements EnrollmentCa, CaAdminOps {
 
   meshConfig (): MeshConfigBody {
     const c = this.ca.config
-    return { bootstrap_peers: [...c.bootstrap_peers], gossip_fanout: c.gossip_fanout, crl_url: this.#crlUrl }
+    return {
+      bootstrap_peers: [...c.bootstrap_peers],
+      gossip_fanout: c.gossip_fanout,
+      crl_url: this.#crlUrl,
+      ...(this.attestationPolicy != null ? { attestation_policy: structuredClone(this.attestationPolicy) } : {})
+    }
+  }
+
+  issueNonce (now: Date): AttestationChallenge {
+    const policy = this.attestationPolicy ?? DEFAULT_ATTESTATION_POLICY
+    const n = this.nonces.issue(now.getTime())
+    return { ...n, pcrBank: policy.pcr_bank, pcrs: policyPcrSelection(policy) }
+  }
+
+  /** Operator action: forgets the TPM pinned for `nodeId` (replaced hardware); true when there was one. */
+  async forgetDevice (nodeId: string, now: Date): Promise<boolean> {
+    try {
+      return await this.devices.forget(nodeId, now)
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
   }
 
   async enroll (req: { token: string, csrPem: string, nodeId?: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate> {
@@ -107,13 +149,15 @@ export class CaService implements EnrollmentCa, CaAdminOps {
       const run = async (): Promise<IssuedCertificate> => {
         // 3. Policy and attestation, still before the token is spent.
         await this.gate.check(nodeId, { rotating: false })
-        await this.#attest(req.attestation, nodeId, csr.spki, now)
-        // 4. Spend one use atomically (the losers of a race get TOKEN_REJECTED here), then issue;
-        // if issuing fails after all, the use is given back.
+        const device = await this.#attest(req.attestation, nodeId, csr.spki, now)
+        // 4. Spend one use atomically (the losers of a race get TOKEN_REJECTED here), pin the
+        // TPM (first enrollment), then issue; if that fails after all, the use is given back.
         const grant = await this.tokens.consume(req.token, { now: now.getTime(), nodeId })
         let issued: IssuedCert
         try {
+          const pinned = device != null ? await this.devices.pinFirst(nodeId, device, now) : undefined
           issued = await this.ca.issue({ csr: csr.der, now, nodeId, profile: 'node' })
+          if (pinned != null) { await this.devices.noteSerial(pinned, issued.serialHex) }
         } catch (err) {
           await grant.refund()
           throw err
@@ -136,10 +180,14 @@ export class CaService implements EnrollmentCa, CaAdminOps {
       // The new certificate keeps the node_id: a CSR naming another one is refused.
       checkNodeCsr(csr, nodeId)
       await this.gate.check(nodeId, { rotating: true })
-      await this.#attest(req.attestation, nodeId, csr.spki, now)
+      const device = await this.#attest(req.attestation, nodeId, csr.spki, now)
+      // A node that enrolled without a TPM and now attests gets its TPM pinned from here on.
+      const pinned = device != null ? await this.devices.pinFirst(nodeId, device, now) : undefined
       // Issued from `now`, so it overlaps the current one (valid now by the route hook); the CA
       // clamps notAfter to the issuer's. The current certificate is left as it is.
-      return this.#issuedBody(await this.ca.issue({ csr: csr.der, now, nodeId, profile: 'node' }))
+      const issued = await this.ca.issue({ csr: csr.der, now, nodeId, profile: 'node' })
+      if (pinned != null) { await this.devices.noteSerial(pinned, issued.serialHex) }
+      return this.#issuedBody(issued)
     } catch (err) {
       throw toEnrollmentError(err)
     }
@@ -237,13 +285,18 @@ export class CaService implements EnrollmentCa, CaAdminOps {
     }
   }
 
-  async #attest (evidence: AttestationEvidence | undefined, nodeId: string, csrSpki: Uint8Array, now: Date): Promise<void> {
-    const verdict = await this.#attestation.verify({ ...(evidence != null ? { evidence } : {}), nodeId, csrSpki, now })
-    // [REJECT] evidence the verifier refused; and, when the policy demands attestation, anything
-    // short of "accept" (the software verifier's "none" included).
-    if (verdict.result === 'reject' || (this.gate.policy.requireAttestation === true && verdict.result !== 'accept')) {
+  /** Runs the verifier against the node_id's pinned TPM; returns the device of an accepted quote. */
+  async #attest (evidence: AttestationEvidence | undefined, nodeId: string, csrSpki: Uint8Array, now: Date): Promise<DeviceBinding | undefined> {
+    const pinned = await this.devices.binding(nodeId)
+    const verdict = await this.#attestation.verify({ ...(evidence != null ? { evidence } : {}), nodeId, csrSpki, now, ...(pinned != null ? { pinned } : {}) })
+    // [REJECT] evidence the verifier refused, with its code
+    if (verdict.result === 'reject') { throw new EnrollmentError(verdict.code ?? 'ATTESTATION_REJECTED') }
+    // [REJECT] when ca.json demands attestation, anything short of "accept" (the software
+    // verifier's "none" included)
+    if (this.gate.policy.requireAttestation === true && verdict.result !== 'accept') {
       throw new EnrollmentError('ATTESTATION_REJECTED')
     }
+    return verdict.result === 'accept' ? verdict.device : undefined
   }
 
   /** The CRLs a client chain is checked against, parsed once per CRL number. */
@@ -257,6 +310,11 @@ export class CaService implements EnrollmentCa, CaAdminOps {
       out.push(this.#rootCrlCache.crl)
     }
     return out
+  }
+
+  /** The TPM pinned for `nodeId`, as the attest protocol and operators see it. */
+  async deviceOf (nodeId: string): Promise<DeviceBinding | undefined> {
+    return this.devices.binding(nodeId)
   }
 
   #issuedBody (issued: IssuedCert): IssuedCertificate {

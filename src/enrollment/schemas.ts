@@ -28,8 +28,18 @@ const Csr = Type.String({ minLength: 1, maxLength: MAX_CSR_CHARS, description: '
  * picks the verifier. Further fields are allowed for evidence formats that need them.
  */
 export const Attestation = Type.Object({
-  type: Type.String({ pattern: '^[a-z0-9_-]{1,32}$', description: 'evidence type, e.g. "tpm_quote"' }),
-  payload: Type.Optional(Type.String({ maxLength: 32_768, description: 'evidence, base64' }))
+  type: Type.String({ pattern: '^[a-z0-9_-]{1,32}$', description: 'evidence type: "tpm_quote" or "none"' }),
+  payload: Type.Optional(Type.String({ maxLength: 32_768, description: 'evidence, base64 (other evidence formats)' })),
+  // tpm_quote (src/attestation/evidence.ts); the verifier checks sizes and contents
+  ak_public: Type.Optional(Type.String({ maxLength: 4096, description: 'AK TPM2B_PUBLIC, base64' })),
+  ek_public: Type.Optional(Type.String({ maxLength: 4096, description: 'EK TPM2B_PUBLIC, base64' })),
+  quote: Type.Optional(Type.String({ maxLength: 4096, description: 'TPMS_ATTEST as signed, base64' })),
+  signature: Type.Optional(Type.String({ maxLength: 4096, description: 'TPMT_SIGNATURE, base64' })),
+  nonce: Type.Optional(Type.String({ maxLength: 128, description: 'the nonce from GET /v1/enroll/nonce, base64' })),
+  pcrs: Type.Optional(Type.Object({
+    alg: Type.String({ maxLength: 16 }),
+    values: Type.Record(Type.String({ maxLength: 2 }), Type.String({ maxLength: 128 }), { maxProperties: 64 })
+  }, { additionalProperties: false }))
 }, { additionalProperties: true, maxProperties: 16, description: 'attestation evidence, passed to the verifier hook' })
 export type AttestationEvidence = Static<typeof Attestation>
 
@@ -57,11 +67,26 @@ export const RevokeRequest = Type.Object({
 }, { additionalProperties: false, minProperties: 1 })
 export type RevokeRequestBody = Static<typeof RevokeRequest>
 
+/** The attestation policy the CA applies and distributes (src/attestation/policy.ts). */
+export const AttestationPolicySchema = Type.Object({
+  accept_none: Type.Boolean(),
+  pcr_bank: Type.String(),
+  required_pcrs: Type.Array(Type.Integer()),
+  pcr_values: Type.Optional(Type.Record(Type.String(), Type.Array(Type.String()))),
+  golden_sets: Type.Optional(Type.Array(Type.Record(Type.String(), Type.String()))),
+  max_evidence_age_seconds: Type.Number(),
+  require_known_ek: Type.Boolean(),
+  require_restricted_ak: Type.Boolean(),
+  on_failure: Type.Union([Type.Literal('demote'), Type.Literal('close')]),
+  recheck_interval_seconds: Type.Number()
+}, { description: 'attestation policy every verifier (the CA, peers in /dadm-mesh/attest/1.0.0) applies' })
+
 /** The mesh configuration a node receives at enrollment, from the CA's own config file. */
 export const MeshConfig = Type.Object({
   bootstrap_peers: Type.Array(Type.String()),
   gossip_fanout: Type.Integer(),
-  crl_url: Type.String()
+  crl_url: Type.String(),
+  attestation_policy: Type.Optional(AttestationPolicySchema)
 })
 export type MeshConfigBody = Static<typeof MeshConfig>
 
@@ -76,6 +101,15 @@ export const IssuedResponse = Type.Object({
   valid_not_after: Type.String({ format: 'date-time' })
 })
 export type IssuedResponseBody = Static<typeof IssuedResponse>
+
+/** `GET /v1/enroll/nonce`: a single-use nonce for the attestation evidence, and what to quote. */
+export const NonceResponse = Type.Object({
+  nonce: Type.String({ description: '32 random bytes, base64; single use' }),
+  expires_at: Type.String({ format: 'date-time' }),
+  pcr_bank: Type.String({ description: 'PCR bank the quote must cover' }),
+  pcrs: Type.Array(Type.Integer(), { description: 'PCR indexes the quote must cover' })
+})
+export type NonceResponseBody = Static<typeof NonceResponse>
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({

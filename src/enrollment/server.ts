@@ -7,6 +7,7 @@ import { installRateLimits } from './rate-limit.ts'
 import { installRequestLog } from './request-log.ts'
 import { crlRoute } from './routes/crl.ts'
 import { enrollRoute } from './routes/enroll.ts'
+import { nonceRoute } from './routes/nonce.ts'
 import { openapiRoute } from './routes/openapi.ts'
 import { revokeRoute } from './routes/revoke.ts'
 import { rotateRoute } from './routes/rotate.ts'
@@ -99,6 +100,7 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
   installErrorHandlers(app)
   installRequestLog(app)
 
+  nonceRoute(app, ca, now)
   enrollRoute(app, ca, now)
   rotateRoute(app, ca, now)
   crlRoute(app, ca, now)

@@ -46,8 +46,19 @@ export interface EnrollmentCa {
   crl(now: Date, scope?: 'issuing' | 'root'): Promise<CrlSnapshot>
   /** Verifies a presented client chain (leaf first) against the mesh roots and the current CRL. */
   authenticateClient(chainDer: Uint8Array[], now: Date): Promise<ClientIdentity>
-  /** The node-facing configuration from the CA's config file. */
+  /** The node-facing configuration from the CA's config file (and its attestation policy). */
   meshConfig(): MeshConfigBody
+  /** A single-use attestation nonce and the PCR selection the policy wants quoted. */
+  issueNonce(now: Date): AttestationChallenge
+}
+
+/** What `GET /v1/enroll/nonce` hands out. */
+export interface AttestationChallenge {
+  nonce: Uint8Array
+  issuedAt: number
+  expiresAt: number
+  pcrBank: string
+  pcrs: number[]
 }
 
 /** A freshly created enrollment token; `token` is shown once and stored only as a hash. */

@@ -1,3 +1,4 @@
+import { DEFAULT_ROUND_TRIP_MS as ATTEST_DEFAULT_ROUND_TRIP_MS } from '../../protocols/attest/constants.ts'
 import { DEFAULT_DEADLINE_MS } from '../../protocols/auth/constants.ts'
 import { MeshNodeError } from './errors.ts'
 import type { BackoffPolicy } from './block-list.ts'
@@ -69,6 +70,16 @@ export interface MeshNodeOptions {
     /** TLS + muxer upgrade of an inbound connection, ms: the QUIC handshake timeout is 5 s too. */
     inboundUpgradeTimeoutMs: number
   }
+  attest: {
+    /** Re-attestation interval, ms; null takes the CA policy's recheck_interval_seconds (1 h by default). */
+    intervalMs: number | null
+    /** Deadline of one challenge round trip, ms (a hardware TPM quote is several tpm2-tools runs). */
+    roundTripMs: number
+    /** Least time between two answers to one verifier, ms: bounds the TPM work a peer can cause. */
+    minProverIntervalMs: number
+    /** Retry delay after a transient failure (prover busy, connection gone), ms. */
+    retryMs: number
+  }
   /** Back-off of peers that fail auth (REVOKED is permanent). */
   backoff: BackoffPolicy
   peerTable: {
@@ -85,6 +96,8 @@ export const MESH_NODE_DEFAULTS: MeshNodeOptions = {
   mdns: { enabled: true, intervalMs: 10_000 },
   dht: { enabled: true, protocol: '/dadm-mesh/kad/1.0.0', clientMode: false, kBucketSize: 20 },
   auth: { deadlineMs: DEFAULT_DEADLINE_MS },
+  // protocols/attest/constants.ts says where these come from
+  attest: { intervalMs: null, roundTripMs: ATTEST_DEFAULT_ROUND_TRIP_MS, minProverIntervalMs: 1_000, retryMs: 30_000 },
   discovery: { dialDiscovered: true, targetConnections: 32, maxDialsInFlight: 8 },
   connectionManager: {
     maxConnections: 300,
@@ -123,6 +136,7 @@ export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
     mdns: { ...d.mdns, ...config.mdns },
     dht: { ...d.dht, ...config.dht },
     auth: { ...d.auth, ...config.auth },
+    attest: { ...d.attest, ...config.attest },
     discovery: { ...d.discovery, ...config.discovery },
     connectionManager: { ...d.connectionManager, ...config.connectionManager },
     backoff: { ...d.backoff, ...config.backoff },
@@ -141,6 +155,8 @@ export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
     if (!addr.includes('/p2p/')) { throw invalid(`bootstrap address ${addr} lacks /p2p/<peerId>`) }
   }
   positive('auth.deadlineMs', o.auth.deadlineMs)
+  positive('attest.roundTripMs', o.attest.roundTripMs)
+  if (o.attest.intervalMs != null) { positive('attest.intervalMs', o.attest.intervalMs) }
   positive('backoff.initialMs', o.backoff.initialMs)
   positive('connectionManager.maxConnections', o.connectionManager.maxConnections)
   positive('discovery.maxDialsInFlight', o.discovery.maxDialsInFlight)

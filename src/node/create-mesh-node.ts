@@ -10,6 +10,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
+import { meshAttest } from '../../protocols/attest/index.ts'
 import { meshAuth } from '../../protocols/auth/index.ts'
 import { BlockList } from './block-list.ts'
 import { resolveOptions } from './config.ts'
@@ -23,7 +24,9 @@ import { RevocationState } from './revocation.ts'
 import type { MeshNodeConfig, MeshNodeOptions } from './config.ts'
 import type { MeshServices } from './mesh-node.ts'
 import type { PeerCertificateVerifier } from './peer-verifier.ts'
+import type { DevicePinStore, EvidenceProver, PeerDemotedEvent } from '../../protocols/attest/index.ts'
 import type { LocalCredentials } from '../../protocols/auth/index.ts'
+import type { AttestationPolicy } from '../attestation/policy.ts'
 import type { KeyStore } from '../identity/key-store.ts'
 import type { ComponentLogger, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Selectors, Validators } from '@libp2p/kad-dht'
@@ -54,10 +57,30 @@ export interface MeshNodeInit {
    */
   dhtValidators?: Validators
   dhtSelectors?: Selectors
+  /**
+   * Post-handshake attestation (issue 8). With `policy` (the one the CA sent in the enrollment
+   * config) this node verifies its peers; `prover` answers their challenges (a TPM's quotes,
+   * `tpmProver`), else the node answers `none`.
+   */
+  attestation?: {
+    policy?: AttestationPolicy
+    prover?: EvidenceProver
+    /** The TPM each node_id must attest with. @default trust on first use, in memory */
+    pins?: DevicePinStore
+    /** Called when the policy closes a failed peer (ask the CA to revoke it). */
+    onRevocationRequest?(event: PeerDemotedEvent): void | Promise<void>
+  }
   /** libp2p's logger; pass `prefixLogger('node-a')` to tell nodes apart in one process. */
   logger?: ComponentLogger
   /** Start at once. @default true */
   start?: boolean
+  /**
+   * Transports beyond QUIC/TCP (the simulation harness's in-process links). They are upgraded
+   * like TCP, with TLS 1.3 + yamux, so `options.transports.tcp` must be on. @default none
+   */
+  extraTransports?: Array<Factory<unknown>>
+  /** Extra libp2p services, added after the node's own (must not reuse their names). @default none */
+  extraServices?: Record<string, Factory<unknown>>
 }
 
 /**
@@ -84,7 +107,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     addresses: { listen: options.listen, ...(options.announce.length > 0 ? { announce: options.announce } : {}) },
     transports: [
       ...(options.transports.quic ? [quic()] : []),
-      ...(options.transports.tcp ? [tcp()] : [])
+      ...(options.transports.tcp ? [tcp()] : []),
+      ...(init.extraTransports ?? []) as any[]
     ],
     // QUIC brings its own TLS 1.3 and streams; these serve TCP only. No Noise: TLS 1.3 is mandated.
     connectionEncrypters: options.transports.tcp ? [tls()] : [],
@@ -125,7 +149,24 @@ function services (options: MeshNodeOptions, init: MeshNodeInit, revocation: Rev
     }),
     // Run by the node after auth succeeds, never on connection open (see MeshNode.onAuthenticated).
     identify: identify({ runOnConnectionOpen: false }),
-    ping: ping()
+    ping: ping(),
+    // After auth (it takes the auth service from the components): challenges peers, answers theirs.
+    attest: meshAttest({
+      identitySpki: () => (typeof init.credentials === 'function' ? init.credentials() : init.credentials).signer.spki,
+      now,
+      roundTripMs: options.attest.roundTripMs,
+      minProverIntervalMs: options.attest.minProverIntervalMs,
+      retryMs: options.attest.retryMs,
+      ...(options.attest.intervalMs != null ? { intervalMs: options.attest.intervalMs } : {}),
+      ...(init.attestation?.policy != null ? { policy: init.attestation.policy } : {}),
+      ...(init.attestation?.prover != null ? { prover: init.attestation.prover } : {}),
+      ...(init.attestation?.pins != null ? { pins: init.attestation.pins } : {}),
+      ...(init.attestation?.onRevocationRequest != null ? { onRevocationRequest: init.attestation.onRevocationRequest } : {})
+    })
+  }
+  for (const [name, factory] of Object.entries(init.extraServices ?? {})) {
+    if (name in map || name === 'dht') { throw new MeshNodeError('CONFIG_INVALID', `extra service ${name} would replace a mesh service`) }
+    map[name] = factory
   }
   if (options.dht.enabled) {
     map.dht = (components: any) => kadDHT({

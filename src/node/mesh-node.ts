@@ -8,6 +8,7 @@ import type { MeshNodeOptions } from './config.ts'
 import type { RoutingTableGuard } from './dht-guard.ts'
 import type { PeerTable } from './peer-table.ts'
 import type { RevocationReport, RevocationState } from './revocation.ts'
+import type { MeshAttest, PeerAttestedEvent, PeerDemotedEvent } from '../../protocols/attest/index.ts'
 import type { AuthenticatedPeer, AuthFailure, MeshAuth, RevocationPredicate } from '../../protocols/auth/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { AbortOptions, Connection, Libp2p, Logger, PeerId, PeerInfo, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
@@ -18,6 +19,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 /** The libp2p services a mesh node runs; `dht` is absent when disabled. */
 export interface MeshServices extends Record<string, unknown> {
   auth: MeshAuth
+  attest: MeshAttest
   identify: Identify
   ping: Ping
   dht?: KadDHT
@@ -29,6 +31,10 @@ export interface MeshNodeEvents {
   'peer:authenticated': CustomEvent<AuthenticatedPeer>
   'peer:auth-failed': CustomEvent<AuthFailure>
   'peer:revoked': CustomEvent<RevokedPeerEvent>
+  /** A peer passed attestation (issue 8). */
+  'peer:attested': CustomEvent<PeerAttestedEvent>
+  /** A peer failed attestation: it is demoted (gossip ignored, no relaying) or closed. */
+  'peer:demoted': CustomEvent<PeerDemotedEvent>
 }
 
 export interface MeshNodeParts {
@@ -75,12 +81,28 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
     this.onConnectionClose = this.onConnectionClose.bind(this)
     this.onDiscovery = this.onDiscovery.bind(this)
+    this.onAttested = this.onAttested.bind(this)
+    this.onDemoted = this.onDemoted.bind(this)
     // Listen before start so that no auth outcome of the first connections is missed.
     this.auth.addEventListener('peer:authenticated', this.onAuthenticated)
     this.auth.addEventListener('peer:auth-failed', this.onAuthFailed)
     this.libp2p.addEventListener('connection:open', this.onConnectionOpen)
     this.libp2p.addEventListener('connection:close', this.onConnectionClose)
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    this.attest.addEventListener('peer:attested', this.onAttested)
+    this.attest.addEventListener('peer:demoted', this.onDemoted)
+  }
+
+  get attest (): MeshAttest {
+    return this.libp2p.services.attest
+  }
+
+  /**
+   * True when the peer's last attestation failed: gossip and DTN consult this to ignore its
+   * messages and not use it as a relay, while it stays connected.
+   */
+  isDemoted (peerId: PeerId | string): boolean {
+    return this.attest.isDemoted(peerId.toString())
   }
 
   get peerId (): PeerId {
@@ -116,15 +138,29 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** Dials `target` and resolves once that connection is mutually authenticated. */
   async dial (target: PeerId | Multiaddr | string, options: AbortOptions = {}): Promise<AuthenticatedPeer> {
-    const connection = await this.connect(target, options)
-    return this.auth.waitForAuthentication(connection, options)
+    return (await this.connectAuthenticated(target, options)).peer
   }
 
   /** Opens a stream of `protocol` to a peer, only over an authenticated connection. */
   async openStream (target: PeerId | Multiaddr | string, protocol: string, options: AbortOptions = {}): Promise<Stream> {
-    const connection = await this.connect(target, options)
-    await this.auth.waitForAuthentication(connection, options)
+    const { connection } = await this.connectAuthenticated(target, options)
     return connection.newStream(protocol, options)
+  }
+
+  /**
+   * Dials and waits for auth. libp2p may hand back a connection another dialler opened (a kad
+   * query), which that dialler closes while auth still runs when its query ends; the peer is not
+   * at fault, so one fresh dial follows before giving up.
+   */
+  private async connectAuthenticated (target: PeerId | Multiaddr | string, options: AbortOptions): Promise<{ connection: Connection, peer: AuthenticatedPeer }> {
+    for (let attempt = 0; ; attempt++) {
+      const connection = await this.connect(target, options)
+      try {
+        return { connection, peer: await this.auth.waitForAuthentication(connection, options) }
+      } catch (err: any) {
+        if (attempt > 0 || err.cause?.code !== 'CLOSED' || options.signal?.aborted === true) { throw err }
+      }
+    }
   }
 
   /** Registers an application protocol; its handler only ever sees authenticated peers. */
@@ -200,6 +236,20 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.log('blocking %s for %d ms after auth failure %s', failure.peerId, entry.until - entry.since, failure.code)
     }
     this.safeDispatchEvent('peer:auth-failed', { detail: failure })
+  }
+
+  private onAttested (evt: CustomEvent<PeerAttestedEvent>): void {
+    const e = evt.detail
+    this.peers.setAttestation(e.peerId, e.attested, e.checkedAt)
+    this.safeDispatchEvent('peer:attested', { detail: e })
+  }
+
+  private onDemoted (evt: CustomEvent<PeerDemotedEvent>): void {
+    const e = evt.detail
+    this.peers.setAttestation(e.peerId, false, e.checkedAt)
+    // Closed by policy: keep it away for a back-off, as after a failed auth.
+    if (e.action === 'close') { this.blockList.strike(e.peerId, 'ATTESTATION_FAILED') }
+    this.safeDispatchEvent('peer:demoted', { detail: e })
   }
 
   private onConnectionOpen (evt: CustomEvent<Connection>): void {

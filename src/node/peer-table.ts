@@ -19,6 +19,10 @@ export interface PeerRecord {
   /** ms since the epoch. */
   certNotAfter: number
   identity: PeerIdentity
+  /** Result of the last attestation (attest protocol): true for a verified TPM quote, false for a failure or `none`. */
+  attested: boolean | 'unknown'
+  /** Clock time (ms) of the last attestation check. */
+  attestedAt?: number
 }
 
 /** The row shape of `GET /v1/mesh/peers` (issue 4). */
@@ -30,6 +34,10 @@ export interface PeerTableRow {
   last_seen: string
   cert_serial: string
   cert_not_after: string
+  /** Issue 8: true (TPM quote verified), false (failed, or `none`), or unknown (not checked yet). */
+  attested: boolean | 'unknown'
+  /** When attestation was last checked; null when never. */
+  attested_at: string | null
 }
 
 interface Entry {
@@ -38,6 +46,8 @@ interface Entry {
   lastSeen: number
   open: Set<string>
   authenticated: Set<string>
+  attested?: boolean
+  attestedAt?: number
 }
 
 export class PeerTable {
@@ -77,6 +87,14 @@ export class PeerTable {
     entry.open.delete(connectionId)
     entry.authenticated.delete(connectionId)
     entry.lastSeen = this.now()
+  }
+
+  /** Records the outcome of an attestation check of a known peer. */
+  setAttestation (peerId: string, attested: boolean, at: number): void {
+    const entry = this.entries.get(peerId)
+    if (entry == null) { return }
+    entry.attested = attested
+    entry.attestedAt = at
   }
 
   remove (peerId: string): boolean {
@@ -119,7 +137,9 @@ export class PeerTable {
       transport: r.transport,
       last_seen: new Date(r.lastSeen).toISOString(),
       cert_serial: r.certSerial,
-      cert_not_after: new Date(r.certNotAfter).toISOString()
+      cert_not_after: new Date(r.certNotAfter).toISOString(),
+      attested: r.attested,
+      attested_at: r.attestedAt != null ? new Date(r.attestedAt).toISOString() : null
     }))
   }
 
@@ -145,5 +165,16 @@ function pickIdentity (p: PeerIdentity): PeerIdentity {
 
 function toRecord (peerId: string, e: Entry): PeerRecord {
   const status: PeerStatus = e.authenticated.size > 0 ? 'authenticated' : e.open.size > 0 ? 'connected' : 'disconnected'
-  return { peerId, nodeId: e.identity.nodeId, status, transport: e.transport, lastSeen: e.lastSeen, certSerial: e.identity.serialHex, certNotAfter: e.identity.notAfter, identity: e.identity }
+  return {
+    peerId,
+    nodeId: e.identity.nodeId,
+    status,
+    transport: e.transport,
+    lastSeen: e.lastSeen,
+    certSerial: e.identity.serialHex,
+    certNotAfter: e.identity.notAfter,
+    identity: e.identity,
+    attested: e.attested ?? 'unknown',
+    ...(e.attestedAt != null ? { attestedAt: e.attestedAt } : {})
+  }
 }

@@ -55,8 +55,15 @@ describe('node peer table', () => {
       transport: 'quic',
       last_seen: new Date(1_000).toISOString(),
       cert_serial: 'abc',
-      cert_not_after: new Date(10_000).toISOString()
+      cert_not_after: new Date(10_000).toISOString(),
+      attested: 'unknown',
+      attested_at: null
     }])
+    // issue 8: an attestation check shows in the row
+    table.setAttestation('p', true, 2_000)
+    expect(table.rows()[0]).to.include({ attested: true, attested_at: new Date(2_000).toISOString() })
+    table.setAttestation('p', false, 3_000)
+    expect(table.rows()[0]).to.include({ attested: false, attested_at: new Date(3_000).toISOString() })
   })
 
   it('vouches for a disconnected peer only while its certificate is valid', () => {

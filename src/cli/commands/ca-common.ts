@@ -1,13 +1,16 @@
-import { requirePassphrase } from '../../identity/passphrase.ts'
+import { resolvePassphrase } from '../../identity/passphrase.ts'
 import { MeshCa } from '../../pki/ca/index.ts'
 import type { CliIo } from '../io.ts'
 import { busyError, isStoreLocked } from './ca-admin.ts'
 
-/** Opens the CA in `dir` with the passphrase from `--passphrase-file` or the environment. */
+/**
+ * Opens the CA in `dir` with the passphrase from `--passphrase-file` or the environment (a
+ * software CA refuses to open without one; a PKCS#11 CA reads its PIN as ca.json says).
+ */
 export async function openCa (dir: string, passphraseFile: string | undefined, io: CliIo): Promise<MeshCa> {
-  const passphrase = await requirePassphrase({ env: io.env, passphraseFile })
+  const passphrase = await resolvePassphrase({ env: io.env, passphraseFile })
   try {
-    return await MeshCa.open({ dir, passphrase })
+    return await MeshCa.open({ dir, passphrase, pkcs11: { env: io.env } })
   } catch (err) {
     // `ca serve` (or another command) holds the LevelDB: say so, and what to do.
     if (isStoreLocked(err)) throw busyError(dir, err)

@@ -1,27 +1,50 @@
 import { isKeyAlgorithm } from '../../identity/key-store.ts'
-import { requirePassphrase } from '../../identity/passphrase.ts'
+import { requirePassphrase, resolvePassphrase } from '../../identity/passphrase.ts'
 import { MeshCa } from '../../pki/ca/index.ts'
 import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
 import type { CliIo } from '../io.ts'
 
-export const usage = 'dadm-mesh ca init --dir DIR [--key-alg P-256|Ed25519] [--no-intermediate] [--passphrase-file F]'
+export const usage = 'dadm-mesh ca init --dir DIR [--key-alg P-256|Ed25519] [--no-intermediate] [--key-store software|pkcs11 [--pkcs11-module M] --pkcs11-token L [--pkcs11-pin-file F]] [--passphrase-file F]'
 
-/** `ca init`: creates the CA (root, issuing intermediate unless --no-intermediate, keys, ca.json, store). */
+/**
+ * `ca init`: creates the CA (root, issuing intermediate unless --no-intermediate, keys, ca.json,
+ * store). With `--key-store pkcs11` the CA keys are created in the token (P-256, never
+ * extractable) and every certificate and CRL is signed there; the PIN comes from
+ * `--pkcs11-pin-file` (recorded in ca.json as a path) or DADM_MESH_PKCS11_PIN at every start.
+ */
 export async function caInit (args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, {
     dir: { type: 'string' },
     'key-alg': { type: 'string', default: 'P-256' },
     'no-intermediate': { type: 'boolean', default: false },
+    'key-store': { type: 'string', default: 'software' },
+    'pkcs11-module': { type: 'string' },
+    'pkcs11-token': { type: 'string' },
+    'pkcs11-pin-file': { type: 'string' },
     'passphrase-file': { type: 'string' }
   })
   const dir = required(values.dir, '--dir')
   const alg = values['key-alg'] ?? 'P-256'
   if (!isKeyAlgorithm(alg)) { throw new UsageError('--key-alg must be P-256 or Ed25519') }
+  const keyStore = values['key-store'] ?? 'software'
+  if (keyStore !== 'software' && keyStore !== 'pkcs11') { throw new UsageError('--key-store must be software or pkcs11') }
+  if (keyStore === 'pkcs11' && alg !== 'P-256') { throw new UsageError('a PKCS#11 CA key is P-256') }
   try {
-    const passphrase = await requirePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
-    const ca = await MeshCa.init({ dir, passphrase, keyAlgorithm: alg, intermediate: values['no-intermediate'] !== true, now: nowOf(io) })
+    const pkcs11 = keyStore === 'pkcs11'
+      ? {
+          tokenLabel: required(values['pkcs11-token'], '--pkcs11-token'),
+          env: io.env,
+          ...(values['pkcs11-module'] != null ? { module: values['pkcs11-module'] } : {}),
+          ...(values['pkcs11-pin-file'] != null ? { pinFile: values['pkcs11-pin-file'] } : {})
+        }
+      : undefined
+    // A token CA has no key files to encrypt; a software one must have a passphrase.
+    const passphrase = pkcs11 != null
+      ? await resolvePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
+      : await requirePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
+    const ca = await MeshCa.init({ dir, passphrase, keyAlgorithm: alg, intermediate: values['no-intermediate'] !== true, now: nowOf(io), ...(pkcs11 != null ? { pkcs11 } : {}) })
     try {
-      io.stdout.write(`created CA in ${dir}\n`)
+      io.stdout.write(`created CA in ${dir}${pkcs11 != null ? ` (keys in PKCS#11 token ${pkcs11.tokenLabel})` : ''}\n`)
       io.stdout.write(`  trust anchor:   ${dir}/root.pem (root serial ${ca.rootCertificate.serialHex})\n`)
       io.stdout.write(`  issuing chain:  ${dir}/ca-chain.pem (issuer ${ca.issuingCertificate.subject.text})\n`)
     } finally {

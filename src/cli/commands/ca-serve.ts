@@ -6,7 +6,7 @@ import { CaService } from '../../enrollment/ca-service.ts'
 import { createServiceLogger } from '../../enrollment/request-log.ts'
 import { issueServerTls, scheduleServerTlsRenewal, serverNames } from '../../enrollment/server-cert.ts'
 import { createEnrollmentServer } from '../../enrollment/server.ts'
-import { requirePassphrase } from '../../identity/passphrase.ts'
+import { resolvePassphrase } from '../../identity/passphrase.ts'
 import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
 import { busyError, CaBusyError, isStoreLocked } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
@@ -45,9 +45,10 @@ export async function caServe (args: string[], io: CliIo): Promise<number> {
     if (await AdminSocketClient.connect(dir) != null) {
       throw new CaBusyError('CA_BUSY', `a \`dadm-mesh ca serve\` already runs for ${dir} (it answers on ${adminSocketPath(dir)}); stop it first`)
     }
-    const passphrase = await requirePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
+    // A software CA refuses to open without a passphrase; a PKCS#11 CA needs its PIN instead.
+    const passphrase = await resolvePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
     try {
-      service = await CaService.open({ dir, passphrase, ...(values['crl-url'] != null ? { crlUrl: values['crl-url'] } : {}) })
+      service = await CaService.open({ dir, passphrase, pkcs11: { env: io.env }, ...(values['crl-url'] != null ? { crlUrl: values['crl-url'] } : {}) })
     } catch (err) {
       throw isStoreLocked(err) ? busyError(dir, err) : err
     }

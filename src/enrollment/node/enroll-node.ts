@@ -1,7 +1,10 @@
 import { stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { MeshError } from '../../errors.ts'
-import { SoftwareKeyStore } from '../../identity/software-key-store.ts'
+import { join } from 'node:path'
+import { parseAttestationPolicy } from '../../attestation/policy.ts'
+import { Tpm } from '../../attestation/tpm.ts'
+import { chooseKeyStore } from '../../identity/choose-key-store.ts'
+import { prepareIdentityKeyStore } from '../../identity/identity-key-store.ts'
 import { createCsr } from '../../pki/ca/csr-builder.ts'
 import { parseCertificate } from '../../pki/certificate.ts'
 import { isValidNodeId, nodeIdentity } from '../../pki/node-identity.ts'
@@ -11,33 +14,17 @@ import { verifyChain } from '../../pki/verify-chain.ts'
 import { isEnrollmentErrorCode } from '../errors.ts'
 import { createHostKey, loadHostKey } from './host-key.ts'
 import { httpsRequestPinned } from './https-json.ts'
+import { enrollmentEvidence } from './node-attest.ts'
+import { NodeEnrollError } from './node-enroll-error.ts'
 import { HOST_KEY_LABEL, IDENTITY_KEY_LABEL, nodePaths, readNodeFile, writeFileAtomic } from './node-files.ts'
-import type { KeyAlgorithm, KeyHandle } from '../../identity/key-store.ts'
+import type { KeyStoreChoice, KeyStoreKind, KeyStoreOptions } from '../../identity/choose-key-store.ts'
+import type { KeyAlgorithm, KeyHandle, KeyStore } from '../../identity/key-store.ts'
 import type { Certificate } from '../../pki/certificate.ts'
-import type { EnrollmentErrorCode } from '../errors.ts'
 import type { IssuedResponseBody } from '../schemas.ts'
 import type { NodeFile } from './node-files.ts'
 
-export type NodeEnrollErrorCode =
-  | 'ALREADY_ENROLLED' // NODEDIR already holds node.json
-  | 'INVALID_NODE_ID'
-  | 'BAD_CA_CERT' // the pinned CA file is not PEM certificates
-  | 'UNREACHABLE' // TLS or network failure (a wrong pinned CA shows up here too)
-  | 'REFUSED' // the CA answered with an error; `serverCode` says which
-  | 'BAD_RESPONSE' // the answer is not a certificate for us that chains to the pinned CA
-
-/** Raised by `enrollNode`; for REFUSED, `serverCode` is the service's catalogue code. */
-export class NodeEnrollError extends MeshError<NodeEnrollErrorCode> {
-  static name = 'NodeEnrollError'
-  readonly serverCode?: EnrollmentErrorCode
-  readonly status?: number
-
-  constructor (code: NodeEnrollErrorCode, message: string, options?: ErrorOptions & { serverCode?: EnrollmentErrorCode, status?: number }) {
-    super(code, message, options)
-    if (options?.serverCode != null) { this.serverCode = options.serverCode }
-    if (options?.status != null) { this.status = options.status }
-  }
-}
+export { NodeEnrollError } from './node-enroll-error.ts'
+export type { NodeEnrollErrorCode } from './node-enroll-error.ts'
 
 export interface EnrollNodeOptions {
   dir: string
@@ -50,23 +37,34 @@ export interface EnrollNodeOptions {
   nodeId?: string
   /** Encrypts the keys in NODEDIR/keys. */
   passphrase: string
-  /** Identity key algorithm. @default 'P-256' */
+  /** Identity key algorithm. @default 'P-256' (the only one tokens and TPMs hold) */
   keyAlgorithm?: KeyAlgorithm
+  /** Where the identity key goes; `auto` picks a PKCS#11 token, else a TPM, else software. @default 'software' */
+  keyStore?: KeyStoreKind
+  /**
+   * PKCS#11 module, token and PIN source, and the TPM (`tpmTcti`). A TPM that is given, chosen,
+   * or found at /dev/tpmrm0 under `auto` also attests: the request carries a quote.
+   */
+  keyStoreOptions?: KeyStoreOptions
+  /** Attest with this TPM (tpm2-tools TCTI) whatever the key store. */
+  attestTcti?: string
   /** scrypt cost of the key files (tests lower it). */
   scryptLogN?: number
   now?(): Date
   timeoutMs?: number
 }
 
-/** What `enrollNode` stored. */
+/** What `enrollNode` stored, and which key store it used and why. */
 export interface NodeEnrollment {
   node: NodeFile
   certificate: Certificate
+  keyStore: KeyStoreChoice
 }
 
 /**
- * Enrolls this node: creates (or, after a failed attempt, reuses) the identity key in the key
- * store and the libp2p Ed25519 host key, builds the CSR with the node_id and PeerId in its SAN,
+ * Enrolls this node: creates (or, after a failed attempt, reuses) the identity key in the chosen
+ * key store (software, PKCS#11, TPM) and the libp2p Ed25519 host key, builds the CSR with the
+ * node_id and PeerId in its SAN, with a TPM adds a quote over a CA nonce and the identity key,
  * posts it with the token over HTTPS trusting only the pinned CA, checks that the answer is a
  * certificate for exactly our key, node_id and PeerId that chains to the pinned CA, and stores
  * certificate, chain, root and node.json in NODEDIR.
@@ -88,10 +86,25 @@ export async function enrollNode (opts: EnrollNodeOptions): Promise<NodeEnrollme
     throw new NodeEnrollError('BAD_CA_CERT', 'the CA certificate file is not PEM certificates', { cause: err })
   }
 
-  // 1. Keys; 2. CSR and request; 3. check the answer; 4. store.
-  const { identity, peerId } = await nodeKeys(opts)
-  const csrPem = derToPem(await createCsr(identity, { nodeId, peerId }), 'CERTIFICATE REQUEST')
-  const issued = await postEnroll(opts, { token: opts.token, csr: csrPem, node_id: nodeId })
+  // 1. Keys (in the chosen backend); 2. evidence, CSR and request; 3. check the answer; 4. store.
+  const choice = await chooseKeyStore(opts.keyStore ?? 'software', opts.keyStoreOptions)
+  const env = { dir: opts.dir, passphrase: opts.passphrase, ...keyEnv(opts.keyStoreOptions), ...(opts.scryptLogN != null ? { scryptLogN: opts.scryptLogN } : {}) }
+  const backend = await prepareIdentityKeyStore(choice.request, IDENTITY_KEY_LABEL, opts.keyAlgorithm ?? 'P-256', env)
+  let identity: KeyHandle
+  let peerId: string
+  let csrPem: string
+  try {
+    ({ identity, peerId } = await nodeKeys(opts, backend.store))
+    csrPem = derToPem(await createCsr(identity, { nodeId, peerId }), 'CERTIFICATE REQUEST')
+  } finally {
+    // Closed before tpm2-tools runs: a TPM without a resource manager (swtpm) serves one client.
+    await backend.close()
+  }
+  const attestTcti = opts.attestTcti ?? (opts.keyStore === 'software' || opts.keyStore == null ? undefined : choice.tpmTcti)
+  const attestation = attestTcti != null
+    ? await enrollmentEvidence({ caUrl: opts.caUrl, caCertPem: opts.caCertPem, tpm: new Tpm({ tcti: attestTcti, dir: join(opts.dir, TPM_DIR) }), identitySpki: identity.publicKeySpki, ...(opts.timeoutMs != null ? { timeoutMs: opts.timeoutMs } : {}) })
+    : undefined
+  const issued = await postEnroll(opts, { token: opts.token, csr: csrPem, node_id: nodeId, ...(attestation != null ? { attestation } : {}) })
   const cert = checkAnswer(issued, roots, identity, nodeId, peerId, now())
 
   // Certificate material first, node.json last (its presence means "enrolled").
@@ -107,19 +120,26 @@ export async function enrollNode (opts: EnrollNodeOptions): Promise<NodeEnrollme
     not_before: new Date(cert.notBefore).toISOString(),
     not_after: new Date(cert.notAfter).toISOString(),
     enrolled_at: now().toISOString(),
-    identity_key: { store: 'software', label: IDENTITY_KEY_LABEL, algorithm: identity.algorithm },
+    identity_key: backend.ref,
     host_key: { label: HOST_KEY_LABEL, algorithm: 'Ed25519' },
+    ...(attestTcti != null ? { attestation: { tcti: attestTcti, dir: TPM_DIR } } : {}),
     config: meshConfigOf(issued.config)
   }
   await writeFileAtomic(paths.nodeJson, JSON.stringify(node, null, 2) + '\n', 0o600)
-  return { node, certificate: cert }
+  return { node, certificate: cert, keyStore: choice }
+}
+
+/** NODEDIR subfolder for the attestation keys (EK and AK blobs). */
+export const TPM_DIR = 'tpm'
+
+function keyEnv (o: KeyStoreOptions | undefined): { pin?: string, env?: Record<string, string | undefined> } {
+  return { ...(o?.pin != null ? { pin: o.pin } : {}), ...(o?.env != null ? { env: o.env } : {}) }
 }
 
 /** The identity key and host key, reusing what a failed earlier attempt created (a retry needs no cleanup). */
-async function nodeKeys (opts: EnrollNodeOptions): Promise<{ identity: KeyHandle, peerId: string }> {
+async function nodeKeys (opts: EnrollNodeOptions, keys: KeyStore): Promise<{ identity: KeyHandle, peerId: string }> {
   const paths = nodePaths(opts.dir)
   const fileOptions = opts.scryptLogN != null ? { scryptLogN: opts.scryptLogN } : {}
-  const keys = new SoftwareKeyStore({ dir: paths.keys, passphrase: opts.passphrase, ...fileOptions })
   const identity = await keys.has(IDENTITY_KEY_LABEL)
     ? await keys.load(IDENTITY_KEY_LABEL)
     : await keys.generate(IDENTITY_KEY_LABEL, opts.keyAlgorithm ?? 'P-256')
@@ -130,7 +150,7 @@ async function nodeKeys (opts: EnrollNodeOptions): Promise<{ identity: KeyHandle
 }
 
 /** POSTs the enrollment; a non-200 answer is REFUSED with the service's catalogue code. */
-async function postEnroll (opts: EnrollNodeOptions, request: { token: string, csr: string, node_id: string }): Promise<IssuedResponseBody> {
+async function postEnroll (opts: EnrollNodeOptions, request: { token: string, csr: string, node_id: string, attestation?: Record<string, unknown> }): Promise<IssuedResponseBody> {
   const url = new URL('/v1/enroll', opts.caUrl).toString()
   let reply
   try {
@@ -166,12 +186,19 @@ function checkAnswer (issued: IssuedResponseBody, roots: Certificate[], identity
   }
 }
 
-/** The mesh config from the answer, with only well-typed fields kept. */
+/** The mesh config from the answer, with only well-typed fields kept; an invalid attestation policy is refused. */
 function meshConfigOf (c: Partial<IssuedResponseBody['config']> | undefined): NodeFile['config'] {
+  let policy
+  try {
+    policy = c?.attestation_policy != null ? parseAttestationPolicy(c.attestation_policy) : undefined
+  } catch (err) {
+    throw new NodeEnrollError('BAD_RESPONSE', 'the CA sent an attestation policy this node cannot apply', { cause: err })
+  }
   return {
     bootstrap_peers: Array.isArray(c?.bootstrap_peers) ? c.bootstrap_peers.filter(p => typeof p === 'string') : [],
     gossip_fanout: typeof c?.gossip_fanout === 'number' && Number.isSafeInteger(c.gossip_fanout) ? c.gossip_fanout : 6,
-    crl_url: typeof c?.crl_url === 'string' ? c.crl_url : ''
+    crl_url: typeof c?.crl_url === 'string' ? c.crl_url : '',
+    ...(policy != null ? { attestation_policy: policy } : {})
   }
 }
 

@@ -21,6 +21,8 @@ export interface HttpsOptions {
   /** Largest response body read. @default 1 MiB (a certificate, its chain and config are a few KiB) */
   maxBytes?: number
   headers?: Record<string, string>
+  /** Aborts the exchange early (a poller that stops); the deadline applies regardless. */
+  signal?: AbortSignal
 }
 
 /**
@@ -45,7 +47,7 @@ export async function httpsRequestPinned (method: 'GET' | 'POST', url: string, b
         ...(body != null ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}),
         ...options.headers
       },
-      signal: AbortSignal.timeout(timeoutMs)
+      signal: options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
     }, res => {
       const chunks: Buffer[] = []
       let size = 0

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import type { KeyAlgorithm } from '../../identity/key-store.ts'
+import type { IdentityKeyRef } from '../../identity/identity-key-store.ts'
 import type { MeshConfigBody } from '../schemas.ts'
 
 /**
@@ -12,8 +12,10 @@ import type { MeshConfigBody } from '../schemas.ts'
  * - `cert.pem`: the node certificate
  * - `chain.pem`: the issuing chain, issuer first, root last
  * - `root.pem`: the mesh root the operator pinned at enrollment
- * - `keys/identity.key`: the identity key (encrypted key file of the software key store)
+ * - `keys/identity.key`: the identity key, with the software key store (encrypted key file)
  * - `keys/host.key`: the libp2p Ed25519 host key (same format, exportable)
+ * - `tpm/`: EK and AK blobs when the node attests with a TPM (tpm2-tools)
+ * - `tpm2-pkcs11/`: the tpm2-pkcs11 database when the identity key lives in the TPM
  */
 export function nodePaths (dir: string): { nodeJson: string, cert: string, chain: string, root: string, keys: string, identityKey: string, hostKey: string } {
   const keys = join(dir, 'keys')
@@ -42,8 +44,11 @@ export interface NodeFile {
   not_before: string
   not_after: string
   enrolled_at: string
-  identity_key: { store: 'software', label: string, algorithm: KeyAlgorithm }
+  /** Where the identity key lives; `openIdentityKeyStore` opens it. */
+  identity_key: IdentityKeyRef
   host_key: { label: string, algorithm: 'Ed25519' }
+  /** The TPM the node attests with (tpm2-tools TCTI; `dir` relative to NODEDIR), when it has one. */
+  attestation?: { tcti: string, dir: string }
   /** From the CA at enrollment: bootstrap peers, gossip fan-out, CRL URL. */
   config: MeshConfigBody
 }

@@ -1,15 +1,16 @@
 import { stat } from 'node:fs/promises'
 import { KeyStoreError } from '../../identity/errors.ts'
-import { SoftwareKeyStore } from '../../identity/software-key-store.ts'
 import { CaStore } from '../../store/ca-store.ts'
 import { openStore } from '../../store/mesh-store.ts'
 import { writeFileExclusive } from '../../util/atomic-file.ts'
 import { parseCertificate } from '../certificate.ts'
 import { derToPem } from '../pem.ts'
 import { caPaths, ISSUING_KEY_LABEL, ROOT_KEY_LABEL } from './ca-files.ts'
+import { openCaKeyStore, pkcs11KeyStoreConfig } from './ca-key-store.ts'
 import { CA_CONFIG_DEFAULTS, validateCaConfig } from './config.ts'
 import { IssuanceError } from './errors.ts'
 import { caExtensions, keyIdentifier, signCertificate } from './x509-build.ts'
+import type { CaKeyStoreConfig, CaPkcs11Options } from './ca-key-store.ts'
 import type { CaState } from './ca-state.ts'
 import type { CaConfig } from './config.ts'
 import type { KeyAlgorithm, KeyHandle } from '../../identity/key-store.ts'
@@ -17,8 +18,10 @@ import type { Certificate } from '../certificate.ts'
 
 export interface CaInitOptions {
   dir: string
-  /** Encrypts the CA keys; required. */
+  /** Encrypts the CA keys; required unless they go to a PKCS#11 token. */
   passphrase: string | undefined
+  /** Create the CA keys in this PKCS#11 token (P-256, non-extractable) instead of key files. */
+  pkcs11?: CaPkcs11Options
   /** @default 'P-256' */
   keyAlgorithm?: KeyAlgorithm
   /** Create an issuing intermediate so the root key signs only it and its CRL. @default true */
@@ -51,7 +54,8 @@ async function exists (path: string): Promise<boolean> {
 /** Creates a CA in `dir`: keys, root (and intermediate) certificates, ca.json and the store. */
 export async function createCa (opts: CaInitOptions): Promise<CaState> {
   const paths = caPaths(opts.dir)
-  if (opts.passphrase == null || opts.passphrase === '') {
+  const keyStore: CaKeyStoreConfig = opts.pkcs11 != null ? pkcs11KeyStoreConfig(opts.pkcs11) : { type: 'software' }
+  if (keyStore.type === 'software' && (opts.passphrase == null || opts.passphrase === '')) {
     throw new KeyStoreError('NO_PASSPHRASE', 'refusing to create a CA without a passphrase for its keys')
   }
   for (const p of Object.values(paths)) {
@@ -59,15 +63,29 @@ export async function createCa (opts: CaInitOptions): Promise<CaState> {
   }
   const alg = opts.keyAlgorithm ?? 'P-256'
   const withIntermediate = opts.intermediate ?? true
-  const config = validateCaConfig({ ...CA_CONFIG_DEFAULTS, ...opts.config, version: 1, key_algorithm: alg, intermediate: withIntermediate })
+  const config = validateCaConfig({
+    ...CA_CONFIG_DEFAULTS,
+    ...opts.config,
+    version: 1,
+    key_algorithm: alg,
+    intermediate: withIntermediate,
+    ...(keyStore.type === 'pkcs11' ? { key_store: keyStore } : {})
+  })
   const rootDays = opts.rootValidityDays ?? 3650
   const interDays = opts.intermediateValidityDays ?? 1825
   if (!(rootDays > 0) || !(interDays > 0)) { throw new IssuanceError('VALIDITY_OUT_OF_RANGE', 'CA validity must be positive') }
 
-  const meshStore = await openStore(paths.db)
+  const keyBackend = await openCaKeyStore(keyStore, paths.keys, opts.passphrase, opts.pkcs11, opts.scryptLogN)
+  const keys = keyBackend.store
+  let meshStore
+  try {
+    meshStore = await openStore(paths.db)
+  } catch (err) {
+    await keyBackend.close()
+    throw err
+  }
   try {
     const store = await CaStore.open(meshStore)
-    const keys = new SoftwareKeyStore({ dir: paths.keys, passphrase: opts.passphrase, scryptLogN: opts.scryptLogN })
     const notBefore = new Date(Math.floor(opts.now.getTime() / 1000) * 1000)
     const rootNotAfter = new Date(notBefore.getTime() + rootDays * DAY_MS)
 
@@ -110,12 +128,13 @@ export async function createCa (opts: CaInitOptions): Promise<CaState> {
     const chainPem = withIntermediate ? derToPem(issuing.der, 'CERTIFICATE') + rootPem : rootPem
     await writeFileExclusive(paths.root, rootPem, 0o644)
     await writeFileExclusive(paths.chain, chainPem, 0o644)
-    await store.appendAudit(opts.now.getTime(), 'init', { key_algorithm: alg, intermediate: withIntermediate, root_serial: root.serialHex })
+    await store.appendAudit(opts.now.getTime(), 'init', { key_algorithm: alg, intermediate: withIntermediate, root_serial: root.serialHex, key_store: keyStore.type })
     // ca.json goes last: its presence marks a complete CA.
     await writeFileExclusive(paths.config, JSON.stringify(config, null, 2) + '\n', 0o644)
-    return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store }
+    return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store, closeKeys: keyBackend.close }
   } catch (err) {
     await meshStore.close()
+    await keyBackend.close()
     throw err
   }
 }

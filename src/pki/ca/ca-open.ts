@@ -1,20 +1,23 @@
 import { readFile } from 'node:fs/promises'
-import { KeyStoreError } from '../../identity/errors.ts'
-import { SoftwareKeyStore } from '../../identity/software-key-store.ts'
 import { CaStore } from '../../store/ca-store.ts'
 import { openStore } from '../../store/mesh-store.ts'
 import { parseCertificate } from '../certificate.ts'
 import { pemToDer, pemToDerAll } from '../pem.ts'
 import { bytesEqual } from '../signature.ts'
 import { caPaths, ISSUING_KEY_LABEL, ROOT_KEY_LABEL } from './ca-files.ts'
+import { openCaKeyStore, validateCaKeyStore } from './ca-key-store.ts'
 import { readCaConfig } from './config.ts'
 import { IssuanceError } from './errors.ts'
+import type { CaPkcs11Options } from './ca-key-store.ts'
 import type { CaState } from './ca-state.ts'
 import type { Certificate } from '../certificate.ts'
 
 export interface CaOpenOptions {
   dir: string
+  /** Decrypts the key files (software key store; a PKCS#11 CA needs none). */
   passphrase: string | undefined
+  /** The token PIN of a PKCS#11 CA, or the environment to read it from (ca.json names the file or variable). */
+  pkcs11?: Pick<CaPkcs11Options, 'pin' | 'env'>
 }
 
 async function readCerts (path: string): Promise<{ pem: string, certs: Certificate[] }> {
@@ -32,13 +35,11 @@ async function readCerts (path: string): Promise<{ pem: string, certs: Certifica
 }
 
 /**
- * Opens an existing CA: reads ca.json and the certificates, decrypts the keys (refusing a wrong
- * passphrase or a tampered key file) and checks that each key matches its certificate.
+ * Opens an existing CA: reads ca.json and the certificates, opens the keys (decrypting key files,
+ * refusing a wrong passphrase or a tampered file; or logging in to the PKCS#11 token) and checks
+ * that each key matches its certificate.
  */
 export async function loadCa (opts: CaOpenOptions): Promise<CaState> {
-  if (opts.passphrase == null || opts.passphrase === '') {
-    throw new KeyStoreError('NO_PASSPHRASE', 'the CA keys need a passphrase')
-  }
   const paths = caPaths(opts.dir)
   const config = await readCaConfig(paths.config)
   const { pem: rootPem, certs: [root] } = await readCerts(paths.root)
@@ -49,18 +50,23 @@ export async function loadCa (opts: CaOpenOptions): Promise<CaState> {
   pemToDer(rootPem, 'CERTIFICATE')
   const issuing = chain[0]
 
-  const keys = new SoftwareKeyStore({ dir: paths.keys, passphrase: opts.passphrase })
-  const rootKey = await keys.load(ROOT_KEY_LABEL)
-  const issuingKey = config.intermediate ? await keys.load(ISSUING_KEY_LABEL) : rootKey
-  if (!bytesEqual(rootKey.publicKeySpki, root.spki) || !bytesEqual(issuingKey.publicKeySpki, issuing.spki)) {
-    throw new IssuanceError('BAD_CA_CONFIG', 'a CA key does not match its certificate')
-  }
-  const meshStore = await openStore(paths.db)
+  const keys = await openCaKeyStore(validateCaKeyStore(config.key_store), paths.keys, opts.passphrase, opts.pkcs11)
   try {
-    const store = await CaStore.open(meshStore)
-    return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store }
+    const rootKey = await keys.store.load(ROOT_KEY_LABEL)
+    const issuingKey = config.intermediate ? await keys.store.load(ISSUING_KEY_LABEL) : rootKey
+    if (!bytesEqual(rootKey.publicKeySpki, root.spki) || !bytesEqual(issuingKey.publicKeySpki, issuing.spki)) {
+      throw new IssuanceError('BAD_CA_CONFIG', 'a CA key does not match its certificate')
+    }
+    const meshStore = await openStore(paths.db)
+    try {
+      const store = await CaStore.open(meshStore)
+      return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store, closeKeys: keys.close }
+    } catch (err) {
+      await meshStore.close()
+      throw err
+    }
   } catch (err) {
-    await meshStore.close()
+    await keys.close()
     throw err
   }
 }

@@ -18,4 +18,6 @@ export interface CaState {
   issuingKey: KeyHandle
   meshStore: MeshStore
   store: CaStore
+  /** Releases the key store (a PKCS#11 session); the keys stop working after it. */
+  closeKeys(): Promise<void>
 }

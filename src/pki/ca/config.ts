@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { isKeyAlgorithm } from '../../identity/key-store.ts'
+import { validateCaKeyStore } from './ca-key-store.ts'
 import { IssuanceError } from './errors.ts'
+import type { CaKeyStoreConfig } from './ca-key-store.ts'
 import type { KeyAlgorithm } from '../../identity/key-store.ts'
 
 /** `DIR/ca.json`: the CA's settings and the node-facing mesh configuration it hands out. */
@@ -23,6 +25,8 @@ export interface CaConfig {
   bootstrap_peers: string[]
   /** Gossip fan-out (gossipsub D) handed to nodes. */
   gossip_fanout: number
+  /** Where the CA keys live; absent means encrypted files in DIR/keys. */
+  key_store?: CaKeyStoreConfig
 }
 
 /**
@@ -63,6 +67,10 @@ export function validateCaConfig (raw: unknown): CaConfig {
   if ((c.node_cert_validity_seconds as number) > (c.node_cert_max_validity_seconds as number)) { bad('node_cert_validity_seconds (above the maximum)') }
   if (c.crl_url !== null && typeof c.crl_url !== 'string') { bad('crl_url') }
   if (!Array.isArray(c.bootstrap_peers) || c.bootstrap_peers.some(p => typeof p !== 'string')) { bad('bootstrap_peers') }
+  if (c.key_store != null) {
+    validateCaKeyStore(c.key_store)
+    if (c.key_store !== null && (c.key_store as { type?: unknown }).type === 'pkcs11' && c.key_algorithm !== 'P-256') { bad('key_algorithm (a PKCS#11 CA key is P-256)') }
+  }
   return c as unknown as CaConfig
 }
 

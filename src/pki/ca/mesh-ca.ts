@@ -55,7 +55,11 @@ export class MeshCa {
     if (this.#closed) { return }
     this.#closed = true
     await this.#crlLock.run(async () => {})
-    await this.#state.meshStore.close()
+    try {
+      await this.#state.meshStore.close()
+    } finally {
+      await this.#state.closeKeys()
+    }
   }
 
   #open (): CaState {

@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto'
+import { serviceCapabilities, serviceDependencies, TypedEventEmitter } from '@libp2p/interface'
+import { policyPcrSelection } from '../../src/attestation/policy.ts'
+import { ReplayCache } from '../../src/attestation/replay-cache.ts'
+import { DEFAULT_MIN_PROVER_INTERVAL_MS, DEFAULT_RETRY_MS, DEFAULT_ROUND_TRIP_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_TRACKED_PEERS, NONCE_BYTES, PROTOCOL } from './constants.ts'
+import { AttestProtocolError } from './errors.ts'
+import { answerChallenge, sendChallenge, toAttestError } from './exchange.ts'
+import { MemoryDevicePins } from './pins.ts'
+import { noneProver } from './prover.ts'
+import { actionFor, verifyAttestation } from './verify-attest.ts'
+import type { AttestFailureCode } from './errors.ts'
+import type { DevicePinStore } from './pins.ts'
+import type { MeshAttest, MeshAttestComponents, MeshAttestEvents, MeshAttestInit, PeerAttestation, PeerDemotedEvent } from './types.ts'
+import type { AttestOutcome } from './verify-attest.ts'
+import type { AttestationPolicy } from '../../src/attestation/policy.ts'
+import type { AuthenticatedPeer } from '../auth/index.ts'
+import type { Connection, CounterGroup, Logger, Stream } from '@libp2p/interface'
+
+interface PeerState extends PeerAttestation {
+  peerId: string
+  nodeId: string
+  timer?: ReturnType<typeof setTimeout>
+  running?: Promise<PeerAttestation>
+}
+
+/** Failures that say nothing about the peer's device: try again later, leave its status alone. */
+const TRANSIENT = new Set<AttestFailureCode | 'UNKNOWN'>(['RATE_LIMITED', 'CLOSED'])
+
+/** See `meshAttest()` in index.ts; the class is exported for tests that build it with stub components. */
+export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> implements MeshAttest {
+  readonly protocol = PROTOCOL
+  readonly [serviceCapabilities] = ['@dadm-mesh/attest']
+  readonly [serviceDependencies] = ['@dadm-mesh/auth']
+  readonly [Symbol.toStringTag] = '@dadm-mesh/attest'
+  private readonly components: MeshAttestComponents
+  private readonly init: MeshAttestInit
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly policy?: AttestationPolicy
+  private readonly intervalMs: number
+  private readonly pins: DevicePinStore
+  private readonly replay = new ReplayCache({ maxEntries: MAX_TRACKED_PEERS })
+  private readonly peers = new Map<string, PeerState>()
+  /** peerId -> last time we answered it (prover rate limit). */
+  private readonly answered = new Map<string, number>()
+  private readonly results?: CounterGroup
+  private running = false
+
+  constructor (components: MeshAttestComponents, init: MeshAttestInit) {
+    super()
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent('dadm-mesh:attest')
+    this.now = init.now ?? Date.now
+    if (init.policy != null) { this.policy = init.policy }
+    this.intervalMs = init.intervalMs ?? (init.policy?.recheck_interval_seconds ?? 3600) * 1000
+    this.pins = init.pins ?? new MemoryDevicePins()
+    this.results = components.metrics?.registerCounterGroup('dadm_mesh_attest_results_total', { label: 'code' })
+    this.onAuthenticated = this.onAuthenticated.bind(this)
+  }
+
+  async start (): Promise<void> {
+    if (this.running) { return }
+    this.running = true
+    // Guarded: an unauthenticated peer can neither challenge us nor be challenged.
+    await this.components.registrar.handle(PROTOCOL, this.components.auth.guard(async (stream, connection) => this.onChallenge(stream, connection)), {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+    })
+    this.components.auth.addEventListener('peer:authenticated', this.onAuthenticated)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) { return }
+    this.running = false
+    this.components.auth.removeEventListener('peer:authenticated', this.onAuthenticated)
+    for (const s of this.peers.values()) { clearTimeout(s.timer); delete s.timer }
+    await this.components.registrar.unhandle(PROTOCOL).catch(() => {})
+  }
+
+  isDemoted (peerId: string): boolean {
+    return this.peers.get(peerId)?.status === 'failed'
+  }
+
+  statusOf (peerId: string): PeerAttestation {
+    const s = this.peers.get(peerId)
+    if (s == null) { return { status: 'unknown' } }
+    return { status: s.status, ...(s.checkedAt != null ? { checkedAt: s.checkedAt } : {}), ...(s.code != null ? { code: s.code } : {}) }
+  }
+
+  async attestNow (peerId: string): Promise<PeerAttestation> {
+    const s = this.peers.get(peerId)
+    if (s == null || this.policy == null) { return this.statusOf(peerId) }
+    return this.round(s)
+  }
+
+  /** A connection passed auth: a verifier checks the peer at once (unless a check is under way). */
+  private onAuthenticated (evt: CustomEvent<AuthenticatedPeer>): void {
+    if (this.policy == null || !this.running) { return }
+    const peer = evt.detail
+    let s = this.peers.get(peer.peerId)
+    if (s == null) {
+      this.evict()
+      s = { peerId: peer.peerId, nodeId: peer.nodeId, status: 'unknown' }
+      this.peers.set(peer.peerId, s)
+    }
+    s.nodeId = peer.nodeId
+    // A new connection of a peer in good standing keeps its schedule; anyone else is checked now.
+    const good = s.status === 'attested' || s.status === 'accepted-none'
+    if (s.running == null && (s.timer == null || !good)) { this.schedule(s, 0) }
+  }
+
+  private schedule (s: PeerState, delayMs: number): void {
+    clearTimeout(s.timer)
+    if (!this.running) { return }
+    s.timer = setTimeout(() => {
+      delete s.timer
+      this.round(s).catch((err: Error) => { this.log.error('attestation of %s failed - %e', s.peerId, err) })
+    }, delayMs)
+    s.timer.unref?.()
+  }
+
+  /** One check of one peer, then the next one scheduled. Concurrent callers share the round. */
+  private async round (s: PeerState): Promise<PeerAttestation> {
+    s.running ??= this.check(s).finally(() => { delete s.running })
+    return s.running
+  }
+
+  private async check (s: PeerState): Promise<PeerAttestation> {
+    const policy = this.policy as AttestationPolicy
+    const found = this.components.auth.authenticatedConnections().filter(c => c.peer.peerId === s.peerId && c.connection.status === 'open')
+    // The peer is gone: nothing to check until it authenticates again (its status stays).
+    if (found.length === 0) { return this.statusOf(s.peerId) }
+    const { connection, peer } = found[found.length - 1]
+    const nonce = new Uint8Array(randomBytes(NONCE_BYTES))
+    const issuedAt = this.now()
+    const signal = AbortSignal.timeout(this.init.roundTripMs ?? DEFAULT_ROUND_TRIP_MS)
+    let outcome: AttestOutcome
+    try {
+      const stream = await connection.newStream(PROTOCOL, { signal })
+      const { answer, finish } = await sendChallenge(stream, { nonce, bank: policy.pcr_bank, pcrs: policyPcrSelection(policy) }, signal)
+      if ('refused' in answer) {
+        outcome = { ok: false, code: answer.refused === 'UNKNOWN' ? 'PROVER_FAILED' : answer.refused }
+      } else {
+        const pinned = await this.pins.get(peer.nodeId)
+        outcome = verifyAttestation(new Date(this.now()), {
+          evidence: answer.evidence, nonce, nonceIssuedAt: new Date(issuedAt), identitySpki: peer.spki, policy, replay: this.replay, ...(pinned != null ? { pinned } : {})
+        })
+      }
+      await finish(outcome.ok ? { ok: true } : { ok: false, code: outcome.code })
+    } catch (err) {
+      outcome = { ok: false, code: toAttestError(err, signal).code }
+    }
+    if (!outcome.ok && TRANSIENT.has(outcome.code)) {
+      this.log('attestation of %s postponed: %s', s.peerId, outcome.code)
+      this.schedule(s, Math.min(this.init.retryMs ?? DEFAULT_RETRY_MS, this.intervalMs))
+      return this.statusOf(s.peerId)
+    }
+    await this.apply(s, peer, connection, outcome)
+    this.schedule(s, this.intervalMs)
+    return this.statusOf(s.peerId)
+  }
+
+  private async apply (s: PeerState, peer: AuthenticatedPeer, connection: Connection, outcome: AttestOutcome): Promise<void> {
+    const checkedAt = this.now()
+    s.checkedAt = checkedAt
+    this.results?.increment({ [outcome.ok ? (outcome.attested ? 'OK' : 'NONE') : outcome.code]: true })
+    if (outcome.ok) {
+      s.status = outcome.attested ? 'attested' : 'accepted-none'
+      delete s.code
+      if (outcome.device != null && this.pins.set != null && await this.pins.get(peer.nodeId) == null) {
+        await this.pins.set(peer.nodeId, outcome.device)
+      }
+      this.log('attested %s node_id=%s type=%s', s.peerId, peer.nodeId, outcome.type)
+      this.safeDispatchEvent('peer:attested', { detail: { peerId: s.peerId, nodeId: peer.nodeId, attested: outcome.attested, type: outcome.type, checkedAt } })
+      return
+    }
+    s.status = 'failed'
+    s.code = outcome.code
+    const action = actionFor(this.policy as AttestationPolicy, outcome) === 'close' ? 'close' : 'demote'
+    const event: PeerDemotedEvent = { peerId: s.peerId, nodeId: peer.nodeId, code: outcome.code, action, checkedAt }
+    this.log.error('attestation of %s node_id=%s failed code=%s: %s', s.peerId, peer.nodeId, outcome.code, action)
+    this.safeDispatchEvent('peer:demoted', { detail: event })
+    if (action === 'close') {
+      const err = new AttestProtocolError('REMOTE_REJECTED', `attestation failed: ${outcome.code}`, { remoteCode: outcome.code })
+      for (const c of this.components.auth.authenticatedConnections()) {
+        if (c.peer.peerId === s.peerId) { c.connection.abort(err) }
+      }
+      if (connection.status === 'open') { connection.abort(err) }
+      try {
+        await this.init.onRevocationRequest?.(event)
+      } catch (err: any) {
+        this.log.error('revocation request for %s failed - %e', s.peerId, err)
+      }
+    }
+  }
+
+  /** Prover side: answers a verifier's challenge with fresh evidence (at most once per peer per interval). */
+  private async onChallenge (stream: Stream, connection: Connection): Promise<void> {
+    const peerId = connection.remotePeer.toString()
+    const now = this.now()
+    const last = this.answered.get(peerId)
+    const tooSoon = last != null && now - last < (this.init.minProverIntervalMs ?? DEFAULT_MIN_PROVER_INTERVAL_MS)
+    if (!tooSoon) {
+      this.answered.delete(peerId)
+      this.answered.set(peerId, now)
+      while (this.answered.size > MAX_TRACKED_PEERS) { this.answered.delete(this.answered.keys().next().value as string) }
+    }
+    const signal = AbortSignal.timeout(this.init.roundTripMs ?? DEFAULT_ROUND_TRIP_MS)
+    try {
+      const verdict = await answerChallenge(stream, {
+        prover: this.init.prover ?? noneProver,
+        identitySpki: this.init.identitySpki,
+        signal,
+        ...(tooSoon ? { refuse: 'RATE_LIMITED' as const } : {})
+      })
+      if (verdict != null && !verdict.ok) { this.log.error('%s refused our attestation: %s', peerId, verdict.code ?? 'no code') }
+    } catch (err: any) {
+      this.log.error('answering the challenge of %s failed - %e', peerId, err)
+    }
+  }
+
+  /** Keeps the peer map bounded: drops the oldest peers that have no check pending. */
+  private evict (): void {
+    if (this.peers.size < MAX_TRACKED_PEERS) { return }
+    for (const [id, s] of this.peers) {
+      if (this.peers.size < MAX_TRACKED_PEERS) { return }
+      if (s.running == null) { clearTimeout(s.timer); this.peers.delete(id) }
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { NODE_RUN_FLAGS, runNode } from './node-run.ts'
+import type { MeshNodeConfig } from '../../node/config.ts'
+import type { CliIo } from '../io.ts'
+
+export const usage = `dadm-mesh bootstrap-server ${NODE_RUN_FLAGS}`
+
+/**
+ * What makes a node a WAN bootstrap server: it answers DHT queries (server mode), it does not
+ * dial what it hears of (members come to it), mDNS is off (it serves a WAN), and its inbound
+ * limits are raised so that a fleet starting at once is not turned away. It is still an
+ * enrolled member: unauthenticated peers get no DHT answer and no routing-table entry.
+ */
+export const BOOTSTRAP_SERVER_PROFILE: MeshNodeConfig = {
+  dht: { enabled: true, clientMode: false },
+  discovery: { dialDiscovered: false },
+  mdns: { enabled: false },
+  connectionManager: {
+    // Ten times a member's: every node of a large site may hold a link to it at once.
+    maxConnections: 3000,
+    // A fleet restart: hundreds of upgrades at once; each is bounded by the 5 s upgrade timeout.
+    maxIncomingPendingConnections: 512,
+    // Sites behind one NAT address call in together; a single host's flood is still capped.
+    inboundConnectionThreshold: 500
+  }
+}
+
+/** `bootstrap-server`: a DHT server-mode mesh member for WAN bootstrap. */
+export async function bootstrapServer (args: string[], io: CliIo): Promise<number> {
+  return runNode('bootstrap-server', args, io, BOOTSTRAP_SERVER_PROFILE)
+}

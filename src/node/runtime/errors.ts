@@ -1,0 +1,20 @@
+import { MeshError } from '../../errors.ts'
+
+/** Bounded reasons a node process refuses to start, or a `--dir NODEDIR` command cannot act. */
+export type NodeRuntimeErrorCode =
+  /** NODEDIR holds no node.json: run `dadm-mesh node enroll` first. */
+  | 'NOT_ENROLLED'
+  /** A file in NODEDIR is missing, too large or not what it should be. */
+  | 'NODE_DIR_INVALID'
+  /** The stored certificate does not validate now (expired, or not for our keys). */
+  | 'CERT_INVALID'
+  /** Another process runs this node (run.json names a live pid, or the LevelDB is locked). */
+  | 'ALREADY_RUNNING'
+  /** No running node for NODEDIR (no run.json, or its pid is gone). */
+  | 'NOT_RUNNING'
+  /** A bootstrap-list file line is not a multiaddr with /p2p/. */
+  | 'BOOTSTRAP_FILE_INVALID'
+
+export class NodeRuntimeError extends MeshError<NodeRuntimeErrorCode> {
+  static name = 'NodeRuntimeError'
+}

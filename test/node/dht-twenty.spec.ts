@@ -1,0 +1,73 @@
+import { expect } from 'aegir/chai'
+import { BOOTSTRAP_SERVER_PROFILE } from '../../src/cli/commands/bootstrap-server.ts'
+import { createTestCa, enroll, eventually, loopbackOptions, startNode } from './fixtures.ts'
+import type { TestCa } from './fixtures.ts'
+import type { MeshNode } from '../../src/node/index.ts'
+
+/**
+ * Twenty members that know only one bootstrap server (the `bootstrap-server` profile: DHT server
+ * mode, raised inbound limits, no discovery dials) find each other through the DHT, over real
+ * QUIC, each on its own loopback address (127.0.0.2 ... 127.0.0.21) as separate hosts would be.
+ */
+const MEMBERS = 20
+
+describe('mesh formation: 20 nodes through one bootstrap server (QUIC, kad-dht)', function () {
+  let tca: TestCa
+  const nodes: MeshNode[] = []
+
+  before(async () => { tca = await createTestCa('dht20') })
+  after(async () => {
+    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
+    await tca.close()
+  })
+
+  it('every member finds every other member through the DHT and authenticates a link to it', async () => {
+    const server = await startNode('boot', await enroll(tca, 'boot'), tca, loopbackOptions('quic', {
+      ...BOOTSTRAP_SERVER_PROFILE,
+      listen: ['/ip4/127.0.0.1/udp/0/quic-v1']
+    }))
+    nodes.push(server)
+    const bootAddr = server.getMultiaddrs()[0].toString()
+    const members: MeshNode[] = []
+    for (let i = 0; i < MEMBERS; i++) {
+      const m = await startNode(`m${i}`, await enroll(tca, `member-${i}`), tca, loopbackOptions('quic', {
+        listen: [`/ip4/127.0.0.${i + 2}/udp/0/quic-v1`],
+        bootstrap: [bootAddr],
+        discovery: { dialDiscovered: true }
+      }))
+      members.push(m)
+      nodes.push(m)
+    }
+    // 1. Every member reaches the bootstrap server (its one configured address) and authenticates.
+    await eventually(() => members.every(m => m.isAuthenticated(server.peerId)), 30_000)
+    expect(server.peers.rows().filter(r => r.status === 'authenticated')).to.have.length(MEMBERS)
+
+    // 2. Members learn of each other only from DHT answers (mDNS is off, the bootstrap list names
+    // the server alone); discovery dials form most links. For every pair still without a link,
+    // the member looks the other up in the DHT (a network query, not the local cache) and dials
+    // the PeerId with the addresses it got back.
+    const t0 = Date.now()
+    let lookups = 0
+    await Promise.all(members.map(async m => {
+      for (const other of members) {
+        if (other === m || m.isAuthenticated(other.peerId)) { continue }
+        lookups++
+        const found = await m.libp2p.peerRouting.findPeer(other.peerId, { useCache: false, signal: AbortSignal.timeout(15_000) } as any)
+        const j = members.indexOf(other)
+        expect(found.multiaddrs.map(String).some(a => a.includes(`/ip4/127.0.0.${j + 2}/`)), `lookup of member ${j}`).to.equal(true)
+        const peer = await m.dial(other.peerId, { signal: AbortSignal.timeout(15_000) })
+        expect(peer.nodeId).to.equal(`member-${j}`)
+      }
+    }))
+    // 3. Every member has authenticated every other member: each is in its peer table (which only
+    // authenticated peers enter), whatever the state of that link now.
+    const memberIds = new Set(members.map(m => m.peerId.toString()))
+    const known = (m: MeshNode): number => m.peers.rows().filter(r => memberIds.has(r.peer_id)).length
+    const links = (m: MeshNode): number => m.peers.rows().filter(r => r.status === 'authenticated' && memberIds.has(r.peer_id)).length
+    // eslint-disable-next-line no-console -- lookups and links are this test's figures
+    console.log(`      ${lookups} DHT lookups for pairs without a link resolved and dialled in ${Date.now() - t0} ms; open authenticated links per member: ${members.map(links).join(' ')}`)
+    for (const m of members) { expect(known(m)).to.equal(MEMBERS - 1) }
+    // None was told another member's address: the bootstrap server is all it was configured with.
+    for (const m of members) { expect(m.options.bootstrap).to.deep.equal([bootAddr]) }
+  })
+})
