@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { encode } from 'cborg'
 import { Level } from 'level'
 import { BundleAgent } from '../src/dtn/bundle-agent.ts'
 import { createBundle } from '../src/dtn/create-bundle.ts'
@@ -15,41 +14,51 @@ import { createCsr } from '../src/pki/ca/csr-builder.ts'
 import { MeshCa } from '../src/pki/ca/index.ts'
 import { ChainVerifier } from '../src/pki/chain-verifier.ts'
 import { pemToDerAll } from '../src/pki/pem.ts'
+import { encodeRecord } from '../src/store/bundle-records.ts'
 import { BundleStore } from '../src/store/bundle-store.ts'
 import { openStore } from '../src/store/mesh-store.ts'
+import { drainOverQuic } from './dtn-quic.ts'
+import { median } from './types.ts'
+import type { QuicMember } from './dtn-quic.ts'
 import type { BenchResult } from './types.ts'
-import type { IdentitySigner } from '../protocols/auth/types.ts'
 import type { AcceptItem, OutboundMeta } from '../src/store/bundle-store.ts'
 
 /**
- * Issue 7 benchmark: bundles accepted per second by the bundle store on a real LevelDB, durable
- * one at a time (a sync batch each) and group-committed (1,000 in flight: one sync batch per
- * group), next to raw `level` batched puts (1,000 per batch, values the size of a stored bundle
- * record) measured in the same run. Goal: group-committed accepts >= 0.5 x raw batched puts.
- * Also, for information: the full receive path (parse, cached chain check, signature, store)
- * and a 1,000-bundle backlog drained to a reconnecting peer in process (no network).
- * Every loop is bounded in count and time; temp dirs are removed.
+ * Issue 7 benchmark. The bundle store on a real LevelDB, next to raw `level` puts of values the
+ * size of a stored bundle record, measured in the same run:
+ *
+ * - durable one at a time (a sync batch each), against raw sync puts one at a time;
+ * - group-committed, two ways: 1,000 accepts in flight in waves (the caller waits for all 1,000
+ * before the next), and open-loop arrivals (250 new accepts every event-loop turn, as from many
+ * streams: the store decides the next group while the previous one's fsync runs). Against raw
+ * batched puts (1,000 per batch, NOT synced: the issue's baseline) and, like for like, raw synced
+ * batches. The machine is shared and noisy, so the raw and store figures are measured in ROUNDS,
+ * interleaved, and the ratio reported is the median of the per-round ratios.
+ *
+ * For information: the full receive path (parse, cached chain, signature, store), index rebuild
+ * time at open, a 1,000-bundle backlog drained in process, and the same backlog drained to a
+ * reconnecting peer over real QUIC (issue 7's drain figure). Every loop is bounded; temp dirs go.
  */
 
 const NOW = Date.parse('2026-03-01T12:00:00Z')
-const MS = 2000
 const PAYLOAD_BYTES = 256
+const ROUNDS = 5
+const PER_ROUND = 3000
 
-interface Node { nodeId: string, signer: IdentitySigner, chain: Uint8Array[] }
-
-async function enrollNode (ca: MeshCa, nodeId: string): Promise<Node> {
-  const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+async function member (ca: MeshCa, nodeId: string): Promise<QuicMember> {
+  const hostKey = await generateKeyPair('Ed25519')
   const key = await softwareKeyFromPkcs8(`${nodeId}-identity`, 'P-256', await generatePkcs8('P-256'), false)
-  const issued = await ca.issue({ csr: await createCsr(key, { nodeId, peerId: peerId.toString() }), now: new Date(NOW - 3600_000), nodeId })
+  const issued = await ca.issue({ csr: await createCsr(key, { nodeId, peerId: peerIdFromPrivateKey(hostKey).toString() }), now: new Date(NOW - 3600_000), nodeId })
   return {
     nodeId,
+    hostKey,
     chain: [issued.der, ...pemToDerAll(issued.chainPem, 'CERTIFICATE')],
     signer: { algorithm: 'P-256', spki: key.publicKeySpki, sign: async (d) => key.sign(d) }
   }
 }
 
-/** Runs `count` async jobs with at most `window` in flight; returns jobs per second. */
-async function rate (count: number, window: number, job: (i: number) => Promise<unknown>): Promise<number> {
+/** Runs `count` async jobs with at most `window` in flight, in waves; returns jobs per second. */
+async function waves (count: number, window: number, job: (i: number) => Promise<unknown>): Promise<number> {
   const start = performance.now()
   for (let i = 0; i < count; i += window) {
     const batch: Array<Promise<unknown>> = []
@@ -59,27 +68,35 @@ async function rate (count: number, window: number, job: (i: number) => Promise<
   return count / ((performance.now() - start) / 1000)
 }
 
-/** How many of `max` jobs fit in about `ms`, from a short trial (keeps every figure time-bounded). */
-async function sized (max: number, ms: number, window: number, job: (i: number) => Promise<unknown>): Promise<number> {
-  const trial = Math.min(max, window * 2)
-  const perSec = await rate(trial, window, job)
-  return Math.max(window, Math.min(max - trial, Math.floor(perSec * ms / 1000)))
+/**
+ * Open-loop arrivals: `perTurn` new jobs every event-loop turn, never waiting for earlier ones,
+ * then waits for all; returns jobs per second: the sustained rate the store absorbs.
+ */
+async function arrivals (count: number, perTurn: number, job: (i: number) => Promise<unknown>): Promise<number> {
+  const start = performance.now()
+  const all: Array<Promise<unknown>> = []
+  for (let i = 0; i < count; i += perTurn) {
+    for (let j = i; j < Math.min(count, i + perTurn); j++) { all.push(job(j)) }
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  await Promise.all(all)
+  return count / ((performance.now() - start) / 1000)
 }
 
 export async function benchDtn (): Promise<BenchResult[]> {
   const base = await mkdtemp(join(tmpdir(), 'dadm-bench-dtn-'))
-  const stores: Array<{ close(): Promise<void> }> = []
+  const closers: Array<{ close(): Promise<void> }> = []
   try {
     const ca = await MeshCa.init({ dir: join(base, 'ca'), passphrase: 'bench', now: new Date(NOW - 30 * 86_400_000), scryptLogN: MIN_SCRYPT_LOG_N })
-    stores.push({ close: async () => { await ca.close() } })
-    const [a, b, c] = await Promise.all([enrollNode(ca, 'node-a'), enrollNode(ca, 'node-b'), enrollNode(ca, 'node-c')])
+    closers.push({ close: async () => { await ca.close() } })
+    const [a, b, c] = await Promise.all([member(ca, 'node-a'), member(ca, 'node-b'), member(ca, 'node-c')])
     const chains = new ChainVerifier({ roots: [ca.rootCertificate.der] })
     const verifier = new PkiPeerVerifier({ roots: () => [ca.rootCertificate.der], validate: (now, leaf, rest) => chains.verify(now, leaf, rest) })
     const sources = { verifier, isRevoked: () => false }
     const signer = await verifier.verify(new Date(NOW), a.chain)
 
-    // 20,000 signed bundles from node-a to node-c (256-byte payloads), made before any timing
-    const MAX = 20_000
+    // signed bundles from node-a to node-c (256-byte payloads), made before any timing
+    const MAX = ROUNDS * PER_ROUND * 3 + 1000
     const bundles: Uint8Array[] = []
     for (let i = 0; i < MAX; i++) {
       const made = await createBundle({ destination: 'node-c', ttlSec: 3600, payload: new Uint8Array(PAYLOAD_BYTES).fill(i & 0xff) }, { ...a, createdAt: NOW, sequence: i })
@@ -108,87 +125,105 @@ export async function benchDtn (): Promise<BenchResult[]> {
       }
       return { type: 'outbound', meta, bytes }
     })
-    const recordBytes = encode({ m: (items[0] as any).meta, b: bundles[0] }).length
+    const recordBytes = encodeRecord((items[0] as { meta: OutboundMeta }).meta, bundles[0]).length
 
-    // raw level: batches of 1,000 puts of record-sized values, plain and sync
     const raw = new Level<string, Uint8Array>(join(base, 'raw'), { valueEncoding: 'view' })
     await raw.open()
-    stores.push({ close: async () => { await raw.close() } })
+    closers.push({ close: async () => { await raw.close() } })
     const value = new Uint8Array(recordBytes).fill(7)
     let key = 0
     const rawBatch = async (sync: boolean): Promise<unknown> => raw.batch(
       Array.from({ length: 1000 }, () => ({ type: 'put' as const, key: (key++).toString(16).padStart(12, '0'), value })),
       sync ? ({ sync: true } as any) : {}
     )
-    const rawBatches = await sized(200, MS, 1, async () => rawBatch(false))
-    const rawPuts = 1000 * await rate(rawBatches, 1, async () => rawBatch(false))
-    const rawSyncBatches = await sized(200, MS, 1, async () => rawBatch(true))
-    const rawSyncPuts = 1000 * await rate(rawSyncBatches, 1, async () => rawBatch(true))
     const rawOne = async (): Promise<unknown> => raw.put((key++).toString(16).padStart(12, '0'), value, { sync: true } as any)
-    const rawSyncOne = await rate(await sized(5000, MS, 1, rawOne), 1, rawOne)
 
-    // the bundle store: one at a time, then 1,000 in flight (group commit)
-    const meshA = await openStore(join(base, 'store-a'))
-    stores.push(meshA)
-    const store = await BundleStore.open(meshA, { quotaBytes: 1 << 30 })
+    const meshS = await openStore(join(base, 'store'))
+    closers.push(meshS)
+    const store = await BundleStore.open(meshS, { quotaBytes: 1 << 30 })
     let next = 0
-    const acceptOne = async (): Promise<unknown> => store.accept([items[next++ % MAX]])
-    const syncCount = await sized(3000, MS, 1, acceptOne)
-    const durable = await rate(syncCount, 1, acceptOne)
-    const meshB = await openStore(join(base, 'store-b'))
-    stores.push(meshB)
-    const storeB = await BundleStore.open(meshB, { quotaBytes: 1 << 30 })
-    const batchedCount = Math.min(MAX - 2000, 18_000)
-    const batched = await rate(batchedCount, 1000, async (i) => storeB.accept([items[i]]))
+    const accept = async (): Promise<unknown> => store.accept([items[next++]])
+
+    // interleaved rounds: raw, then the store, so machine load hits both alike
+    const r = { rawBatched: [] as number[], rawSynced: [] as number[], wave: [] as number[], stream: [] as number[], waveRatio: [] as number[], streamRatio: [] as number[], streamSyncRatio: [] as number[] }
+    for (let round = 0; round < ROUNDS; round++) {
+      const rb = 1000 * await waves(PER_ROUND / 1000, 1, async () => rawBatch(false))
+      const rs = 1000 * await waves(PER_ROUND / 1000, 1, async () => rawBatch(true))
+      const w = await waves(PER_ROUND, 1000, accept)
+      const s = await arrivals(PER_ROUND, 250, accept)
+      r.rawBatched.push(rb)
+      r.rawSynced.push(rs)
+      r.wave.push(w)
+      r.stream.push(s)
+      r.waveRatio.push(w / rb)
+      r.streamRatio.push(s / rb)
+      r.streamSyncRatio.push(s / rs)
+    }
+    const oneRaw = await waves(300, 1, rawOne)
+    const oneStore = await waves(300, 1, accept)
+
+    // restart: the in-memory indexes are rebuilt from the records
+    const held = store.outboundCount
+    await store.close()
+    await meshS.close()
+    const reopenStart = performance.now()
+    const meshR = await openStore(join(base, 'store'))
+    closers.push(meshR)
+    const reopened = await BundleStore.open(meshR, { quotaBytes: 1 << 30 })
+    const reopenMs = performance.now() - reopenStart
+    if (reopened.outboundCount !== held) { throw new Error(`index rebuild found ${reopened.outboundCount} of ${held} bundles`) }
 
     // the full receive path at node-b (a relay for node-c): parse, cached chain, signature, store
     const meshC = await openStore(join(base, 'store-c'))
-    stores.push(meshC)
-    const relay = await BundleAgent.open({
-      store: await BundleStore.open(meshC, { quotaBytes: 1 << 30 }), self: 'node-b', credentials: b, sources, now: () => NOW
-    })
-    const receiveCount = Math.min(MAX, 4000)
-    const received = await rate(receiveCount, 256, async (i) => relay.receive(bundles[i], { from: 'node-a', copies: 4 }))
+    closers.push(meshC)
+    const relay = await BundleAgent.open({ store: await BundleStore.open(meshC, { quotaBytes: 1 << 30 }), self: 'node-b', credentials: b, sources, now: () => NOW })
+    const received = await arrivals(2000, 100, async (i) => relay.receive(bundles[i], { from: 'node-a', copies: 4 }))
 
-    // 1,000-bundle backlog at node-b drained to node-c when it reconnects (in process, no network)
+    // that backlog at node-b drained to node-c in process (no network)
     const meshD = await openStore(join(base, 'store-d'))
-    stores.push(meshD)
-    const dest = await BundleAgent.open({
-      store: await BundleStore.open(meshD, { quotaBytes: 1 << 30 }), self: 'node-c', credentials: c, sources, now: () => NOW
-    })
+    closers.push(meshD)
+    const dest = await BundleAgent.open({ store: await BundleStore.open(meshD, { quotaBytes: 1 << 30 }), self: 'node-c', credentials: c, sources, now: () => NOW })
     const drainStart = performance.now()
     let drained = 0
-    for (let round = 0; round < 100 && drained < 1000; round++) {
+    for (let round = 0; round < 100 && drained < 2000; round++) {
       const transfers = await relay.planTransfers(['node-c'], { peer: 'node-c', limit: 256 })
       if (transfers.length === 0) { break }
       await Promise.all(transfers.map(async t => {
-        const r = await dest.receive(t.bytes, { from: 'node-b' })
-        await relay.completeTransfer(t, { status: r.status })
+        const got = await dest.receive(t.bytes, { from: 'node-b' })
+        await relay.completeTransfer(t, { status: got.status })
       }))
       drained += transfers.length
     }
     const drainRate = drained / ((performance.now() - drainStart) / 1000)
 
+    // 1,000 bundles to a reconnecting peer over QUIC loopback
+    const quic = await drainOverQuic(b, c, 1000, verifier, sources, () => NOW)
+
+    const streamRatio = median(r.streamRatio)
     return [
-      { name: 'level: raw puts, batches of 1000 (record-sized values)', value: rawPuts, unit: 'puts/s' },
-      { name: 'level: raw puts, batches of 1000, sync', value: rawSyncPuts, unit: 'puts/s' },
-      { name: 'level: raw puts, one at a time, sync', value: rawSyncOne, unit: 'puts/s' },
-      { name: 'bundle store: accepts, durable, one at a time (sync each)', value: durable, unit: 'bundles/s', baseline: 'raw sync puts one at a time', ratio: durable / rawSyncOne, goal: 'for information' },
+      { name: 'level: raw puts, batches of 1000, not synced (median)', value: median(r.rawBatched), unit: 'puts/s' },
+      { name: 'level: raw puts, batches of 1000, sync (median)', value: median(r.rawSynced), unit: 'puts/s' },
+      { name: 'level: raw puts, one at a time, sync', value: oneRaw, unit: 'puts/s' },
+      { name: 'bundle store: accepts, durable, one at a time (sync each)', value: oneStore, unit: 'bundles/s', baseline: 'raw sync puts one at a time', ratio: oneStore / oneRaw, goal: 'for information' },
+      { name: 'bundle store: accepts, durable, 1000 in flight in waves', value: median(r.wave), unit: 'bundles/s', baseline: 'raw batched puts', ratio: median(r.waveRatio), goal: 'for information' },
       {
-        name: 'bundle store: accepts, durable, group-committed (1000 in flight)',
-        value: batched,
+        name: 'bundle store: accepts, durable, batched (250 arriving per turn)',
+        value: median(r.stream),
         unit: 'bundles/s',
-        baseline: 'raw batched puts',
-        ratio: batched / rawPuts,
+        baseline: 'raw batched puts (not synced)',
+        ratio: streamRatio,
         goal: '>= 0.5',
-        met: batched / rawPuts >= 0.5
+        met: streamRatio >= 0.5
       },
+      { name: '  the same, against raw batched puts synced (like for like)', value: median(r.stream), unit: 'bundles/s', baseline: 'raw synced batched puts', ratio: median(r.streamSyncRatio), goal: 'for information' },
+      { name: `bundle store: reopen, indexes rebuilt (${held} bundles held)`, value: reopenMs, unit: 'ms' },
       { name: 'receive path: parse + cached chain + signature + durable store', value: received, unit: 'bundles/s' },
-      { name: `backlog drain to a reconnecting peer (${drained} bundles, in process)`, value: drainRate, unit: 'bundles/s' },
+      { name: `backlog drain in process (${drained} bundles, no network)`, value: drainRate, unit: 'bundles/s' },
+      { name: `backlog drain to a reconnecting peer over QUIC (${quic.delivered} bundles)`, value: quic.rate, unit: 'bundles/s' },
       { name: 'stored record size (256-byte payload, 2-cert P-256 chain)', value: recordBytes, unit: 'bytes' }
     ]
   } finally {
-    for (const s of stores.reverse()) { await s.close().catch(() => {}) }
+    for (const s of closers.reverse()) { await s.close().catch(() => {}) }
     await rm(base, { recursive: true, force: true })
   }
 }

@@ -13,7 +13,8 @@ const groups: Record<string, { title: string, load: () => Promise<Bench> }> = {
   dial: { title: 'Mesh node: dial with mesh auth vs raw dial (issue 4)', load: async () => (await import('./mesh-dial.ts')).benchMeshDial },
   dtn: { title: 'DTN: bundle store acceptance and drain (issue 7)', load: async () => (await import('./dtn.ts')).benchDtn },
   hw: { title: 'Hardware keys (SoftHSM2) and TPM quote verification (issue 8)', load: async () => (await import('./hw.ts')).benchHw },
-  gossip: { title: 'Gossip: anomaly envelopes validated per second (issue 5)', load: async () => (await import('./gossip-validate.ts')).benchGossipValidate }
+  gossip: { title: 'Gossip: anomaly envelopes validated per second (issue 5)', load: async () => (await import('./gossip-validate.ts')).benchGossipValidate },
+  'gossip-latency': { title: 'Gossip: publish-to-delivery latency, 20-node QUIC mesh, mesh vs plain gossipsub (issue 5)', load: async () => (await import('./gossip-latency.ts')).benchGossipLatency }
 }
 
 const wanted = process.argv.slice(2).filter(a => !a.startsWith('-'))

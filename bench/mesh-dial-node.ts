@@ -55,7 +55,9 @@ export async function startPair (m: NodeMaterial): Promise<DialPair> {
       mdns: { enabled: false },
       dht: { enabled: false },
       discovery: { dialDiscovered: false },
-      connectionManager: { inboundConnectionThreshold: 1_000 }
+      connectionManager: { inboundConnectionThreshold: 1_000 },
+      // Dial cost only: the raw node has no gossipsub either.
+      gossip: { enabled: false }
     }
   })
   return { raw, mesh, stop: async () => { await Promise.all([raw.stop(), mesh.stop()]) } }

@@ -3,7 +3,7 @@
 # openssl and curl: outside checkers; softhsm2: the PKCS#11 token; swtpm + tpm2-tools: the software TPM;
 # iproute2: network namespaces for mDNS tests; chromium: renders the simulation report.
 set -euo pipefail
-want=(openssl curl iproute2 softhsm2 swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1)
+want=(openssl curl iproute2 softhsm2 swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 chromium)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -57,6 +57,7 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     this.pins = init.pins ?? new MemoryDevicePins()
     this.results = components.metrics?.registerCounterGroup('dadm_mesh_attest_results_total', { label: 'code' })
     this.onAuthenticated = this.onAuthenticated.bind(this)
+    this.onReauthenticated = this.onReauthenticated.bind(this)
   }
 
   async start (): Promise<void> {
@@ -68,12 +69,14 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
     this.components.auth.addEventListener('peer:authenticated', this.onAuthenticated)
+    this.components.auth.addEventListener('peer:reauthenticated', this.onReauthenticated)
   }
 
   async stop (): Promise<void> {
     if (!this.running) { return }
     this.running = false
     this.components.auth.removeEventListener('peer:authenticated', this.onAuthenticated)
+    this.components.auth.removeEventListener('peer:reauthenticated', this.onReauthenticated)
     for (const s of this.peers.values()) { clearTimeout(s.timer); delete s.timer }
     await this.components.registrar.unhandle(PROTOCOL).catch(() => {})
   }
@@ -108,6 +111,17 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     // A new connection of a peer in good standing keeps its schedule; anyone else is checked now.
     const good = s.status === 'attested' || s.status === 'accepted-none'
     if (s.running == null && (s.timer == null || !good)) { this.schedule(s, 0) }
+  }
+
+  /**
+   * The peer rotated its identity key: evidence binds a key, so the new one is checked now
+   * rather than at the next interval (a device that attested the old key says nothing yet
+   * about the new one).
+   */
+  private onReauthenticated (evt: CustomEvent<AuthenticatedPeer>): void {
+    if (this.policy == null || !this.running) { return }
+    const s = this.peers.get(evt.detail.peerId)
+    if (s != null && s.running == null) { this.schedule(s, 0) }
   }
 
   private schedule (s: PeerState, delayMs: number): void {
@@ -210,7 +224,8 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     try {
       const verdict = await answerChallenge(stream, {
         prover: this.init.prover ?? noneProver,
-        identitySpki: this.init.identitySpki,
+        // The key this verifier authenticated us with on this connection (see localSpkiOf).
+        identitySpki: () => this.components.auth.localSpkiOf?.(connection) ?? this.init.identitySpki(),
         signal,
         ...(tooSoon ? { refuse: 'RATE_LIMITED' as const } : {})
       })

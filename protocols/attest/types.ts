@@ -70,11 +70,17 @@ export interface MeshAttestInit {
 
 /** The subset of the auth service the attest service uses. */
 export interface AttestAuthSource {
-  addEventListener(type: 'peer:authenticated', listener: (evt: CustomEvent<AuthenticatedPeer>) => void): void
-  removeEventListener(type: 'peer:authenticated', listener: (evt: CustomEvent<AuthenticatedPeer>) => void): void
+  /** `peer:reauthenticated`: a session moved to the peer's rotated key, which is attested anew. */
+  addEventListener(type: 'peer:authenticated' | 'peer:reauthenticated', listener: (evt: CustomEvent<AuthenticatedPeer>) => void): void
+  removeEventListener(type: 'peer:authenticated' | 'peer:reauthenticated', listener: (evt: CustomEvent<AuthenticatedPeer>) => void): void
   getAuthenticated(connection: Connection | string): AuthenticatedPeer | undefined
   authenticatedConnections(): Array<{ connection: Connection, peer: AuthenticatedPeer }>
   guard(handler: StreamHandler): StreamHandler
+  /**
+   * The identity key we presented on a connection. A quote binds the key the verifier knows us
+   * by: right after a rotation that may still be the old one on some connections.
+   */
+  localSpkiOf?(connection: Connection | string): Uint8Array | undefined
 }
 
 export interface AttestRegistrar {

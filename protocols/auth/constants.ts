@@ -60,3 +60,40 @@ export const REPLAY_CACHE_TTL_MS = 24 * 60 * 60 * 1000
 
 /** Time we give the verdict frame to leave before we close a connection that failed auth. */
 export const FAILURE_FLUSH_MS = 250
+
+/**
+ * Re-authentication of a live connection (issue 9, certificate rotation): the same three frames
+ * as the first exchange, on its own protocol id and transcript label, so a rotated certificate
+ * replaces the one a session was authenticated with and the connection stays up.
+ */
+export const REAUTH_PROTOCOL = '/dadm-mesh/reauth/1.0.0'
+
+/** Domain separation: a re-auth signature can never stand in for a first-auth one, or back. */
+export const REAUTH_TRANSCRIPT_LABEL = 'dadm-mesh/reauth/1'
+
+/** Both ends may re-authenticate at once (each rotated), plus one for the expiry watch. */
+export const REAUTH_MAX_INBOUND_STREAMS = 2
+export const REAUTH_MAX_OUTBOUND_STREAMS = 2
+
+/**
+ * Least time between two re-auths a peer may start on one connection, ms (real time). Each
+ * costs us a signature with our identity key, which may sit in hardware: a peer must not be
+ * able to make us sign in a loop. One rotation needs one re-auth, the expiry watch one more.
+ */
+export const REAUTH_MIN_INTERVAL_MS = 1_000
+
+/**
+ * How often the session watch looks at every authenticated connection, ms (real time). It
+ * compares certificate lifetimes with the injected clock, so it works under fake and fast test
+ * clocks and across a suspended process. Sessions whose certificate expired are refused by
+ * `getAuthenticated` at once; the watch closes their connections within one period.
+ */
+export const SESSION_CHECK_MS = 1_000
+
+/**
+ * The watch asks a peer for its current certificate (a re-auth we start) once this fraction of
+ * the peer certificate's lifetime is left, capped at REAUTH_MAX_LEAD_MS: a peer rotates at 2/3
+ * of its lifetime and re-authenticates by itself, so this only catches peers whose push was lost.
+ */
+export const REAUTH_LEAD_FRACTION = 0.1
+export const REAUTH_MAX_LEAD_MS = 10 * 60_000

@@ -32,11 +32,18 @@ export type AuthErrorCode =
   | 'NOT_AUTHENTICATED'
   /** Our own credentials failed (no chain, signer error): a local fault, not the peer's. */
   | 'LOCAL_CREDENTIALS'
+  /** The certificate a session was authenticated with expired and no re-auth replaced it. */
+  | 'SESSION_EXPIRED'
+  /** A re-auth presented a certificate for another node_id or PeerId than the session's. */
+  | 'IDENTITY_CHANGED'
+  /** A re-auth came sooner than REAUTH_MIN_INTERVAL_MS after the last one on the connection. */
+  | 'RATE_LIMITED'
 
 export const AUTH_ERROR_CODES: readonly AuthErrorCode[] = [
   'NO_CERTIFICATE', 'CHAIN_INVALID', 'REVOKED', 'PEER_ID_MISMATCH', 'BAD_TRANSCRIPT_SIGNATURE',
   'REPLAYED_TRANSCRIPT', 'TIMEOUT', 'FRAME_TOO_LARGE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION',
-  'PROTOCOL_UNSUPPORTED', 'REMOTE_REJECTED', 'CLOSED', 'NOT_AUTHENTICATED', 'LOCAL_CREDENTIALS'
+  'PROTOCOL_UNSUPPORTED', 'REMOTE_REJECTED', 'CLOSED', 'NOT_AUTHENTICATED', 'LOCAL_CREDENTIALS',
+  'SESSION_EXPIRED', 'IDENTITY_CHANGED', 'RATE_LIMITED'
 ]
 
 /** True when `s` is one of the bounded codes (used on codes a remote peer reports to us). */

@@ -45,6 +45,8 @@ export interface ExchangeParams {
   credentials: LocalCredentials
   nonce: Uint8Array
   signal: AbortSignal
+  /** Transcript label. @default TRANSCRIPT_LABEL (REAUTH_TRANSCRIPT_LABEL for a re-auth) */
+  label?: string
   now(): number
   /** Everything `verifyAuth` needs about the peer's hello, except the proof. */
   examineHello(hello: HelloFrame): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>>
@@ -90,8 +92,8 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
   const examined = await examine(lp, stream, p, hello)
   const t = transcriptOf(p, hello.nonce)
   const proof = await readFrame(lp, 2, options)
-  const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t), proof.sig)
-  await lp.writeV([encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t)) }), encodeFrame({ t: 3, ok: true })], options)
+  const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
+  await lp.writeV([encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t, p.label)) }), encodeFrame({ t: 3, ok: true })], options)
   await readFrame(lp, 3, options)
   return identity
 }
@@ -102,9 +104,9 @@ async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<
   const examined = await examine(lp, stream, p, hello)
   const t = transcriptOf(p, hello.nonce)
   const ourHello = encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce })
-  await lp.writeV([ourHello, encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t)) })], options)
+  await lp.writeV([ourHello, encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t, p.label)) })], options)
   const proof = await readFrame(lp, 2, options)
-  const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t), proof.sig)
+  const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
   await readFrame(lp, 3, options)
   await lp.write(encodeFrame({ t: 3, ok: true }), options)
   return identity

@@ -14,7 +14,9 @@
 import { DefaultMeshAuth } from './mesh-auth.ts'
 import type { MeshAuth, MeshAuthComponents, MeshAuthInit } from './types.ts'
 
-export { PROTOCOL as AUTH_PROTOCOL, DEFAULT_DEADLINE_MS as AUTH_DEFAULT_DEADLINE_MS, MAX_FRAME_BYTES as AUTH_MAX_FRAME_BYTES } from './constants.ts'
+export { PROTOCOL as AUTH_PROTOCOL, DEFAULT_DEADLINE_MS as AUTH_DEFAULT_DEADLINE_MS, MAX_FRAME_BYTES as AUTH_MAX_FRAME_BYTES, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL } from './constants.ts'
+export { refreshLeadMs, sessionAction } from './session-watch.ts'
+export type { SessionAction, SessionWatchOptions, WatchedSession } from './session-watch.ts'
 export { AuthError, AUTH_ERROR_CODES, isAuthErrorCode } from './errors.ts'
 export type { AuthErrorCode } from './errors.ts'
 export { requireAuthenticated, guardRegisteredProtocols, isGuarded } from './guard.ts'
@@ -25,7 +27,7 @@ export { buildTranscript, verifyTranscriptSignature } from './transcript.ts'
 export type { AuthRole, TranscriptInput } from './transcript.ts'
 export { encodeFrame, decodeFrame } from './codec.ts'
 export type { AuthFrame, HelloFrame, ProofFrame, VerdictFrame } from './codec.ts'
-export type { AuthenticatedPeer, AuthFailure, AuthRegistrar, IdentitySigner, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, RevocationPredicate, TransportName } from './types.ts'
+export type { AuthenticatedPeer, AuthFailure, AuthRegistrar, IdentitySigner, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, ReauthenticatedPeer, RevocationPredicate, SessionEnded, TransportName } from './types.ts'
 export { DefaultMeshAuth } from './mesh-auth.ts'
 
 /** The auth service factory for libp2p's `services` map. */

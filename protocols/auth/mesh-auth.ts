@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
 import { MeshError } from '../../src/errors.ts'
-import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, NONCE_BYTES, PROTOCOL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS } from './constants.ts'
+import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, NONCE_BYTES, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { runExchange, toAuthError } from './exchange.ts'
 import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
 import { ReplayCache } from './replay-cache.ts'
+import { sessionAction } from './session-watch.ts'
 import { transportOf } from './transport-name.ts'
 import type { HelloFrame } from './codec.ts'
 import type { AuthRole } from './transcript.ts'
-import type { AuthenticatedPeer, AuthFailure, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit } from './types.ts'
+import type { AuthenticatedPeer, AuthFailure, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, SessionEnded } from './types.ts'
 import type { AuthCheckInput } from './verify-auth.ts'
 import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
 import type { AbortOptions, Connection, CounterGroup, Logger, Stream, StreamHandler } from '@libp2p/interface'
@@ -32,6 +33,22 @@ interface ConnectionAuth {
   streamSeen: boolean
   /** Pending close of a refused connection (after the verdict had time to arrive). */
   closer?: ReturnType<typeof setTimeout>
+  /** The chain the peer presented in the exchange the session rests on (kept to re-verify it). */
+  chain?: Uint8Array[]
+  /** SPKI of the identity key we presented in that exchange. */
+  localSpki?: Uint8Array
+  /** Real time (performance.now) of the last re-auth the peer started. */
+  reauthInAt?: number
+  /** Our re-auths of this connection run one after another, so the last one carries our newest credentials. */
+  reauthQueue?: Promise<unknown>
+  /** Clock time the session watch last asked for a re-auth. */
+  refreshAskedAt?: number
+}
+
+/** The outcome of a state, when it is a success. */
+function sessionOf (state: ConnectionAuth | undefined): AuthenticatedPeer | undefined {
+  const o = state?.outcome
+  return o == null || o instanceof AuthError ? undefined : o
 }
 
 /** See `meshAuth()` in index.ts; the class is exported for tests that build it with stub components. */
@@ -47,6 +64,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   private readonly states = new Map<string, ConnectionAuth>()
   private readonly results?: CounterGroup
   private running = false
+  private watch?: ReturnType<typeof setInterval>
 
   constructor (components: MeshAuthComponents, init: MeshAuthInit) {
     super()
@@ -70,6 +88,15 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
+    await this.components.registrar.handle(REAUTH_PROTOCOL, (stream, connection) => this.onReauthStream(stream, connection), {
+      maxInboundStreams: REAUTH_MAX_INBOUND_STREAMS,
+      maxOutboundStreams: REAUTH_MAX_OUTBOUND_STREAMS
+    })
+    const every = this.init.sessionCheckMs ?? SESSION_CHECK_MS
+    if (every > 0) {
+      this.watch = setInterval(() => { this.watchSessions() }, every)
+      this.watch.unref?.()
+    }
     this.components.events.addEventListener('connection:open', this.onConnectionOpen)
     this.components.events.addEventListener('connection:close', this.onConnectionClose)
     for (const connection of this.components.connectionManager.getConnections()) { this.track(connection) }
@@ -85,6 +112,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   async stop (): Promise<void> {
     if (!this.running) { return }
     this.running = false
+    clearInterval(this.watch)
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     for (const state of this.states.values()) {
@@ -99,28 +127,47 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     }
     this.states.clear()
     await this.components.registrar.unhandle(PROTOCOL).catch(() => {})
+    await this.components.registrar.unhandle(REAUTH_PROTOCOL).catch(() => {})
   }
 
   async waitForAuthentication (connection: Connection, options: AbortOptions = {}): Promise<AuthenticatedPeer> {
     const state = this.track(connection)
     try {
-      return options.signal == null ? await state.done : await raceAbort(state.done, options.signal)
+      if (options.signal == null) { await state.done } else { await raceAbort(state.done, options.signal) }
     } catch (err: any) {
       throw new AuthError('NOT_AUTHENTICATED', `peer ${connection.remotePeer.toString()} is not authenticated`, {}, { cause: err })
     }
+    // The session as it is now: re-auth may have replaced it, or its certificate expired.
+    const peer = this.live(state)
+    if (peer == null) { throw new AuthError('NOT_AUTHENTICATED', `the session with ${connection.remotePeer.toString()} has expired`) }
+    return peer
   }
 
   getAuthenticated (connection: Connection | string): AuthenticatedPeer | undefined {
-    const outcome = this.states.get(typeof connection === 'string' ? connection : connection.id)?.outcome
-    return outcome == null || outcome instanceof AuthError ? undefined : outcome
+    return this.live(this.states.get(typeof connection === 'string' ? connection : connection.id))
   }
 
   authenticatedConnections (): Array<{ connection: Connection, peer: AuthenticatedPeer }> {
     const out: Array<{ connection: Connection, peer: AuthenticatedPeer }> = []
     for (const state of this.states.values()) {
-      if (state.outcome != null && !(state.outcome instanceof AuthError)) { out.push({ connection: state.connection, peer: state.outcome }) }
+      const peer = this.live(state)
+      if (peer != null) { out.push({ connection: state.connection, peer }) }
     }
     return out
+  }
+
+  localSpkiOf (connection: Connection | string): Uint8Array | undefined {
+    return this.states.get(typeof connection === 'string' ? connection : connection.id)?.localSpki
+  }
+
+  /** A session counts only while the certificate it rests on is valid: expiry needs no sweep to take effect. */
+  private live (state: ConnectionAuth | undefined): AuthenticatedPeer | undefined {
+    const peer = sessionOf(state)
+    return peer != null && this.now() <= peer.notAfter ? peer : undefined
+  }
+
+  private currentCredentials (): LocalCredentials {
+    return typeof this.init.credentials === 'function' ? this.init.credentials() : this.init.credentials
   }
 
   guard (handler: StreamHandler): StreamHandler {
@@ -128,7 +175,8 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   }
 
   async guardAll (): Promise<string[]> {
-    return guardRegisteredProtocols(this.components.registrar, this, [PROTOCOL, ...(this.init.exemptProtocols ?? [])])
+    // Re-auth checks the session itself (and must answer even as its certificate nears its end).
+    return guardRegisteredProtocols(this.components.registrar, this, [PROTOCOL, REAUTH_PROTOCOL, ...(this.init.exemptProtocols ?? [])])
   }
 
   private onConnectionOpen (evt: CustomEvent<Connection>): void {
@@ -200,7 +248,8 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     const remotePeer = state.connection.remotePeer
     const role: AuthRole = state.connection.direction === 'outbound' ? 'dialer' : 'listener'
     try {
-      const credentials = typeof this.init.credentials === 'function' ? this.init.credentials() : this.init.credentials
+      const credentials = this.currentCredentials()
+      let presented: Uint8Array[] = []
       const identity = await runExchange(stream, {
         role,
         opener,
@@ -211,9 +260,16 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
         nonce: this.init.nonce?.() ?? randomBytes(NONCE_BYTES),
         signal: state.controller.signal,
         now: this.now,
-        examineHello: async (hello) => this.examineHello(hello, remotePeer.toString()),
+        examineHello: async (hello) => {
+          presented = hello.chain
+          return this.examineHello(hello, remotePeer.toString())
+        },
         onRefuse: (err) => { this.fail(state, err) }
       })
+      if (state.outcome == null) {
+        state.chain = presented
+        state.localSpki = credentials.signer.spki
+      }
       this.succeed(state, identity)
     } catch (err: any) {
       this.fail(state, toAuthError(err, state.controller.signal))
@@ -241,6 +297,178 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       }
     }
     return { remotePeerId, chainLength: hello.chain.length, chain, revoked, nonceSeen }
+  }
+
+  async reauthenticate (connection: Connection, options: AbortOptions = {}): Promise<AuthenticatedPeer> {
+    const state = this.states.get(connection.id)
+    if (this.live(state) == null || state == null) { throw new AuthError('NOT_AUTHENTICATED', `no live session with ${connection.remotePeer.toString()} to re-authenticate`) }
+    // One at a time per connection, each reading our credentials when it starts: a re-auth
+    // asked for after a rotation never merges into one that carried the old certificate.
+    const run = async (): Promise<AuthenticatedPeer> => {
+      const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(this.deadlineMs), AbortSignal.timeout(this.deadlineMs)])
+      let stream: Stream
+      try {
+        stream = await connection.newStream(REAUTH_PROTOCOL, { signal })
+      } catch (err: any) {
+        throw toAuthError(err, signal)
+      }
+      return this.runReauth(state, stream, true, signal)
+    }
+    const next = (state.reauthQueue ?? Promise.resolve()).catch(() => {}).then(run)
+    state.reauthQueue = next
+    return next
+  }
+
+  async reauthenticateAll (options: AbortOptions & { concurrency?: number } = {}): Promise<{ ok: number, failed: number }> {
+    const todo = this.authenticatedConnections().map(c => c.connection)
+    let ok = 0
+    let failed = 0
+    const worker = async (): Promise<void> => {
+      for (let c = todo.shift(); c != null; c = todo.shift()) {
+        try {
+          await this.reauthenticate(c, options)
+          ok++
+        } catch (err: any) {
+          failed++
+          this.log('re-auth of %p failed - %e', c.remotePeer, err)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker))
+    return { ok, failed }
+  }
+
+  async revalidateSessions (): Promise<{ checked: number, closed: number }> {
+    let checked = 0
+    let closed = 0
+    for (const state of [...this.states.values()]) {
+      const peer = this.live(state)
+      if (peer == null || state.chain == null) { continue }
+      checked++
+      const now = this.now()
+      let refusal: { code: 'CHAIN_INVALID' | 'REVOKED' | 'NO_CERTIFICATE', chainCode?: string } | undefined
+      try {
+        const identity = await this.init.verifier.verify(new Date(now), state.chain)
+        if (this.init.isRevoked?.(identity) === true) { refusal = { code: 'REVOKED' } }
+      } catch (err: any) {
+        refusal = verifierRefusal(err)
+      }
+      // The session may have been re-authenticated while we verified: judge only what we checked.
+      if (refusal != null && sessionOf(state) === peer) {
+        this.endSession(state, peer, new AuthError(refusal.code, 'session certificate no longer verifies', refusal.chainCode != null ? { chainCode: refusal.chainCode } : {}))
+        closed++
+      }
+    }
+    return { checked, closed }
+  }
+
+  /** A peer re-authenticates a live session of ours (it rotated, or its watch asks for our current certificate). */
+  private async onReauthStream (stream: Stream, connection: Connection): Promise<void> {
+    const state = this.states.get(connection.id)
+    if (state == null || this.live(state) == null) {
+      stream.abort(new AuthError('NOT_AUTHENTICATED', 'no live session to re-authenticate'))
+      return
+    }
+    const t = performance.now()
+    // [REJECT] a re-auth sooner than the minimum interval: each one makes our identity key sign
+    if (state.reauthInAt != null && t - state.reauthInAt < (this.init.reauthMinIntervalMs ?? REAUTH_MIN_INTERVAL_MS)) {
+      stream.abort(new AuthError('RATE_LIMITED', 're-auth too soon after the last one'))
+      return
+    }
+    state.reauthInAt = t
+    try {
+      await this.runReauth(state, stream, false, AbortSignal.timeout(this.deadlineMs))
+    } catch (err: any) {
+      this.log('re-auth started by %p failed - %e', connection.remotePeer, err)
+    }
+  }
+
+  /**
+   * The exchange again, on its own stream and transcript label. Both sides present their current
+   * certificates; on success the session rests on the peer's new one. A failure changes nothing.
+   */
+  private async runReauth (state: ConnectionAuth, stream: Stream, opener: boolean, signal: AbortSignal): Promise<AuthenticatedPeer> {
+    const c = state.connection
+    const previous = sessionOf(state)
+    if (previous == null) { throw new AuthError('NOT_AUTHENTICATED', 'session gone') }
+    const startedAt = performance.now()
+    const credentials = this.currentCredentials()
+    let presented: Uint8Array[] = []
+    let identity: PeerIdentity
+    try {
+      identity = await runExchange(stream, {
+        role: c.direction === 'outbound' ? 'dialer' : 'listener',
+        opener,
+        localPeerId: this.components.peerId.toMultihash().bytes,
+        remotePeerId: c.remotePeer.toMultihash().bytes,
+        remotePeerIdString: c.remotePeer.toString(),
+        credentials,
+        nonce: this.init.nonce?.() ?? randomBytes(NONCE_BYTES),
+        signal,
+        now: this.now,
+        label: REAUTH_TRANSCRIPT_LABEL,
+        examineHello: async (hello) => {
+          presented = hello.chain
+          const examined = await this.examineHello(hello, c.remotePeer.toString())
+          // [REJECT] a certificate for another node_id: a connection never changes who it is
+          if ('identity' in examined.chain && examined.chain.identity.nodeId !== previous.nodeId) {
+            return { ...examined, chain: { code: 'CHAIN_INVALID', chainCode: 'IDENTITY_CHANGED' } }
+          }
+          return examined
+        },
+        onRefuse: () => {}
+      })
+    } catch (err: any) {
+      const e = toAuthError(err, signal)
+      this.results?.increment({ [`REAUTH_${e.code}`]: true })
+      throw e
+    }
+    if (sessionOf(state) == null || c.status !== 'open') { throw new AuthError('CLOSED', 'connection closed during re-auth') }
+    const peer: AuthenticatedPeer = {
+      ...identity,
+      connectionId: c.id,
+      direction: c.direction,
+      remoteAddr: c.remoteAddr.toString(),
+      transport: transportOf(c.remoteAddr.toString()),
+      authenticatedAt: this.now(),
+      elapsedMs: performance.now() - startedAt
+    }
+    state.outcome = peer
+    state.chain = presented
+    state.localSpki = credentials.signer.spki
+    delete state.refreshAskedAt
+    this.results?.increment({ REAUTH_OK: true })
+    this.log('re-authenticated %p node_id=%s serial %s -> %s', c.remotePeer, peer.nodeId, previous.serialHex, peer.serialHex)
+    this.safeDispatchEvent('peer:reauthenticated', { detail: { ...peer, previousSerialHex: previous.serialHex } })
+    return peer
+  }
+
+  /** One pass of the session watch: end expired sessions, ask peers near their end for a re-auth. */
+  private watchSessions (): void {
+    const now = this.now()
+    const options = this.init.reauthLeadFraction != null ? { leadFraction: this.init.reauthLeadFraction } : {}
+    for (const state of [...this.states.values()]) {
+      const peer = sessionOf(state)
+      if (peer == null) { continue }
+      const action = sessionAction(now, { notBefore: peer.notBefore, notAfter: peer.notAfter, ...(state.refreshAskedAt != null ? { refreshAskedAt: state.refreshAskedAt } : {}) }, options)
+      if (action === 'expired') {
+        this.endSession(state, peer, new AuthError('SESSION_EXPIRED', `the certificate of ${peer.nodeId} expired and was not replaced`))
+      } else if (action === 'refresh') {
+        state.refreshAskedAt = now
+        this.reauthenticate(state.connection).catch((err: Error) => { this.log('refresh re-auth of %p failed - %e', state.connection.remotePeer, err) })
+      }
+    }
+  }
+
+  /** Ends an authenticated session: the connection closes and listeners hear why (no back-off: not a failed handshake). */
+  private endSession (state: ConnectionAuth, peer: AuthenticatedPeer, err: AuthError): void {
+    state.outcome = err
+    this.states.delete(state.connection.id)
+    this.results?.increment({ [`SESSION_${err.code}`]: true })
+    const ended: SessionEnded = { peerId: peer.peerId, nodeId: peer.nodeId, connectionId: peer.connectionId, serialHex: peer.serialHex, code: err.code, ...(err.chainCode != null ? { chainCode: err.chainCode } : {}) }
+    this.log.error('session with %p node_id=%s serial=%s ended: %s', state.connection.remotePeer, peer.nodeId, peer.serialHex, err.code)
+    this.safeDispatchEvent('session:ended', { detail: ended })
+    if (state.connection.status === 'open') { state.connection.abort(err) }
   }
 
   private succeed (state: ConnectionAuth, identity: PeerIdentity): void {

@@ -21,8 +21,8 @@ export interface TranscriptInput {
  * signer's role is inside so one side's signature can never stand in for the other's; both fresh
  * nonces make every transcript unique, so an old signature never verifies again.
  */
-export function buildTranscript (role: AuthRole, t: TranscriptInput): Uint8Array {
-  return encode([TRANSCRIPT_LABEL, role, t.dialerPeerId, t.listenerPeerId, t.dialerNonce, t.listenerNonce])
+export function buildTranscript (role: AuthRole, t: TranscriptInput, label: string = TRANSCRIPT_LABEL): Uint8Array {
+  return encode([label, role, t.dialerPeerId, t.listenerPeerId, t.dialerNonce, t.listenerNonce])
 }
 
 // AlgorithmIdentifier DER for the two identity key types (RFC 5758 §3.2, RFC 8410 §3).

@@ -51,9 +51,30 @@ export interface AuthFailure {
   elapsedMs: number
 }
 
+/** A live connection's peer presented a new certificate (it rotated) and passed re-auth. */
+export interface ReauthenticatedPeer extends AuthenticatedPeer {
+  /** Serial of the certificate the session rested on before. */
+  previousSerialHex: string
+}
+
+/** An authenticated session ended by the auth service itself (its connection is closed). */
+export interface SessionEnded {
+  peerId: string
+  nodeId: string
+  connectionId: string
+  serialHex: string
+  /** SESSION_EXPIRED, or the verifier's refusal when the trust changed (CHAIN_INVALID, REVOKED). */
+  code: AuthErrorCode
+  chainCode?: string
+}
+
 export interface MeshAuthEvents {
   'peer:authenticated': CustomEvent<AuthenticatedPeer>
   'peer:auth-failed': CustomEvent<AuthFailure>
+  /** A session now rests on the peer's new certificate (issue 9). */
+  'peer:reauthenticated': CustomEvent<ReauthenticatedPeer>
+  /** A session ended: its certificate expired, or no longer verifies (trust or revocation change). */
+  'session:ended': CustomEvent<SessionEnded>
 }
 
 export interface MeshAuthInit {
@@ -77,6 +98,12 @@ export interface MeshAuthInit {
   replayCacheSize?: number
   /** @default 24 h */
   replayCacheTtlMs?: number
+  /** Period of the session watch (expiry, refresh), ms of real time; 0 turns it off. @default SESSION_CHECK_MS */
+  sessionCheckMs?: number
+  /** Least real time between two re-auths a peer starts on one connection, ms. @default REAUTH_MIN_INTERVAL_MS */
+  reauthMinIntervalMs?: number
+  /** Lead of the watch's re-auth before a peer certificate expires, as a fraction of its lifetime. @default REAUTH_LEAD_FRACTION */
+  reauthLeadFraction?: number
 }
 
 /** The registrar operations the service uses (a subset of libp2p's internal Registrar). */
@@ -104,4 +131,20 @@ export interface MeshAuth extends TypedEventTarget<MeshAuthEvents>, AuthGate, St
   guard(handler: StreamHandler): StreamHandler
   /** Wraps every handled protocol that is not yet guarded (call after registering handlers late). */
   guardAll(): Promise<string[]>
+  /**
+   * Re-runs the exchange on a live authenticated connection (`/dadm-mesh/reauth/1.0.0`), with our
+   * current credentials: both sides present their current certificates and the session rests on
+   * them from then on. A failure changes nothing (the session keeps the certificate it had, until
+   * that expires); throws AuthError.
+   */
+  reauthenticate(connection: Connection, options?: AbortOptions): Promise<AuthenticatedPeer>
+  /** `reauthenticate` on every authenticated connection, a few at a time; counts the outcomes. */
+  reauthenticateAll(options?: AbortOptions & { concurrency?: number }): Promise<{ ok: number, failed: number }>
+  /**
+   * Checks every live session's certificate chain again with the verifier (after the trust
+   * anchors or the CRLs changed) and closes the connections whose chain it now refuses.
+   */
+  revalidateSessions(): Promise<{ checked: number, closed: number }>
+  /** SPKI of the identity key we presented on `connection` (what attestation must bind). */
+  localSpkiOf(connection: Connection | string): Uint8Array | undefined
 }

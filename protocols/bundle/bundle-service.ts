@@ -1,27 +1,23 @@
-import { decodeBundle } from '../../src/dtn/bpv7.ts'
-import { DTN_EPOCH_MS } from '../../src/dtn/constants.ts'
-import { eidNodeId } from '../../src/dtn/eid.ts'
-import { BundleError } from '../../src/dtn/errors.ts'
-import { BundleStoreError } from '../../src/store/bundle-store.ts'
-import { FRAME_DEADLINE_MS, MAX_FRAME_BYTES, MAX_FRAMES_PER_STREAM, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, WINDOW, WIRE_VERSION } from './constants.ts'
+import { FRAME_DEADLINE_MS, MAX_FRAME_BYTES, MAX_FRAMES_PER_STREAM, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, WINDOW, WINDOW_BYTES, WIRE_VERSION } from './constants.ts'
 import { BundleProtocolError } from './errors.ts'
 import { FrameStream } from './frame-stream.ts'
+import { serveFrames } from './serve-stream.ts'
 import type { AckFrame } from './codec.ts'
 import type { BundleAgent } from '../../src/dtn/bundle-agent.ts'
-import type { BundleId } from '../../src/dtn/bundle-id.ts'
 import type { Transfer } from '../../src/dtn/transfer-planner.ts'
 import type { AbortOptions, Connection, Logger, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
 /**
  * `/dadm-mesh/bundle/1.0.0` on a mesh node: the stream half of custody transfer.
  *
- * Receiving: each bundle frame goes to `agent.receive` (verify, durable write); only then the
- * ACK leaves ("accepted" or "duplicate"), or a "rejected" ACK with the refusal's code. A frame
- * that is not a bundle, or over the limit, aborts the stream.
+ * Receiving: each bundle frame goes to `agent.receive` (verify, durable write); only then its
+ * ACK leaves ("accepted" or "duplicate"), or a "rejected" ACK with the refusal's code; frames are
+ * received pipelined, ACKs leave in order (serve-stream.ts). A frame that is not a bundle, or
+ * over the limit, aborts the stream.
  * Sending: transfers planned by the agent go out on one stream per peer, at most WINDOW frames
- * ahead of their ACKs (the receiver's read buffer holds a window); an ACK completes its transfer
- * (the agent releases custody after a direct hand-over); what a failed stream leaves is retried
- * on schedule. A peer that authenticates is served at once
+ * and WINDOW_BYTES ahead of their ACKs (the receiver's read buffer holds a window); an ACK
+ * completes its transfer (the agent releases custody after a direct hand-over); what a failed
+ * stream leaves is retried on schedule. A peer that authenticates is served at once
  * (issue 7: retries "triggered at once when the peer reconnects"); due retries run every tick.
  */
 
@@ -104,7 +100,7 @@ export class BundleService {
     if (peer == null) { this.#pumping = true }
     try {
       const connected = this.#connected()
-      const transfers = await this.#init.agent.planTransfers([...connected.keys()], { peer, relays: this.#init.relays?.() })
+      const transfers = await this.#init.agent.planTransfers([...connected.keys()], { peer, relays: this.#init.relays?.(), limit: PLAN_LIMIT })
       for (const t of transfers) {
         const queue = this.#sending.get(t.peer)
         if (queue != null) {
@@ -121,67 +117,68 @@ export class BundleService {
     }
   }
 
-  /** Drains the queue of `nodeId` over streams of at most MAX_FRAMES_PER_STREAM frames. */
+  /**
+   * Drains the queue of `nodeId` over streams of at most MAX_FRAMES_PER_STREAM frames. A plan
+   * holds at most PLAN_LIMIT transfers; when a full one drained cleanly, the peer is planned
+   * again at once, so a backlog of thousands leaves at link speed, not one plan per tick.
+   */
   async #sendTo (nodeId: string, peerId: string | undefined): Promise<void> {
     const queue = this.#sending.get(nodeId) ?? []
     const deadline = this.#init.frameDeadlineMs ?? FRAME_DEADLINE_MS
     const pending: Transfer[] = []
     let stream: Stream | undefined
+    let completed = 0
+    let clean = false
+    const completions: Array<Promise<void>> = []
     try {
       if (peerId == null) { throw new BundleProtocolError('CLOSED', 'peer is not connected') }
       while (queue.length > 0 && this.#running) {
         stream = await this.#init.node.openStream(peerId, PROTOCOL, { signal: AbortSignal.timeout(deadline) })
         const frames = new FrameStream(stream, this.#init.maxFrameBytes ?? MAX_FRAME_BYTES)
         let sent = 0
+        let inFlight = 0
         while ((queue.length > 0 && sent < MAX_FRAMES_PER_STREAM) || pending.length > 0) {
-          while (pending.length < WINDOW && queue.length > 0 && sent < MAX_FRAMES_PER_STREAM) {
+          // the window: at most WINDOW frames and WINDOW_BYTES unacknowledged (one frame always may go)
+          while (queue.length > 0 && sent < MAX_FRAMES_PER_STREAM && pending.length < WINDOW && (pending.length === 0 || inFlight + queue[0].bytes.length <= WINDOW_BYTES)) {
             const t = queue.shift() as Transfer
             pending.push(t)
             sent++
+            inFlight += t.bytes.length
             await frames.write({ t: 1, v: WIRE_VERSION, b: t.bytes, c: t.copies }, { signal: AbortSignal.timeout(deadline) })
           }
           const ack = await frames.read({ signal: AbortSignal.timeout(deadline) })
           if (ack == null) { throw new BundleProtocolError('CLOSED', 'peer closed the stream before acknowledging') }
           const t = pending.shift() as Transfer
+          inFlight -= t.bytes.length
           if (ack.t !== 2 || !matches(ack, t)) { throw new BundleProtocolError('MALFORMED_FRAME', 'ACK does not name the bundle sent') }
-          await this.#init.agent.completeTransfer(t, ack.code == null ? { status: ack.status } : { status: ack.status, code: ack.code })
+          // applied in the background: releases after many ACKs share one group commit
+          completions.push(this.#init.agent.completeTransfer(t, ack.code == null ? { status: ack.status } : { status: ack.status, code: ack.code }))
+          if (completions.length >= MAX_PENDING_COMPLETIONS) { await Promise.all(completions.splice(0)) }
+          completed++
         }
         await stream.close({ signal: AbortSignal.timeout(deadline) }).catch(() => {})
         stream = undefined
       }
+      clean = true
     } catch (err: any) {
       stream?.abort(err)
       this.#init.log?.('bundle transfers to %s stopped - %e', nodeId, err)
     } finally {
       // whatever did not get its ACK waits for the retry schedule (custody never passed)
       for (const t of [...pending, ...queue]) { this.#init.agent.failTransfer(t) }
+      await Promise.allSettled(completions)
       this.#sending.delete(nodeId)
     }
+    if (clean && completed >= PLAN_LIMIT && this.#running) { void this.pump(nodeId) }
   }
 
-  /** Serves one inbound stream: receive, durable write, then ACK; frame by frame. */
+  /** Serves one inbound stream: receive, durable write, then ACK, pipelined (serve-stream.ts). */
   async #serve (stream: Stream, connection: Connection): Promise<void> {
     const deadline = this.#init.frameDeadlineMs ?? FRAME_DEADLINE_MS
     try {
       const peer = await this.#init.node.auth.waitForAuthentication(connection, { signal: AbortSignal.timeout(deadline) })
       const frames = new FrameStream(stream, this.#init.maxFrameBytes ?? MAX_FRAME_BYTES)
-      for (let i = 0; i < MAX_FRAMES_PER_STREAM; i++) {
-        const frame = await frames.read({ signal: AbortSignal.timeout(deadline) })
-        if (frame == null) { break }
-        if (frame.t !== 1) { throw new BundleProtocolError('MALFORMED_FRAME', 'expected a bundle frame') }
-        // [REJECT] unparseable: no id to acknowledge, the peer is broken or hostile
-        const { id, offset } = peekId(frame.b)
-        let ack: AckFrame
-        try {
-          const r = await this.#init.agent.receive(frame.b, { from: peer.nodeId, copies: frame.c })
-          ack = { t: 2, id, offset, status: r.status }
-        } catch (err: any) {
-          const code = err instanceof BundleError || err instanceof BundleStoreError ? err.code : 'INTERNAL'
-          this.#init.log?.('refused bundle from %s: %s', peer.nodeId, code)
-          ack = { t: 2, id, offset, status: 'rejected', code }
-        }
-        await frames.write(ack, { signal: AbortSignal.timeout(deadline) })
-      }
+      await serveFrames(frames, this.#init.agent, peer.nodeId, deadline, this.#init.log)
       await stream.close({ signal: AbortSignal.timeout(deadline) }).catch(() => {})
     } catch (err: any) {
       stream.abort(err)
@@ -189,16 +186,13 @@ export class BundleService {
   }
 }
 
+/** Transfers per plan (the planner's default): a plan reads at most this many records. */
+const PLAN_LIMIT = 256
+/** ACKs applied in the background before the sender waits for them (bounds what it holds). */
+const MAX_PENDING_COMPLETIONS = 256
+
 function matches (ack: AckFrame, t: Transfer): boolean {
   return ack.id.source === t.id.source && ack.id.createdAt === t.id.createdAt && ack.id.sequence === t.id.sequence && ack.offset === t.offset
 }
 
-/** The id and fragment offset of a bundle, from its primary block alone; BundleError if there is none. */
-export function peekId (bytes: Uint8Array): { id: BundleId, offset: number } {
-  const { primary } = decodeBundle(bytes, { maxBlocks: 3 })
-  if (primary.creationTime === 0) { throw new BundleError('INVALID_FIELDS', 'no creation time') }
-  return {
-    id: { source: eidNodeId(primary.source, 'source'), createdAt: primary.creationTime + DTN_EPOCH_MS, sequence: primary.sequence },
-    offset: primary.fragment?.offset ?? 0
-  }
-}
+export { peekId } from './peek-id.ts'

@@ -1,6 +1,6 @@
 import { byteStream } from '@libp2p/utils'
 import { decodeFrame, encodeFrame } from './codec.ts'
-import { MAX_ACK_FRAME_BYTES, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WINDOW } from './constants.ts'
+import { MAX_ACK_FRAME_BYTES, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WINDOW, WINDOW_BYTES } from './constants.ts'
 import { BundleProtocolError } from './errors.ts'
 import type { Frame } from './codec.ts'
 import type { AbortOptions, MessageStream } from '@libp2p/interface'
@@ -23,7 +23,7 @@ export class FrameStream<S extends MessageStream = MessageStream> {
 
   constructor (stream: S, maxFrameBytes = MAX_FRAME_BYTES) {
     this.maxFrameBytes = maxFrameBytes
-    this.#bytes = byteStream(stream, { maxBufferSize: Math.max(MAX_READ_BUFFER_BYTES, WINDOW * (maxFrameBytes + 8) + MAX_ACK_FRAME_BYTES) })
+    this.#bytes = byteStream(stream, { maxBufferSize: Math.max(MAX_READ_BUFFER_BYTES, WINDOW_BYTES + maxFrameBytes + WINDOW * 8 + MAX_ACK_FRAME_BYTES) })
     this.#maxPrefix = varintLength(maxFrameBytes)
   }
 

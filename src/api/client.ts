@@ -48,23 +48,32 @@ export interface NodeApiClientOptions {
  * One GET to a node admin API over mutual TLS. The server's chain cannot pass OpenSSL's check (a
  * session certificate is a proxy certificate), so it is checked here instead, before the answer
  * is read: a session certificate signed by a node certificate that chains to a mesh root and binds
- * `expectedPeerId`. Returns the parsed JSON of a 200, else throws NodeApiClientError.
+ * `expectedPeerId`. Returns the parsed JSON of a 2xx, else throws NodeApiClientError.
  */
 export async function nodeApiGet (path: string, opts: NodeApiClientOptions): Promise<unknown> {
+  return nodeApiRequest('GET', path, undefined, opts)
+}
+
+/** One POST of a JSON body to a node admin API, checked like `nodeApiGet`; returns the JSON of a 2xx. */
+export async function nodeApiPost (path: string, body: unknown, opts: NodeApiClientOptions): Promise<unknown> {
+  return nodeApiRequest('POST', path, Buffer.from(JSON.stringify(body)), opts)
+}
+
+async function nodeApiRequest (method: 'GET' | 'POST', path: string, body: Buffer | undefined, opts: NodeApiClientOptions): Promise<unknown> {
   const url = new URL(path, opts.url)
   if (url.protocol !== 'https:') { throw new TypeError('the node API is https only') }
   const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024
   const now = opts.now ?? (() => new Date())
   const reply = await new Promise<{ status: number, body: Buffer }>((resolve, reject) => {
     const req = httpsRequest(url, {
-      method: 'GET',
+      method,
       cert: opts.credential.certPem,
       key: opts.credential.keyPem,
       ...(opts.credential.passphrase != null ? { passphrase: opts.credential.passphrase } : {}),
       rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
       agent: false,
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', ...(body != null ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) },
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000)
     }, res => {
       try {
@@ -85,7 +94,7 @@ export async function nodeApiGet (path: string, opts: NodeApiClientOptions): Pro
       res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }) })
     })
     req.on('error', err => { reject(err instanceof NodeApiClientError ? err : new NodeApiClientError('UNREACHABLE', `cannot reach ${url.origin}: ${err.message}`, { cause: err })) })
-    req.end()
+    req.end(body)
   })
   let json: any
   try {
@@ -93,7 +102,7 @@ export async function nodeApiGet (path: string, opts: NodeApiClientOptions): Pro
   } catch (err) {
     throw new NodeApiClientError('BAD_RESPONSE', 'the node API answered with something other than JSON', { cause: err })
   }
-  if (reply.status !== 200) {
+  if (reply.status < 200 || reply.status > 299) {
     const code = json?.error?.code
     throw new NodeApiClientError('REFUSED', `the node API refused: ${isNodeApiErrorCode(code) ? code : `HTTP ${reply.status}`}`, {
       status: reply.status,

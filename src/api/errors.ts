@@ -13,8 +13,11 @@ export const NODE_API_ERRORS = {
   REQUEST_TIMEOUT: { status: 408, message: 'the request was not received in time' },
   BODY_TOO_LARGE: { status: 413, message: 'the request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the request body must be application/json' },
+  GOSSIP_DISABLED: { status: 409, message: 'this node runs without gossip' },
+  BUNDLES_DISABLED: { status: 409, message: 'this node runs without DTN bundles' },
   HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
   INTERNAL: { status: 500, message: 'internal error' },
+  STORE_FULL: { status: 507, message: 'the bundle store is full (its quota); nothing was stored' },
   UNAVAILABLE: { status: 503, message: 'the node is shutting down' }
 } as const satisfies Record<string, { status: number, message: string }>
 

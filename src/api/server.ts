@@ -3,9 +3,13 @@ import { installRequestLog } from '../enrollment/request-log.ts'
 import { requireApiClient } from './client-auth.ts'
 import { NodeApiError } from './errors.ts'
 import { apiClientErrorHandler, installApiErrorHandlers } from './http-errors.ts'
+import { bundleRoutes } from './routes/bundles.ts'
+import { gossipRoutes } from './routes/gossip.ts'
 import { nodeInfoRoute } from './routes/node-info.ts'
 import { peersRoute } from './routes/peers.ts'
 import type { ApiTrust } from './client-auth.ts'
+import type { BundleApiSource } from './routes/bundles.ts'
+import type { GossipApiSource } from './routes/gossip.ts'
 import type { NodeInfoBody } from './routes/node-info.ts'
 import type { PeerTableRow } from '../node/peer-table.ts'
 import type { FastifyInstance } from 'fastify'
@@ -17,6 +21,10 @@ import type { Logger } from 'pino'
 export interface NodeApiSource {
   peers(): PeerTableRow[]
   info(): NodeInfoBody
+  /** Anomaly gossip (issue 5); absent when the node runs without gossip. */
+  gossip?: GossipApiSource
+  /** DTN bundles (issue 7); absent when the node runs without them. */
+  bundles?: BundleApiSource
 }
 
 export interface NodeApiServerOptions {
@@ -32,9 +40,13 @@ export interface NodeApiServerOptions {
   logger?: Logger | false
 }
 
-/** Limits. The API takes no bodies (GET only), so 4 KiB is plenty; 10 s bounds a slow client. */
+/**
+ * Limits. The one body is `POST /v1/mesh/gossip`: at most a 64-character type, a 1 KiB value and
+ * 16 metadata entries of 256 characters, about 6 KiB as JSON; 16 KiB leaves room for escaping.
+ * 10 s bounds a slow client.
+ */
 export const NODE_API_DEFAULTS = {
-  bodyLimit: 4 * 1024,
+  bodyLimit: 16 * 1024,
   requestTimeoutMs: 10_000,
   /** Idle keep-alive sockets are closed after this. */
   keepAliveTimeoutMs: 5_000
@@ -88,6 +100,8 @@ export async function createNodeApiServer (options: NodeApiServerOptions): Promi
   installRequestLog(app)
   peersRoute(app, () => options.source.peers())
   nodeInfoRoute(app, () => options.source.info())
+  gossipRoutes(app, options.source.gossip)
+  bundleRoutes(app, options.source.bundles)
   await app.ready()
 
   let closed: Promise<void> | undefined

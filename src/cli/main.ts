@@ -8,12 +8,16 @@ import { csr, usage as csrUsage } from './commands/csr.ts'
 import { keygen, usage as keygenUsage } from './commands/keygen.ts'
 import { caAdminCert, usage as caAdminCertUsage } from './commands/ca-admin-cert.ts'
 import { caServe, usage as caServeUsage } from './commands/ca-serve.ts'
+import { caRotateNow, caTrustBundle, rotateNowUsage, rotateNowViaSocket, trustBundleUsage, trustBundleViaSocket } from './commands/ca-notice.ts'
 import { caToken, usage as caTokenUsage } from './commands/ca-token.ts'
 import { crlViaSocket, revokeViaSocket, viaRunningService } from './commands/ca-via-service.ts'
 import { nodeEnroll, usage as nodeEnrollUsage } from './commands/node-enroll.ts'
 import { nodeStart, usage as nodeStartUsage } from './commands/node-start.ts'
 import { nodePeers, usage as nodePeersUsage } from './commands/node-peers.ts'
 import { bootstrapServer, usage as bootstrapServerUsage } from './commands/bootstrap-server.ts'
+import { gossipList, gossipPublish, listUsage as gossipListUsage, publishUsage as gossipPublishUsage } from './commands/gossip.ts'
+import { bundleList, bundleSend, listUsage as bundleListUsage, sendUsage as bundleSendUsage } from './commands/bundle.ts'
+import { runSimCommand, SIM_USAGE } from '../../simulations/cli/command.ts'
 import { EXIT, UsageError } from './io.ts'
 import type { CliIo, Command } from './io.ts'
 
@@ -26,17 +30,25 @@ const COMMANDS: Record<string, { run: Command, usage: string }> = {
   // While `ca serve` holds the store, these go to it over DIR/admin.sock.
   'ca revoke': { run: viaRunningService(caRevoke, revokeViaSocket), usage: caRevokeUsage },
   'ca crl': { run: viaRunningService(caCrl, crlViaSocket), usage: caCrlUsage },
+  // Issue 9: CA-signed notices; through a running `ca serve` they go onto the mesh at once.
+  'ca rotate-now': { run: viaRunningService(caRotateNow, rotateNowViaSocket), usage: rotateNowUsage },
+  'ca trust-bundle': { run: viaRunningService(caTrustBundle, trustBundleViaSocket), usage: trustBundleUsage },
   'ca serve': { run: caServe, usage: caServeUsage },
   'ca token': { run: caToken, usage: caTokenUsage },
   'ca admin-cert': { run: caAdminCert, usage: caAdminCertUsage },
   'node enroll': { run: nodeEnroll, usage: nodeEnrollUsage },
   'node start': { run: nodeStart, usage: nodeStartUsage },
   'node peers': { run: nodePeers, usage: nodePeersUsage },
+  'gossip publish': { run: gossipPublish, usage: gossipPublishUsage },
+  'gossip list': { run: gossipList, usage: gossipListUsage },
+  'bundle send': { run: bundleSend, usage: bundleSendUsage },
+  'bundle list': { run: bundleList, usage: bundleListUsage },
   'bootstrap-server': { run: bootstrapServer, usage: bootstrapServerUsage },
   'cert verify': { run: certVerify, usage: certVerifyUsage },
   'cert inspect': { run: certInspect, usage: certInspectUsage },
   keygen: { run: keygen, usage: keygenUsage },
-  csr: { run: csr, usage: csrUsage }
+  csr: { run: csr, usage: csrUsage },
+  sim: { run: runSimCommand, usage: SIM_USAGE }
 }
 
 function help (): string {

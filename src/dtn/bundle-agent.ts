@@ -57,6 +57,8 @@ export interface DeliveredBundle {
   expiresAt: number
   payload: Uint8Array
   receivedFrom?: string
+  /** The source's verified identity (who signed it): carried gossip checks its origin against it. */
+  signer: PeerIdentity
 }
 
 export interface BundleAgentEvents {
@@ -226,7 +228,8 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
       createdAt: meta.createdAt,
       expiresAt: meta.expiresAt,
       payload,
-      ...(meta.receivedFrom == null ? {} : { receivedFrom: meta.receivedFrom })
+      ...(meta.receivedFrom == null ? {} : { receivedFrom: meta.receivedFrom }),
+      signer: meta.signer
     }
     this.safeDispatchEvent('bundle:delivered', { detail: d })
     return d

@@ -68,7 +68,7 @@ export class TransferPlanner {
     if (options.peer != null) {
       for (const m of await this.#init.store.outboundFor(options.peer, false, limit)) { add(m) }
       for (const m of await this.#init.store.outboundFor('', true, limit)) { add(m) }
-      for (const m of await this.#init.store.listOutbound(limit)) { if (m.copies > 1) { add(m) } }
+      for (const m of await this.#init.store.sprayable(limit)) { add(m) }
     }
     const transfers: Transfer[] = []
     for (const [pk, m] of metas) {
@@ -104,9 +104,8 @@ export class TransferPlanner {
       }
       if (m.nextAttemptAt <= now) {
         const next = decision.action === 'drop' ? m.expiresAt : nextAttemptAt(now, m.attempts, m.expiresAt, this.#init.random, this.#init.retry ?? DEFAULT_RETRY_POLICY)
-        await this.#locks.run(pk, async () => {
-          await this.#init.store.updateOutbound(m.id, m.offset, { attempts: m.attempts + 1, nextAttemptAt: Math.max(next, now + 1) }).catch(() => {})
-        })
+        // the schedule lives in memory (bundle-store.ts): planning a retry writes nothing
+        this.#init.store.reschedule(m.id, m.offset, { attempts: m.attempts + 1, nextAttemptAt: Math.max(next, now + 1) })
       }
     }
     return transfers

@@ -104,6 +104,16 @@ export class AdminSocketClient implements CaAdminOps {
     return { certificatePem: r.certificate, chainPem: r.chain, caCertPem: r.ca_cert, serialHex: r.serial, notAfter: r.not_after }
   }
 
+  async rotateNow (req: { targets?: string[], ttlMs?: number }): Promise<Uint8Array> {
+    const r = await call(this.socketPath, 'POST', '/v1/admin/rotate-now', { ...(req.targets != null && req.targets.length > 0 ? { node_ids: req.targets } : {}), ...(req.ttlMs != null ? { ttl_ms: req.ttlMs } : {}) })
+    return new Uint8Array(Buffer.from(r.notice, 'base64'))
+  }
+
+  async trustBundle (req: { rootsPem: string, casPem?: string, ttlMs?: number }): Promise<Uint8Array> {
+    const r = await call(this.socketPath, 'POST', '/v1/admin/trust-bundle', { roots_pem: req.rootsPem, ...(req.casPem != null ? { cas_pem: req.casPem } : {}), ...(req.ttlMs != null ? { ttl_ms: req.ttlMs } : {}) })
+    return new Uint8Array(Buffer.from(r.notice, 'base64'))
+  }
+
   async clearNodeRevocation (nodeId: string): Promise<boolean> {
     return (await call(this.socketPath, 'POST', '/v1/admin/clear-revocation', { node_id: nodeId })).cleared
   }

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox'
 import Fastify from 'fastify'
 import { MeshError } from '../errors.ts'
 import { REVOCATION_REASONS } from '../pki/ca/revocation-reasons.ts'
+import { EnrollmentError } from './errors.ts'
 import { installErrorHandlers } from './http-errors.ts'
 import { installJsonParser } from './json-body.ts'
 import { NODE_ID_PATTERN, SERIAL_PATTERN, MAX_CSR_CHARS } from './schemas.ts'
@@ -59,6 +60,17 @@ const AdminCertBody = Type.Object({
 
 const NodeBody = Type.Object({ node_id: Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 }) }, { additionalProperties: false })
 
+const RotateNowBody = Type.Object({
+  node_ids: Type.Optional(Type.Array(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 }), { minItems: 1, maxItems: 256 })),
+  ttl_ms: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false })
+
+const TrustBundleBody = Type.Object({
+  roots_pem: Type.String({ minLength: 1, maxLength: 65_536 }),
+  cas_pem: Type.Optional(Type.String({ maxLength: 65_536 })),
+  ttl_ms: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false })
+
 /** Builds the admin API (not yet listening). */
 export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, requestIdHeader: false, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } }) as unknown as FastifyInstance
@@ -88,6 +100,18 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise
     const b = request.body as { csr: string, name: string, validity_seconds?: number }
     const r = await ops.issueAdminCert({ csrPem: b.csr, name: b.name, ...(b.validity_seconds != null ? { validitySeconds: b.validity_seconds } : {}) }, now())
     return { certificate: r.certificatePem, chain: r.chainPem, ca_cert: r.caCertPem, serial: r.serialHex, not_after: r.notAfter }
+  })
+  app.post('/v1/admin/rotate-now', { schema: { body: RotateNowBody } }, async (request) => {
+    const b = request.body as { node_ids?: string[], ttl_ms?: number }
+    if (ops.rotateNow == null) { throw new EnrollmentError('NOT_FOUND') }
+    const notice = await ops.rotateNow({ ...(b.node_ids != null ? { targets: b.node_ids } : {}), ...(b.ttl_ms != null ? { ttlMs: b.ttl_ms } : {}) }, now())
+    return { notice: Buffer.from(notice).toString('base64') }
+  })
+  app.post('/v1/admin/trust-bundle', { schema: { body: TrustBundleBody } }, async (request) => {
+    const b = request.body as { roots_pem: string, cas_pem?: string, ttl_ms?: number }
+    if (ops.trustBundle == null) { throw new EnrollmentError('NOT_FOUND') }
+    const notice = await ops.trustBundle({ rootsPem: b.roots_pem, ...(b.cas_pem != null ? { casPem: b.cas_pem } : {}), ...(b.ttl_ms != null ? { ttlMs: b.ttl_ms } : {}) }, now())
+    return { notice: Buffer.from(notice).toString('base64') }
   })
   app.post('/v1/admin/clear-revocation', { schema: { body: NodeBody } }, async (request) => {
     const b = request.body as { node_id: string }

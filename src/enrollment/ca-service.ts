@@ -1,32 +1,29 @@
 import { createHash } from 'node:crypto'
 import { DEFAULT_ATTESTATION_POLICY, policyPcrSelection } from '../attestation/policy.ts'
 import { checkNodeCsr } from '../pki/ca/csr-policy.ts'
-import { ADMIN_URI_PREFIX } from '../pki/ca/csr-policy.ts'
 import { MeshCa, parseCsr, normalizeSerialHex } from '../pki/ca/index.ts'
-import { parseCertificate } from '../pki/certificate.ts'
-import { parseCrl } from '../pki/crl.ts'
-import { nodeIdentity } from '../pki/node-identity.ts'
 import { pemToDer } from '../pki/pem.ts'
-import { verifyChain } from '../pki/verify-chain.ts'
-import { EKU } from '../pki/x509-extensions.ts'
 import { TokenStore } from '../store/token-store.ts'
 import { createLock } from '../util/lock.ts'
 import { loadAttestationPolicy } from './attestation-policy-file.ts'
 import { softwareAttestationVerifier } from './attestation.ts'
+import { createRotateNowNotice, createTrustBundleNotice } from './ca-notices.ts'
+import { AcceptedCa, authenticateChain } from './client-chain.ts'
 import { DevicePins } from './device-pins.ts'
 import { toEnrollmentError } from './error-map.ts'
 import { EnrollmentError } from './errors.ts'
 import { NonceStore } from './nonce-store.ts'
 import { PolicyGate, policyFromCaConfig } from './policy.ts'
+import { checkRenewal, DEFAULT_RENEWAL_WINDOW_MS } from './renewal.ts'
 import { TpmAttestationVerifier } from './tpm-attestation.ts'
 import type { AttestationVerifier, DeviceBinding } from './attestation.ts'
+import type { RotateNowRequest, TrustBundleRequest } from './ca-notices.ts'
 import type { EnrollmentPolicy } from './policy.ts'
 import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
-import type { AttestationChallenge, CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate } from './types.ts'
+import type { AttestationChallenge, CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate, RenewRequest } from './types.ts'
 import type { AttestationPolicy } from '../attestation/policy.ts'
 import type { CaOpenOptions, IssuedCert } from '../pki/ca/index.ts'
 import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
-import type { Crl } from '../pki/crl.ts'
 
 export interface CaServiceOptions {
   /**
@@ -40,6 +37,14 @@ export interface CaServiceOptions {
   policy?: EnrollmentPolicy
   /** Public URL of `GET /v1/crl` handed to nodes when ca.json has no `crl_url`. */
   crlUrl?: string
+  /**
+   * CA rotation (issue 9): the CA being retired. Its certificates still authenticate at
+   * `/v1/rotate` and renew at `/v1/renew` (checked with its own CRLs and records), so nodes move
+   * onto this CA's root; its revoked node_ids stay refused. Opened by the caller, closed with the service.
+   */
+  previous?: MeshCa
+  /** How long after expiry `/v1/renew` still renews a certificate, ms. @default 30 days, or ca.json `enrollment.renewal_window_seconds` */
+  renewalWindowMs?: number
 }
 
 /** CSR text: one PEM CERTIFICATE REQUEST block, or the DER in (canonical) base64 (seed §7.1). */
@@ -70,8 +75,13 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   #crlUrl: string
   // With a node cap, check-then-issue for new nodes must not interleave (two could pass at max-1).
   readonly #capLock = createLock()
-  #crlCache: { number: number, crl: Crl } | undefined
-  #rootCrlCache: { number: number, crl: Crl } | undefined
+  readonly #revocationListeners = new Set<(crl: { der: Uint8Array, crlNumber: number }) => void>()
+  /** CAs whose client certificates are accepted: this one, then the one being retired. */
+  readonly #accepted: AcceptedCa[]
+  /** Nonces of `GET /v1/renew/nonce`. */
+  readonly renewNonces = new NonceStore({ ttlMs: 5 * 60_000 })
+  readonly #renewalWindowMs: number
+  readonly #noticeListeners = new Set<(notice: Uint8Array) => void>()
 
   private constructor (ca: MeshCa, gate: PolicyGate, options: CaServiceOptions) {
     this.ca = ca
@@ -83,6 +93,14 @@ export class CaService implements EnrollmentCa, CaAdminOps {
     this.nonces = new NonceStore({ ttlMs: (policy ?? DEFAULT_ATTESTATION_POLICY).max_evidence_age_seconds * 1000 })
     this.#attestation = options.attestation ?? (policy != null ? new TpmAttestationVerifier({ policy, nonces: this.nonces }) : softwareAttestationVerifier)
     this.#crlUrl = ca.config.crl_url ?? options.crlUrl ?? ''
+    this.#accepted = [new AcceptedCa(ca), ...(options.previous != null ? [new AcceptedCa(options.previous)] : [])]
+    const windowSeconds = (ca.config as { enrollment?: { renewal_window_seconds?: unknown } }).enrollment?.renewal_window_seconds
+    this.#renewalWindowMs = options.renewalWindowMs ?? (typeof windowSeconds === 'number' && Number.isSafeInteger(windowSeconds) && windowSeconds >= 0 ? windowSeconds * 1000 : DEFAULT_RENEWAL_WINDOW_MS)
+  }
+
+  /** The CA being retired, if this service was opened during a CA rotation. */
+  get previous (): MeshCa | undefined {
+    return this.#accepted[1]?.ca
   }
 
   /** Opens the CA in `dir` and wraps it. */
@@ -109,7 +127,20 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   }
 
   async close (): Promise<void> {
+    this.#revocationListeners.clear()
+    this.#noticeListeners.clear()
+    await this.previous?.close()
     await this.ca.close()
+  }
+
+  /**
+   * Calls `listener` with the CRL each accepted revocation produced (HTTP or admin socket), at
+   * once and synchronously: the CA's mesh publisher pushes and gossips it from there. A listener
+   * must not throw or block; returns its remover.
+   */
+  onRevocationCrl (listener: (crl: { der: Uint8Array, crlNumber: number }) => void): () => void {
+    this.#revocationListeners.add(listener)
+    return () => { this.#revocationListeners.delete(listener) }
   }
 
   meshConfig (): MeshConfigBody {
@@ -179,7 +210,7 @@ export class CaService implements EnrollmentCa, CaAdminOps {
       const csr = parseCsr(csrDerFromText(req.csrPem))
       // The new certificate keeps the node_id: a CSR naming another one is refused.
       checkNodeCsr(csr, nodeId)
-      await this.gate.check(nodeId, { rotating: true })
+      await this.#checkNode(nodeId)
       const device = await this.#attest(req.attestation, nodeId, csr.spki, now)
       // A node that enrolled without a TPM and now attests gets its TPM pinned from here on.
       const pinned = device != null ? await this.devices.pinFirst(nodeId, device, now) : undefined
@@ -205,7 +236,10 @@ export class CaService implements EnrollmentCa, CaAdminOps {
         this.gate.noteRevoked(nodeId)
       }
       // A new CRL at once, so the next GET /v1/crl (and gossip) carries the revocation.
-      await this.ca.buildCrl(now)
+      const crl = await this.ca.buildCrl(now)
+      for (const listener of this.#revocationListeners) {
+        try { listener({ der: crl.der, crlNumber: crl.crlNumber }) } catch {}
+      }
       return result
     } catch (err) {
       throw toEnrollmentError(err)
@@ -237,24 +271,86 @@ export class CaService implements EnrollmentCa, CaAdminOps {
    * serverAuth; admin: clientAuth). Any failure is CLIENT_CERT_INVALID.
    */
   async authenticateClient (chainDer: Uint8Array[], now: Date): Promise<ClientIdentity> {
+    // Node certificates directly or through a session certificate; this CA's, then the retired one's.
+    return authenticateChain(this.#accepted, chainDer, now)
+  }
+
+  issueRenewNonce (now: Date): { nonce: Uint8Array, expiresAt: number } {
+    const n = this.renewNonces.issue(now.getTime())
+    return { nonce: n.nonce, expiresAt: n.expiresAt }
+  }
+
+  /**
+   * `POST /v1/renew` (issue 9): a node whose certificate expired while it was offline proves
+   * possession of its old key (and, by the CSR, of its new one) and gets a new certificate
+   * without a token, if its node_id is not revoked, the expiry lies within the renewal window,
+   * and attestation passes where the policy wants it. See `checkRenewal` for the order of checks.
+   */
+  async renew (req: RenewRequest, now: Date): Promise<IssuedCertificate> {
     try {
-      const leaf = parseCertificate(chainDer[0])
-      const uris = leaf.subjectAltName?.uri ?? []
-      const admin = uris.filter(u => u.startsWith(ADMIN_URI_PREFIX))
-      const crls = await this.#clientCrls(now)
-      const intermediates = [...chainDer.slice(1), this.ca.issuingCertificate.der]
-      if (admin.length > 0) {
-        if (admin.length !== 1 || uris.length !== 1) { throw new EnrollmentError('CLIENT_CERT_INVALID') }
-        verifyChain(now, leaf, intermediates, [this.ca.rootCertificate], crls, { requiredEku: [EKU.CLIENT_AUTH] })
-        return { role: 'admin', subject: admin[0].slice(ADMIN_URI_PREFIX.length), serialHex: leaf.serialHex, notAfter: leaf.notAfter }
-      }
-      verifyChain(now, leaf, intermediates, [this.ca.rootCertificate], crls, {})
-      const { nodeId } = nodeIdentity(leaf)
-      return { role: 'node', subject: nodeId, nodeId, serialHex: leaf.serialHex, notAfter: leaf.notAfter }
+      const grant = await checkRenewal({
+        cas: this.#accepted.map(a => a.ca),
+        nonces: this.renewNonces,
+        windowMs: this.#renewalWindowMs,
+        checkNode: async (nodeId) => { await this.#checkNode(nodeId) },
+        csrDer: csrDerFromText
+      }, req, now)
+      const device = await this.#attest(req.attestation, grant.nodeId, grant.csr.spki, now)
+      const pinned = device != null ? await this.devices.pinFirst(grant.nodeId, device, now) : undefined
+      const issued = await this.ca.issue({ csr: grant.csr.der, now, nodeId: grant.nodeId, profile: 'node' })
+      if (pinned != null) { await this.devices.noteSerial(pinned, issued.serialHex) }
+      await this.ca.store.appendAudit(now.getTime(), 'renew-after-expiry', { node_id: grant.nodeId, old_serial: grant.old.serialHex, serial: issued.serialHex, expired_ms: Math.max(0, now.getTime() - grant.old.notAfter) })
+      return this.#issuedBody(issued)
     } catch (err) {
-      if (err instanceof EnrollmentError) { throw err }
-      throw new EnrollmentError('CLIENT_CERT_INVALID', { cause: err })
+      throw toEnrollmentError(err)
     }
+  }
+
+  /** Signs a "rotate now" notice (issuing CA key) and hands it to the notice listeners. */
+  async rotateNow (req: RotateNowRequest, now: Date): Promise<Uint8Array> {
+    try {
+      return this.#announce(await createRotateNowNotice(this.ca, req, now))
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  /** Signs a trust bundle (root key) and hands it to the notice listeners. */
+  async trustBundle (req: TrustBundleRequest, now: Date): Promise<Uint8Array> {
+    try {
+      return this.#announce(await createTrustBundleNotice(this.ca, req, now))
+    } catch (err) {
+      throw toEnrollmentError(err)
+    }
+  }
+
+  /** The latest notice of each kind (base64), for nodes that poll. */
+  async latestNotices (): Promise<string[]> {
+    const out: string[] = []
+    for (const kind of ['trust-bundle', 'rotate-now']) {
+      const n = await this.ca.store.latestNotice(kind)
+      if (n != null) { out.push(n.notice) }
+    }
+    return out
+  }
+
+  /** Calls `listener` with every notice this service signs (the CA's mesh publisher pushes it); returns its remover. */
+  onNotice (listener: (notice: Uint8Array) => void): () => void {
+    this.#noticeListeners.add(listener)
+    return () => { this.#noticeListeners.delete(listener) }
+  }
+
+  #announce (notice: Uint8Array): Uint8Array {
+    for (const listener of this.#noticeListeners) {
+      try { listener(notice) } catch {}
+    }
+    return notice
+  }
+
+  /** The node_id policy of rotate and renew: this CA's gate, and the retired CA's revoked node_ids. */
+  async #checkNode (nodeId: string): Promise<void> {
+    await this.gate.check(nodeId, { rotating: true })
+    if (this.previous != null && await this.previous.isNodeRevoked(nodeId)) { throw new EnrollmentError('NODE_REVOKED') }
   }
 
   async createToken (req: { nodeId?: string, ttlMs: number, uses: number }, now: Date): Promise<CreatedToken> {
@@ -297,19 +393,6 @@ export class CaService implements EnrollmentCa, CaAdminOps {
       throw new EnrollmentError('ATTESTATION_REJECTED')
     }
     return verdict.result === 'accept' ? verdict.device : undefined
-  }
-
-  /** The CRLs a client chain is checked against, parsed once per CRL number. */
-  async #clientCrls (now: Date): Promise<Crl[]> {
-    const info = await this.ca.currentCrl(now)
-    if (this.#crlCache?.number !== info.crlNumber) { this.#crlCache = { number: info.crlNumber, crl: parseCrl(info.der) } }
-    const out = [this.#crlCache.crl]
-    if (this.ca.config.intermediate) {
-      const root = await this.ca.currentCrl(now, 'root')
-      if (this.#rootCrlCache?.number !== root.crlNumber) { this.#rootCrlCache = { number: root.crlNumber, crl: parseCrl(root.der) } }
-      out.push(this.#rootCrlCache.crl)
-    }
-    return out
   }
 
   /** The TPM pinned for `nodeId`, as the attest protocol and operators see it. */

@@ -58,6 +58,24 @@ export const RotateRequest = Type.Object({
 }, { additionalProperties: false })
 export type RotateRequestBody = Static<typeof RotateRequest>
 
+/** Largest PEM certificate chain a renewal carries: leaf and issuing chain, a few KiB. */
+export const MAX_CHAIN_PEM_CHARS = 32_768
+
+export const RenewRequest = Type.Object({
+  certificate: Type.String({ minLength: 1, maxLength: MAX_CHAIN_PEM_CHARS, description: 'the expired (or expiring) certificate, PEM, then its issuing chain' }),
+  csr: Csr,
+  nonce: Type.String({ minLength: 1, maxLength: 128, description: 'the nonce from GET /v1/renew/nonce, base64' }),
+  proof: Type.String({ minLength: 1, maxLength: 512, description: 'signature by the key of `certificate` over CBOR ["dadm-mesh/renew/1", nonce, CSR DER], base64' }),
+  attestation: Type.Optional(Attestation)
+}, { additionalProperties: false })
+export type RenewRequestBody = Static<typeof RenewRequest>
+
+/** `GET /v1/renew/nonce`: a single-use nonce the old identity key signs to prove possession. */
+export const RenewNonceResponse = Type.Object({
+  nonce: Type.String({ description: '32 random bytes, base64; single use' }),
+  expires_at: Type.String({ format: 'date-time' })
+})
+
 const Reason = Type.Union(Object.keys(REVOCATION_REASONS).map(r => Type.Literal(r)), { description: 'RFC 5280 reason name' })
 
 export const RevokeRequest = Type.Object({

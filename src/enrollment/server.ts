@@ -9,6 +9,7 @@ import { crlRoute } from './routes/crl.ts'
 import { enrollRoute } from './routes/enroll.ts'
 import { nonceRoute } from './routes/nonce.ts'
 import { openapiRoute } from './routes/openapi.ts'
+import { noticesRoute, renewRoute } from './routes/renew.ts'
 import { revokeRoute } from './routes/revoke.ts'
 import { rotateRoute } from './routes/rotate.ts'
 import { SERVER_DEFAULTS } from './types.ts'
@@ -103,6 +104,8 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
   nonceRoute(app, ca, now)
   enrollRoute(app, ca, now)
   rotateRoute(app, ca, now)
+  renewRoute(app, ca, now)
+  noticesRoute(app, ca)
   crlRoute(app, ca, now)
   revokeRoute(app, ca, now)
   openapiRoute(app)

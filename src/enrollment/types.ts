@@ -50,6 +50,24 @@ export interface EnrollmentCa {
   meshConfig(): MeshConfigBody
   /** A single-use attestation nonce and the PCR selection the policy wants quoted. */
   issueNonce(now: Date): AttestationChallenge
+  /** A single-use nonce for `renew` (issue 9: a node back from a long time offline). */
+  issueRenewNonce?(now: Date): { nonce: Uint8Array, expiresAt: number }
+  /**
+   * Renews a certificate that expired (or is about to) without mutual TLS: the old key signs the
+   * CA's nonce and the new CSR; node_id not revoked; within the renewal-after-expiry window.
+   */
+  renew?(req: RenewRequest, now: Date): Promise<IssuedCertificate>
+}
+
+/** What `POST /v1/renew` hands the CA. */
+export interface RenewRequest {
+  /** The old certificate first, then its issuing chain, PEM. */
+  certificatePem: string
+  csrPem: string
+  nonce: Uint8Array
+  /** Signature by the old identity key over `renewalTranscript(nonce, csrDer)`. */
+  proof: Uint8Array
+  attestation?: AttestationEvidence
 }
 
 /** What `GET /v1/enroll/nonce` hands out. */
@@ -85,6 +103,10 @@ export interface CaAdminOps {
   issueAdminCert(req: { csrPem: string, name: string, validitySeconds?: number }, now: Date): Promise<{ certificatePem: string, chainPem: string, caCertPem: string, serialHex: string, notAfter: number }>
   /** Lifts the block on a revoked node_id, so it may enroll again with a fresh token. */
   clearNodeRevocation(nodeId: string, now: Date): Promise<boolean>
+  /** Signs a "rotate now" notice (issue 9; all nodes, or `targets`); a running service also publishes it on the mesh. */
+  rotateNow?(req: { targets?: string[], ttlMs?: number }, now: Date): Promise<Uint8Array>
+  /** Signs a trust bundle with the root key (CA rotation); a running service also publishes it. */
+  trustBundle?(req: { rootsPem: string, casPem?: string, ttlMs?: number }, now: Date): Promise<Uint8Array>
 }
 
 /** Limits of one rate limiter: at most `max` requests per `windowMs`. */

@@ -79,7 +79,8 @@ function storeDirOf (ref: { pkcs11_store: string }, dir: string): string {
 export async function openIdentityKeyStore (nodeFile: { identity_key: IdentityKeyRef }, env: IdentityKeyEnv): Promise<OpenedIdentityKey> {
   const ref = nodeFile.identity_key
   if (ref.store === 'software') {
-    const store = new SoftwareKeyStore({ dir: join(env.dir, 'keys'), ...(env.passphrase != null ? { passphrase: env.passphrase } : {}) })
+    // scryptLogN: the cost of keys created later in this store (rotation); loading reads each file's own.
+    const store = new SoftwareKeyStore({ dir: join(env.dir, 'keys'), ...(env.passphrase != null ? { passphrase: env.passphrase } : {}), ...(env.scryptLogN != null ? { scryptLogN: env.scryptLogN } : {}) })
     const key = await store.load(ref.label)
     return { store, key, backend: 'software', close: async () => {} }
   }

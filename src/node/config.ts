@@ -1,5 +1,7 @@
+import { DEFAULT_MAX_SKEW_MS as ANOMALY_DEFAULT_MAX_SKEW_MS, DEFAULT_SWEEP_INTERVAL_MS as ANOMALY_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS as ANOMALY_DEFAULT_TTL_MS } from '../../protocols/anomaly-gossip/constants.ts'
 import { DEFAULT_ROUND_TRIP_MS as ATTEST_DEFAULT_ROUND_TRIP_MS } from '../../protocols/attest/constants.ts'
-import { DEFAULT_DEADLINE_MS } from '../../protocols/auth/constants.ts'
+import { DEFAULT_DEADLINE_MS, SESSION_CHECK_MS } from '../../protocols/auth/constants.ts'
+import { DEFAULT_DEADLINE_MS as REVOKE_DEFAULT_DEADLINE_MS } from '../../protocols/revoke/constants.ts'
 import { MeshNodeError } from './errors.ts'
 import type { BackoffPolicy } from './block-list.ts'
 
@@ -42,6 +44,12 @@ export interface MeshNodeOptions {
   auth: {
     /** Whole-exchange deadline, ms (issue 4: 5 s). */
     deadlineMs: number
+    /**
+     * Period of the session watch, ms of real time (issue 9): ends sessions whose certificate
+     * expired without a re-auth, asks peers near their expiry for their rotated certificate.
+     * 0 turns it off (protocols/auth/constants.ts SESSION_CHECK_MS says why 1 s).
+     */
+    sessionCheckMs: number
   }
   discovery: {
     /** Dial peers that mDNS, the DHT or the peer store announce, while below `targetConnections`. */
@@ -86,6 +94,29 @@ export interface MeshNodeOptions {
     /** Peers remembered at most, disconnected ones evicted first; far above any mesh degree. */
     maxEntries: number
   }
+  /** Anomaly and CRL gossip (gossipsub, issue 5) and the revoke push protocol. */
+  gossip: {
+    /**
+     * On by default: it is the mesh's main traffic and half of revocation. Off leaves a node
+     * without gossipsub, anomaly store or revoke push (simulations comparing against plain
+     * links; suites of other layers). When on, `createMeshNode` needs `chainVerifier` and `store`.
+     */
+    enabled: boolean
+    /**
+     * gossipsub's P6 IP-colocation weight; null keeps the mesh default (-5, see
+     * protocols/anomaly-gossip/gossipsub-options.ts). 0 only where many nodes share one address
+     * (DESIGN.md: on one loopback address it drops 6 to 8% of messages).
+     */
+    ipColocationFactorWeight: number | null
+    /** Clock tolerance of both validators, ms (issue 5: configurable, default +-5 min). */
+    maxSkewMs: number
+    /** Lifetime of a published signature when the caller names none, ms (one hour of relevance). */
+    defaultTtlMs: number
+    /** How often expired signatures are swept from the anomaly store, ms; 0 disables it. */
+    sweepIntervalMs: number
+    /** Deadline of one revoke push (stream open, CRL out, answer back), ms. */
+    pushDeadlineMs: number
+  }
 }
 
 export const MESH_NODE_DEFAULTS: MeshNodeOptions = {
@@ -95,7 +126,7 @@ export const MESH_NODE_DEFAULTS: MeshNodeOptions = {
   bootstrap: [],
   mdns: { enabled: true, intervalMs: 10_000 },
   dht: { enabled: true, protocol: '/dadm-mesh/kad/1.0.0', clientMode: false, kBucketSize: 20 },
-  auth: { deadlineMs: DEFAULT_DEADLINE_MS },
+  auth: { deadlineMs: DEFAULT_DEADLINE_MS, sessionCheckMs: SESSION_CHECK_MS },
   // protocols/attest/constants.ts says where these come from
   attest: { intervalMs: null, roundTripMs: ATTEST_DEFAULT_ROUND_TRIP_MS, minProverIntervalMs: 1_000, retryMs: 30_000 },
   discovery: { dialDiscovered: true, targetConnections: 32, maxDialsInFlight: 8 },
@@ -117,7 +148,16 @@ export const MESH_NODE_DEFAULTS: MeshNodeOptions = {
     forgetAfterMs: 24 * 60 * 60 * 1000,
     maxEntries: 10_000
   },
-  peerTable: { maxEntries: 10_000 }
+  peerTable: { maxEntries: 10_000 },
+  // protocols/anomaly-gossip/constants.ts and protocols/revoke/constants.ts say where these come from
+  gossip: {
+    enabled: true,
+    ipColocationFactorWeight: null,
+    maxSkewMs: ANOMALY_DEFAULT_MAX_SKEW_MS,
+    defaultTtlMs: ANOMALY_DEFAULT_TTL_MS,
+    sweepIntervalMs: ANOMALY_SWEEP_INTERVAL_MS,
+    pushDeadlineMs: REVOKE_DEFAULT_DEADLINE_MS
+  }
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<infer U> ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] }
@@ -140,7 +180,8 @@ export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
     discovery: { ...d.discovery, ...config.discovery },
     connectionManager: { ...d.connectionManager, ...config.connectionManager },
     backoff: { ...d.backoff, ...config.backoff },
-    peerTable: { ...d.peerTable, ...config.peerTable }
+    peerTable: { ...d.peerTable, ...config.peerTable },
+    gossip: { ...d.gossip, ...config.gossip }
   }
   if (!o.transports.quic && !o.transports.tcp) { throw invalid('at least one transport must be enabled') }
   if (o.listen.length === 0) {
@@ -160,6 +201,9 @@ export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
   positive('backoff.initialMs', o.backoff.initialMs)
   positive('connectionManager.maxConnections', o.connectionManager.maxConnections)
   positive('discovery.maxDialsInFlight', o.discovery.maxDialsInFlight)
+  positive('gossip.maxSkewMs', o.gossip.maxSkewMs)
+  positive('gossip.defaultTtlMs', o.gossip.defaultTtlMs)
+  positive('gossip.pushDeadlineMs', o.gossip.pushDeadlineMs)
   if (o.backoff.factor < 1) { throw invalid('backoff.factor must be at least 1') }
   return o
 }

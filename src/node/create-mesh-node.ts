@@ -17,11 +17,14 @@ import { resolveOptions } from './config.ts'
 import { meshConnectionGater } from './connection-gater.ts'
 import { authenticatedOnlyMapper, RoutingTableGuard } from './dht-guard.ts'
 import { MeshNodeError } from './errors.ts'
+import { prepareGossip } from './gossip-services.ts'
 import { loadHostKeyFromDataDir, loadHostKeyFromStore } from './host-key.ts'
 import { MeshNode } from './mesh-node.ts'
 import { PeerTable } from './peer-table.ts'
+import { peerVerifierFromChainVerifier } from './pki-peer-verifier.ts'
 import { RevocationState } from './revocation.ts'
 import type { MeshNodeConfig, MeshNodeOptions } from './config.ts'
+import type { GossipInit } from './gossip-services.ts'
 import type { MeshServices } from './mesh-node.ts'
 import type { PeerCertificateVerifier } from './peer-verifier.ts'
 import type { DevicePinStore, EvidenceProver, PeerDemotedEvent } from '../../protocols/attest/index.ts'
@@ -34,13 +37,20 @@ import type { Selectors, Validators } from '@libp2p/kad-dht'
 /** libp2p hands services its full components object; each factory takes the subset it needs. */
 type Factory<T> = (components: any) => T
 
-export interface MeshNodeInit {
+export interface MeshNodeInit extends GossipInit {
   /** Tunables, merged over MESH_NODE_DEFAULTS. */
   options?: MeshNodeConfig
   /** Our chain (leaf first, DER) and identity signer, or a function returning the current ones. */
   credentials: LocalCredentials | (() => LocalCredentials)
-  /** Verifies the chains peers present (the PKI, with the node's trust anchors and CRLs). */
-  verifier: PeerCertificateVerifier
+  /**
+   * Verifies the chains peers present (the PKI, with the node's trust anchors and CRLs).
+   * @default `peerVerifierFromChainVerifier(chainVerifier)`: auth on the node's one ChainVerifier
+   */
+  verifier?: PeerCertificateVerifier
+  // From GossipInit (required while options.gossip.enabled, the default):
+  // chainVerifier: the node's ONE ChainVerifier (auth when `verifier` is absent, both gossip
+  //   validators, CRL installs); store: the process's MeshStore (the anomaly store's sublevels);
+  // gossip: { onNewCrl, gossipsub } hooks that are not plain data.
   /** The libp2p host key, if the caller holds it already (tests, embedding agents). */
   privateKey?: PrivateKey
   /** Else: an identity KeyStore that holds it (label `host`, created exportable) ... */
@@ -79,8 +89,6 @@ export interface MeshNodeInit {
    * like TCP, with TLS 1.3 + yamux, so `options.transports.tcp` must be on. @default none
    */
   extraTransports?: Array<Factory<unknown>>
-  /** Extra libp2p services, added after the node's own (must not reuse their names). @default none */
-  extraServices?: Record<string, Factory<unknown>>
 }
 
 /**
@@ -99,6 +107,16 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const log = logger.forComponent('dadm-mesh:node')
   const credentials = init.credentials
   if (typeof credentials !== 'function') { checkCredentials(credentials) }
+  const verifier = init.verifier ?? (init.chainVerifier != null ? peerVerifierFromChainVerifier(init.chainVerifier) : undefined)
+  if (verifier == null) { throw new MeshNodeError('CONFIG_INVALID', 'a mesh node needs a verifier or a chainVerifier') }
+  const gossip = await prepareGossip(init, {
+    options: options.gossip,
+    peers,
+    revocation,
+    blockList,
+    credentials: () => typeof credentials === 'function' ? credentials() : credentials,
+    now
+  })
 
   const libp2p = await createLibp2p<MeshServices>({
     privateKey,
@@ -122,29 +140,31 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       inboundUpgradeTimeout: options.connectionManager.inboundUpgradeTimeoutMs
     },
     peerDiscovery: discovery(options),
-    services: services(options, init, revocation, peers, now) as any
+    services: services(options, { ...init, verifier }, revocation, peers, now, gossip?.factories) as any
   })
 
-  const node = new MeshNode({
+  const node: MeshNode = new MeshNode({
     libp2p,
     options,
     peers,
     blockList,
     revocation,
     routingGuard: new RoutingTableGuard(libp2p.services.dht, (p) => peers.isKnownGood(p), log),
-    log
+    log,
+    ...(gossip != null ? { gossip: gossip.attach(libp2p.services, (): MeshNode | undefined => node) } : {})
   })
   if (init.start !== false) { await node.start() }
   return node
 }
 
-function services (options: MeshNodeOptions, init: MeshNodeInit, revocation: RevocationState, peers: PeerTable, now: () => number): Record<string, Factory<unknown>> {
+function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: PeerCertificateVerifier }, revocation: RevocationState, peers: PeerTable, now: () => number, gossip?: Record<string, Factory<unknown>>): Record<string, Factory<unknown>> {
   const map: Record<string, Factory<unknown>> = {
     auth: meshAuth({
       credentials: init.credentials,
       verifier: init.verifier,
       now,
       deadlineMs: options.auth.deadlineMs,
+      sessionCheckMs: options.auth.sessionCheckMs,
       isRevoked: (identity) => revocation.isRevoked(identity)
     }),
     // Run by the node after auth succeeds, never on connection open (see MeshNode.onAuthenticated).
@@ -162,11 +182,9 @@ function services (options: MeshNodeOptions, init: MeshNodeInit, revocation: Rev
       ...(init.attestation?.prover != null ? { prover: init.attestation.prover } : {}),
       ...(init.attestation?.pins != null ? { pins: init.attestation.pins } : {}),
       ...(init.attestation?.onRevocationRequest != null ? { onRevocationRequest: init.attestation.onRevocationRequest } : {})
-    })
-  }
-  for (const [name, factory] of Object.entries(init.extraServices ?? {})) {
-    if (name in map || name === 'dht') { throw new MeshNodeError('CONFIG_INVALID', `extra service ${name} would replace a mesh service`) }
-    map[name] = factory
+    }),
+    // After auth and attest (membership reads both): pubsub, anomalyGossip, crlGossip, revoke.
+    ...gossip
   }
   if (options.dht.enabled) {
     map.dht = (components: any) => kadDHT({

@@ -10,6 +10,8 @@ export type MeshNodeErrorCode =
   | 'CREDENTIALS_MISMATCH'
   /** An operation that needs a running node was called on a stopped one. */
   | 'NOT_STARTED'
+  /** A gossip operation on a node that runs without gossip (`options.gossip.enabled` false). */
+  | 'GOSSIP_DISABLED'
 
 export class MeshNodeError extends MeshError<MeshNodeErrorCode> {
   static name = 'MeshNodeError'

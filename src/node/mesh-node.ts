@@ -4,12 +4,15 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { AuthError } from '../../protocols/auth/index.ts'
 import { MeshNodeError } from './errors.ts'
 import type { BlockList } from './block-list.ts'
+import type { CrlPublication, MeshGossip } from './gossip-services.ts'
 import type { MeshNodeOptions } from './config.ts'
 import type { RoutingTableGuard } from './dht-guard.ts'
 import type { PeerTable } from './peer-table.ts'
 import type { RevocationReport, RevocationState } from './revocation.ts'
 import type { MeshAttest, PeerAttestedEvent, PeerDemotedEvent } from '../../protocols/attest/index.ts'
-import type { AuthenticatedPeer, AuthFailure, MeshAuth, RevocationPredicate } from '../../protocols/auth/index.ts'
+import type { AuthenticatedPeer, AuthFailure, MeshAuth, ReauthenticatedPeer, RevocationPredicate, SessionEnded } from '../../protocols/auth/index.ts'
+import type { AnomalyPayload, PublishedAnomaly } from '../../protocols/anomaly-gossip/index.ts'
+import type { AnomalyRecord, AnomalyStore } from '../store/anomaly-store.ts'
 import type { Identify } from '@libp2p/identify'
 import type { AbortOptions, Connection, Libp2p, Logger, PeerId, PeerInfo, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -35,6 +38,12 @@ export interface MeshNodeEvents {
   'peer:attested': CustomEvent<PeerAttestedEvent>
   /** A peer failed attestation: it is demoted (gossip ignored, no relaying) or closed. */
   'peer:demoted': CustomEvent<PeerDemotedEvent>
+  /** A live connection now rests on the peer's rotated certificate (issue 9). */
+  'peer:reauthenticated': CustomEvent<ReauthenticatedPeer>
+  /** The auth service ended a session: certificate expired, or no longer verifies (issue 9). */
+  'session:ended': CustomEvent<SessionEnded>
+  /** An anomaly signature entered the store: accepted from gossip, or published here (issue 5). */
+  anomaly: CustomEvent<AnomalyRecord>
 }
 
 export interface MeshNodeParts {
@@ -45,6 +54,8 @@ export interface MeshNodeParts {
   revocation: RevocationState
   routingGuard: RoutingTableGuard
   log: Logger
+  /** Anomaly and CRL gossip with the revoke push; absent when `options.gossip.enabled` is false. */
+  gossip?: MeshGossip
 }
 
 /** Auth failures that say nothing bad about the peer, so they earn no back-off. */
@@ -66,9 +77,15 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private readonly routingGuard: RoutingTableGuard
   private readonly log: Logger
   private readonly dialing = new Set<string>()
+  /** Anomaly and CRL gossip and the revoke push (issue 5); undefined when gossip is off. */
+  readonly gossip?: MeshGossip
 
   constructor (parts: MeshNodeParts) {
     super()
+    if (parts.gossip != null) {
+      this.gossip = parts.gossip
+      parts.gossip.anomalies.addEventListener('anomaly', (evt) => { this.safeDispatchEvent('anomaly', { detail: evt.detail }) })
+    }
     this.libp2p = parts.libp2p
     this.options = parts.options
     this.peers = parts.peers
@@ -86,6 +103,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     // Listen before start so that no auth outcome of the first connections is missed.
     this.auth.addEventListener('peer:authenticated', this.onAuthenticated)
     this.auth.addEventListener('peer:auth-failed', this.onAuthFailed)
+    this.auth.addEventListener('peer:reauthenticated', (evt) => { this.onReauthenticated(evt.detail) })
+    this.auth.addEventListener('session:ended', (evt) => { this.safeDispatchEvent('session:ended', { detail: evt.detail }) })
     this.libp2p.addEventListener('connection:open', this.onConnectionOpen)
     this.libp2p.addEventListener('connection:close', this.onConnectionClose)
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
@@ -172,6 +191,26 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await this.libp2p.unhandle(protocol)
   }
 
+  /** The anomaly store (`list()`, `get()`, events); throws MeshNodeError GOSSIP_DISABLED when gossip is off. */
+  get anomalies (): AnomalyStore {
+    return this.requireGossip().anomalies
+  }
+
+  /** Signs and gossips an anomaly signature as this node; `ttl` in seconds (default 1 h). See MeshGossip.publishAnomaly. */
+  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number } = {}): Promise<PublishedAnomaly> {
+    return this.requireGossip().publishAnomaly(payload, options)
+  }
+
+  /** Installs a CA-signed CRL here if newer, gossips it, and pushes it to every authenticated peer. */
+  async publishCrl (crlDer: Uint8Array): Promise<CrlPublication> {
+    return this.requireGossip().publishCrl(crlDer)
+  }
+
+  private requireGossip (): MeshGossip {
+    if (this.gossip == null) { throw new MeshNodeError('GOSSIP_DISABLED', 'this node runs without gossip (options.gossip.enabled is false)') }
+    return this.gossip
+  }
+
   /**
    * The revocation enforcement point (CRL fetch, gossip and push all end here). Installs
    * `isRevoked` as the current predicate of `source`, then for every peer it revokes: blocks it
@@ -227,6 +266,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       })
     }
     this.safeDispatchEvent('peer:authenticated', { detail: peer })
+  }
+
+  /** A session moved to the peer's new certificate: the peer table follows (serial, expiry, key). */
+  private onReauthenticated (peer: ReauthenticatedPeer): void {
+    if (this.revocation.isRevoked(peer)) {
+      void this.expel({ peerId: peer.peerId, nodeId: peer.nodeId, serialHex: peer.serialHex })
+      return
+    }
+    this.peers.authenticated(peer)
+    this.safeDispatchEvent('peer:reauthenticated', { detail: peer })
   }
 
   private onAuthFailed (evt: CustomEvent<AuthFailure>): void {

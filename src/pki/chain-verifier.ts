@@ -63,8 +63,8 @@ interface HeldCrl {
 }
 
 export class ChainVerifier {
-  readonly #roots: Certificate[]
-  readonly #intermediates: Certificate[]
+  #roots: Certificate[]
+  #intermediates: Certificate[]
   readonly #policy: ResolvedChainPolicy
   readonly #maxEntries: number
   readonly #cache = new Map<string, CacheEntry>()
@@ -102,6 +102,32 @@ export class ChainVerifier {
     }
     this.#cache.set(key, entry)
     return result
+  }
+
+  /**
+   * Replaces the trust anchors, and the known CA certificates when given (CA rotation: a
+   * CA-signed trust-bundle notice added a root, or retired one). The cache is cleared, so every
+   * chain is checked against the new set on its next use; a chain that ends at a retired root is
+   * refused from now on. Held CRLs and revocations stay (a CRL whose issuer is no longer known is
+   * simply never consulted).
+   */
+  setTrust (trust: { roots: Array<Uint8Array | Certificate>, intermediates?: Array<Uint8Array | Certificate> }): void {
+    const roots = trust.roots.map(toCertificate)
+    if (roots.length === 0) { throw new ChainValidationError('UNKNOWN_ISSUER', 'a trust set needs at least one root') }
+    this.#roots = roots
+    if (trust.intermediates != null) { this.#intermediates = trust.intermediates.map(toCertificate) }
+    this.#cache.clear()
+    this.#epoch++
+  }
+
+  /** The trust anchors now in force. */
+  get roots (): Certificate[] {
+    return [...this.#roots]
+  }
+
+  /** The CA certificates known besides the roots. */
+  get intermediates (): Certificate[] {
+    return [...this.#intermediates]
   }
 
   /**
@@ -160,6 +186,11 @@ export class ChainVerifier {
   /** The newest CRL held per issuer (to serve or gossip onwards). */
   get crls (): Crl[] {
     return [...this.#crls.values()].map(h => h.crl)
+  }
+
+  /** The trust anchors and known CA certificates: what maps a CRL's issuer name to certificates. */
+  get authorities (): Certificate[] {
+    return [...this.#roots, ...this.#intermediates]
   }
 
   get cacheSize (): number {

@@ -1,106 +1,126 @@
-import { aduKey, aduOfPart, destKey, fragmentKey, hexNum, hexText, partKey, under } from './bundle-keys.ts'
+import { BundleIndex } from './bundle-index.ts'
+import { aduKey, aduOfPart, destKey, fragmentKey, hexText, partKey, under } from './bundle-keys.ts'
+import { fragmentRanges, fragmentsOf, getDelivered, listInbox, listReassembly } from './bundle-queries.ts'
 import { BundleStoreError, charge, decodeRecord, encodeRecord } from './bundle-records.ts'
-import { SYNC } from './mesh-store.ts'
+import { emptyChange, GroupCommit } from './group-commit.ts'
+import type { HeldPart } from './bundle-index.ts'
 import type { AcceptItem, AcceptStatus, BundleStoreOptions, DeliveredMeta, FragmentMeta, OutboundMeta, Usage } from './bundle-records.ts'
+import type { Change, Prepare, Tx } from './group-commit.ts'
 import type { MeshStore, Sublevel } from './mesh-store.ts'
 import type { BundleId } from '../dtn/bundle-id.ts'
 import type { PeerIdentity } from '../node/peer-verifier.ts'
 
 export { BundleStoreError, ENTRY_OVERHEAD_BYTES } from './bundle-records.ts'
+export { MAX_GROUP_JOBS } from './group-commit.ts'
 export type { AcceptItem, AcceptStatus, BundleStoreErrorCode, BundleStoreOptions, DeliveredMeta, FragmentMeta, OutboundMeta, Usage } from './bundle-records.ts'
 
 /**
- * The DTN bundle store: one LevelDB per node (the MeshStore), these sublevels:
+ * The DTN bundle store: one LevelDB per node (the MeshStore). On disk, two kinds of keys:
  *
- * - `dtn-bundles`: part key -> record (OutboundMeta, bundle bytes), held for forwarding
- * - `dtn-outbound`: `<next attempt>.<part key>`, the retry schedule
- * - `dtn-by-dest`: `<hex destination | *>.<part key>`, for "peer X is here"
- * - `dtn-expiry`: `<expires at>.<part or ADU key>` -> what to remove, for sweeping
- * - `dtn-seen`: part key -> expires at, for deduplication
- * - `dtn-fragments`: `<part key>.<length>` -> record (FragmentMeta, payload slice), awaiting
- * reassembly; the length in the key lets reassembly check ranges from keys alone
- * - `dtn-inbox`: ADU key -> record (DeliveredMeta, payload), delivered to this node
- * - `dtn-state`: usage and the last bundle id, for the quota and the sequence
+ * - records, each one value: `dtn-bundles` (part key -> OutboundMeta + bundle bytes, held for
+ * forwarding), `dtn-fragments` (`<part key>.<length>` -> FragmentMeta + payload slice, awaiting
+ * reassembly; the length in the key lets reassembly check ranges from keys alone) and
+ * `dtn-inbox` (ADU key -> DeliveredMeta + payload, delivered to this node);
+ * - `dtn-seen`: part key -> expires at, for deduplication once the record is gone: a bundle
+ * handed on (custody passed), purged, or taken from the inbox is still refused as a duplicate
+ * until it expires. While a record is held, the record itself is the proof of "seen", so
+ * accepting a part writes ONE key, and the seen key is written when the record leaves, in the
+ * same atomic batch (a release is one delete and one small put): there is no instant at which
+ * neither exists, so deduplication survives any crash;
+ * - and `dtn-state`, the last bundle id.
  *
- * Every change is one atomic `sync` batch. Concurrent changes are group-committed: callers queue,
- * one batch at a time goes to disk holding everything queued meanwhile (each change still decided
- * one by one, in order), so durability costs one fsync per group, not per bundle.
+ * The secondary indexes the issue lists - outbound by next attempt time, by destination, and by
+ * expiry - live in memory (bundle-index.ts) and are rebuilt from the records at open, because
+ * every field they hold is in the record already: writing them too made each accept five keys,
+ * and LevelDB's cost is per key (measured here with sync batches of 1,000: one key per accept
+ * runs at about 2x the rate of five).
+ * The price is a scan of the records at open (about a second per 256 MiB, the default quota) and
+ * memory of one small entry per stored record (bounded by the quota). The retry schedule
+ * (attempts, next attempt) is kept in memory only: after a restart every held bundle is due at
+ * once, which is what a node that was down should do anyway; spray copies and holders are written
+ * through. Seen ids are not indexed by expiry: each sweep scans a bounded page of `dtn-seen` from
+ * a cursor and drops the expired ones, so memory never grows with the number of bundles seen.
+ * The `dtn-outbound`, `dtn-by-dest` and `dtn-expiry` sublevels of earlier versions are cleared
+ * at open.
+ *
+ * Every change is one atomic `sync` batch; the in-memory indexes change only after it committed.
+ * Concurrent changes are group-committed, pipelined (group-commit.ts): one fsync per group of
+ * changes, not per bundle, and the next group is decided while the previous one is written.
  *
  * Quota (issue 7): a change that would take the stored bytes over the quota is refused with
  * BundleStoreError QUOTA_EXCEEDED and writes nothing. Nothing accepted is ever evicted to make
  * room: bundles leave only by custody transfer (ACK), delivery, expiry, or a revoked source.
  */
 
-type Op = { type: 'put', sublevel: Sublevel<any>, key: string, value: unknown } | { type: 'del', sublevel: Sublevel<any>, key: string }
-
-interface Change {
-  ops: Op[]
-  delta: Usage
-}
-
-interface Job<T> {
-  /** Seen keys the job will ask about: fetched for the whole group in one read. */
-  seenKeys?: string[]
-  /** Decides the change against the state as of every job before it; may throw to refuse. */
-  prepare(tx: Tx): Promise<{ change: Change, result: T }>
-  resolve(v: T): void
-  reject(e: unknown): void
-}
-
-/**
- * What a job sees of the group being built: parts accepted earlier in it, values deleted earlier
- * in it (so two jobs never both charge the same removal), and the usage so far. Jobs read the
- * database as of the last committed group; callers (the agent) never queue two changes to one
- * bundle at once, so these sets are enough.
- */
-interface Tx {
-  written: Set<string>
-  deleted: Set<string>
-  usage: Usage
-  /** Seen state of the group's declared keys, read once (one getMany) before any job runs. */
-  seen: Map<string, boolean>
-}
-
-const OUTBOUND_TAG = 'b'
-const FRAGMENT_TAG = 'f'
-const INBOX_TAG = 'i'
+/** Seen ids looked at per sweep: bounds its work; a store holding fewer is swept exactly each time. */
+export const SEEN_SCAN_PAGE = 4096
 
 export class BundleStore {
   readonly quotaBytes: number
-  readonly #store: MeshStore
   readonly #bundles: Sublevel<Uint8Array>
-  readonly #outbound: Sublevel<string>
-  readonly #byDest: Sublevel<string>
-  readonly #expiry: Sublevel<string[]>
   readonly #seen: Sublevel<number>
   readonly #fragments: Sublevel<Uint8Array>
   readonly #inbox: Sublevel<Uint8Array>
   readonly #state: Sublevel<any>
+  readonly #index = new BundleIndex()
   #usage: Usage = { bytes: 0, entries: 0 }
-  #queue: Array<Job<any>> = []
-  #flushing: Promise<void> | null = null
+  readonly #commits: GroupCommit
   #closed = false
+  /** Where the next sweep's page of seen ids starts ('' = the beginning). */
+  #seenCursor = ''
 
   private constructor (store: MeshStore, options: BundleStoreOptions) {
     if (!Number.isSafeInteger(options.quotaBytes) || options.quotaBytes < 0) { throw new RangeError('quotaBytes must be a non-negative integer') }
     this.quotaBytes = options.quotaBytes
-    this.#store = store
     this.#bundles = store.sublevel('dtn-bundles')
-    this.#outbound = store.sublevel('dtn-outbound')
-    this.#byDest = store.sublevel('dtn-by-dest')
-    this.#expiry = store.sublevel('dtn-expiry')
     this.#seen = store.sublevel('dtn-seen')
     this.#fragments = store.sublevel('dtn-fragments')
     this.#inbox = store.sublevel('dtn-inbox')
     this.#state = store.sublevel('dtn-state')
+    this.#commits = new GroupCommit({
+      db: store.db,
+      usage: () => this.#usage,
+      setUsage: (u) => { this.#usage = u },
+      // seen ids of parts no record stands for, for a whole group in one read
+      prefetch: async (keys, tx) => {
+        const wanted = keys.filter(k => !this.#index.holds(k))
+        if (wanted.length === 0) { return }
+        const found = await this.#seen.getMany(wanted)
+        wanted.forEach((k, i) => tx.seen.set(k, found[i] != null))
+      }
+    })
   }
 
-  /** Opens the bundle sublevels of `store` and loads the usage counter. */
+  /** Opens the bundle sublevels of `store` and rebuilds the indexes and the usage from the records. */
   static async open (store: MeshStore, options: BundleStoreOptions): Promise<BundleStore> {
     const s = new BundleStore(store, options)
-    const usage = await s.#state.get('usage')
-    if (usage != null) { s.#usage = { bytes: usage.bytes, entries: usage.entries } }
+    // indexes of earlier versions, now rebuilt in memory
+    for (const name of ['dtn-outbound', 'dtn-by-dest', 'dtn-expiry'] as const) { await store.sublevel(name).clear() }
+    await s.#state.del('usage')
+    await s.#rebuild()
     return s
+  }
+
+  async #rebuild (): Promise<void> {
+    let bytes = 0
+    let entries = 0
+    for await (const [pk, v] of this.#bundles.iterator()) {
+      const m = decodeRecord<OutboundMeta>(v).meta
+      const c = charge(v)
+      this.#index.addOutbound(pk, heldPart(m, c))
+      bytes += c
+      entries++
+    }
+    for (const [kind, sub] of [['f', this.#fragments], ['i', this.#inbox]] as const) {
+      for await (const [key, v] of sub.iterator()) {
+        const c = charge(v)
+        const m = decodeRecord<{ id: BundleId, expiresAt: number }>(v).meta
+        this.#index.addHeld(kind, key, { expiresAt: m.expiresAt, charge: c, pk: kind === 'f' ? aduOfPart(key) : partKey(m.id, 0) })
+        bytes += c
+        entries++
+      }
+    }
+    this.#usage = { bytes, entries }
   }
 
   /** Bytes and entries held now, as charged against the quota. */
@@ -109,128 +129,82 @@ export class BundleStore {
   }
 
   /** Runs `prepare` in the write queue and commits its change in the next group batch. */
-  async #run<T>(prepare: Job<T>['prepare'], seenKeys?: string[]): Promise<T> {
+  async #run<T>(prepare: Prepare<T>, seenKeys?: string[]): Promise<T> {
     if (this.#closed) { throw new BundleStoreError('CLOSED', 'bundle store is closed') }
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ prepare, resolve, reject, seenKeys })
-      if (this.#flushing == null) { this.#flushing = this.#flush() }
-    })
+    return this.#commits.run(prepare, seenKeys)
   }
 
-  async #flush (): Promise<void> {
-    // let every caller of this tick queue first: a burst of accepts becomes one group, not 1 + rest
-    await Promise.resolve()
-    // one group per loop: every job queued while the previous batch was on its way to disk
-    while (this.#queue.length > 0) {
-      const jobs = this.#queue
-      this.#queue = []
-      const tx: Tx = { written: new Set(), deleted: new Set(), usage: { ...this.#usage }, seen: new Map() }
-      const wanted = [...new Set(jobs.flatMap(j => j.seenKeys ?? []))]
-      if (wanted.length > 0) {
-        try {
-          const found = await this.#seen.getMany(wanted)
-          wanted.forEach((k, i) => tx.seen.set(k, found[i] != null))
-        } catch {
-          // each job falls back to its own reads
-        }
-      }
-      const ops: Op[] = []
-      const done: Array<{ job: Job<any>, result: unknown }> = []
-      for (const job of jobs) {
-        try {
-          const { change, result } = await job.prepare(tx)
-          ops.push(...change.ops)
-          tx.usage.bytes += change.delta.bytes
-          tx.usage.entries += change.delta.entries
-          done.push({ job, result })
-        } catch (err) {
-          job.reject(err)
-        }
-      }
-      if (ops.length === 0) {
-        for (const d of done) { d.job.resolve(d.result) }
-        continue
-      }
-      ops.push({ type: 'put', sublevel: this.#state, key: 'usage', value: tx.usage })
-      try {
-        await this.#store.db.batch(ops as any, SYNC)
-        this.#usage = tx.usage
-        for (const d of done) { d.job.resolve(d.result) }
-      } catch (err) {
-        for (const d of done) { d.job.reject(err) }
-      }
-    }
-    this.#flushing = null
+  /** Seen, from what the group and the index know; undefined when only a read can tell. */
+  #seenNow (tx: Tx, key: string): boolean | undefined {
+    if (tx.wrote(key)) { return true }
+    if (tx.gone(`s:${key}`)) { return false }
+    if (this.#index.holds(key)) { return true }
+    return tx.seen.get(key)
   }
 
   async #isSeen (tx: Tx, key: string): Promise<boolean> {
-    if (tx.written.has(key)) { return true }
-    return tx.seen.get(key) ?? (await this.#seen.get(key)) != null
+    return this.#seenNow(tx, key) ?? (await this.#seen.get(key)) != null
   }
 
   /**
    * Keeps `items` atomically and durably (one `sync` batch with everything else queued), or
    * nothing. An item whose part was seen before is skipped and reported `duplicate`; the call
-   * fails with QUOTA_EXCEEDED, writing nothing, if the new items would not fit.
+   * fails with QUOTA_EXCEEDED, writing nothing, if the new items would not fit. Each part costs
+   * one key, its record (which stands for "seen" while it is held).
    */
   async accept (items: AcceptItem[], state?: { key: string, value: unknown }): Promise<AcceptStatus[]> {
+    const pks = items.map(item => partKey(item.meta.id, item.type === 'delivered' ? (item.offset ?? 0) : item.meta.offset))
     return this.#run(async (tx) => {
-      const ops: Op[] = []
-      const delta: Usage = { bytes: 0, entries: 0 }
+      const change = emptyChange()
+      const { ops, delta, after } = change
       const statuses: AcceptStatus[] = []
-      const cleanup = new Map<string, { expiresAt: number, tags: Set<string> }>()
-      const expire = (key: string, expiresAt: number, tag: string): void => {
-        const e = cleanup.get(key) ?? { expiresAt, tags: new Set<string>() }
-        e.tags.add(tag)
-        cleanup.set(key, e)
-      }
       const claimed = new Set<string>()
-      for (const item of items) {
-        const offset = item.type === 'delivered' ? (item.offset ?? 0) : item.meta.offset
-        const pk = partKey(item.meta.id, offset)
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]
+        const pk = pks[i]
         // an outbound copy and a local fragment/delivery of the same part may come together
-        // (a broadcast); dedup is against earlier changes only
-        if (!claimed.has(pk) && await this.#isSeen(tx, pk)) {
+        // (a broadcast); dedup is against earlier changes only (a read only when nothing in
+        // memory can tell: the group's prefetch normally did it)
+        if (!claimed.has(pk) && (this.#seenNow(tx, pk) ?? await this.#isSeen(tx, pk))) {
           statuses.push('duplicate')
           continue
         }
         claimed.add(pk)
-        ops.push({ type: 'put', sublevel: this.#seen, key: pk, value: item.meta.expiresAt })
-        expire(pk, item.meta.expiresAt, 's')
         if (item.type === 'outbound') {
           const m = item.meta
           const value = encodeRecord(m, item.bytes)
+          const c = charge(value)
           ops.push({ type: 'put', sublevel: this.#bundles, key: pk, value })
-          ops.push({ type: 'put', sublevel: this.#outbound, key: `${hexNum(m.nextAttemptAt)}.${pk}`, value: '' })
-          ops.push({ type: 'put', sublevel: this.#byDest, key: `${destKey(m.destination, m.broadcast)}.${pk}`, value: '' })
-          expire(pk, m.expiresAt, OUTBOUND_TAG)
-          delta.bytes += charge(value)
+          after.push(() => { this.#index.addOutbound(pk, heldPart(m, c)) })
+          delta.bytes += c
           delta.entries++
         } else if (item.type === 'fragment') {
           const value = encodeRecord(item.meta, item.payload)
+          const c = charge(value)
           const fk = fragmentKey(pk, item.meta.length)
+          const expiresAt = item.meta.expiresAt
           ops.push({ type: 'put', sublevel: this.#fragments, key: fk, value })
-          expire(fk, item.meta.expiresAt, FRAGMENT_TAG)
-          delta.bytes += charge(value)
+          after.push(() => { this.#index.addHeld('f', fk, { expiresAt, charge: c, pk }) })
+          delta.bytes += c
           delta.entries++
         } else {
           const ak = aduKey(item.meta.id)
           const value = encodeRecord(item.meta, item.payload)
+          const c = charge(value)
+          const expiresAt = item.meta.expiresAt
+          const wholePk = partKey(item.meta.id, 0)
           ops.push({ type: 'put', sublevel: this.#inbox, key: ak, value })
-          expire(ak, item.meta.expiresAt, INBOX_TAG)
-          delta.bytes += charge(value)
+          after.push(() => { this.#index.addHeld('i', ak, { expiresAt, charge: c, pk: wholePk }) })
+          delta.bytes += c
           delta.entries++
-          // the fragments it was made of leave in the same batch
+          // the fragments it was made of leave in the same batch, each leaving its seen id, as
+          // does the fragment that completed it
           if (item.offset != null) {
-            for await (const [key, v] of this.#fragments.iterator(under(ak))) {
-              this.#delete(tx, ops, delta, this.#fragments, key, v)
-            }
+            for await (const key of this.#fragments.keys(under(ak))) { this.#deleteHeld(tx, change, 'f', key, expiresAt) }
+            this.#putSeen(tx, change, pk, expiresAt)
           }
         }
         statuses.push('accepted')
-      }
-      for (const [key, e] of cleanup) {
-        ops.push({ type: 'put', sublevel: this.#expiry, key: `${hexNum(e.expiresAt)}.${key}`, value: [...e.tags] })
       }
       // [REFUSE] over quota: nothing of this change is written, nothing held is evicted
       if (delta.bytes > 0 && tx.usage.bytes + delta.bytes > this.quotaBytes) {
@@ -238,115 +212,140 @@ export class BundleStore {
       }
       for (const pk of claimed) { tx.written.add(pk) }
       if (state != null) { ops.push({ type: 'put', sublevel: this.#state, key: state.key, value: state.value }) }
-      return { change: { ops, delta }, result: statuses }
-    }, items.map(item => partKey(item.meta.id, item.type === 'delivered' ? (item.offset ?? 0) : item.meta.offset)))
+      return { change, result: statuses }
+    }, pks)
   }
 
   /** True when the part (bundle or fragment at `offset`) was accepted before and has not expired. */
   async hasSeen (id: BundleId, offset = 0): Promise<boolean> {
-    return (await this.#seen.get(partKey(id, offset))) != null
+    const pk = partKey(id, offset)
+    return this.#index.holds(pk) || (await this.#seen.get(pk)) != null
   }
 
   /** A bundle held for forwarding. */
   async getOutbound (id: BundleId, offset = 0): Promise<{ meta: OutboundMeta, bytes: Uint8Array } | undefined> {
-    const v = await this.#bundles.get(partKey(id, offset))
+    const pk = partKey(id, offset)
+    const v = await this.#bundles.get(pk)
     if (v == null) { return undefined }
     const r = decodeRecord<OutboundMeta>(v)
-    return { meta: r.meta, bytes: r.data }
+    return { meta: this.#overlay(pk, r.meta), bytes: r.data }
   }
 
   /** Outbound bundles whose next attempt is due at `now`, earliest first (at most `limit`). */
   async dueOutbound (now: number, limit = 256): Promise<OutboundMeta[]> {
-    return this.#metasFromIndex(this.#outbound, { lt: hexNum(now + 1), limit })
+    return this.#metas(this.#index.due(now, limit))
   }
 
   /** Time of the earliest scheduled attempt, if any (for the retry timer). */
   async nextAttemptTime (): Promise<number | undefined> {
-    const [key] = await this.#outbound.keys({ limit: 1 }).all()
-    return key == null ? undefined : parseInt(key.slice(0, 16), 16)
+    return this.#index.nextAttemptTime()
   }
 
   /** Outbound bundles addressed to `destination` (a node_id, or broadcast). */
   async outboundFor (destination: string, broadcast: boolean, limit = 256): Promise<OutboundMeta[]> {
-    return this.#metasFromIndex(this.#byDest, { ...under(destKey(destination, broadcast)), limit })
+    return this.#metas(this.#index.forDest(destKey(destination, broadcast), limit))
   }
 
-  /** Every outbound bundle (for listings and for spraying to a new relay), in key order. */
+  /** Outbound bundles that still hold more than one spray-and-wait copy (offered to each new relay). */
+  async sprayable (limit = 256): Promise<OutboundMeta[]> {
+    return this.#metas(this.#index.sprayable(limit))
+  }
+
+  /** How many parts are held for forwarding (from the index: no read). */
+  get outboundCount (): number {
+    return this.#index.outbound.size
+  }
+
+  /** Every outbound bundle (for listings), in key order. */
   async listOutbound (limit = 256): Promise<OutboundMeta[]> {
     const out: OutboundMeta[] = []
-    for await (const v of this.#bundles.values({ limit })) { out.push(decodeRecord<OutboundMeta>(v).meta) }
+    for await (const [pk, v] of this.#bundles.iterator({ limit })) { out.push(this.#overlay(pk, decodeRecord<OutboundMeta>(v).meta)) }
     return out
   }
 
-  async #metasFromIndex (index: Sublevel<string>, range: Record<string, unknown>): Promise<OutboundMeta[]> {
-    const keys: string[] = []
-    for await (const k of index.keys(range)) { keys.push(k.slice(k.indexOf('.') + 1)) }
-    const values = await this.#bundles.getMany(keys)
-    return values.filter((v): v is Uint8Array => v != null).map(v => decodeRecord<OutboundMeta>(v).meta)
+  async #metas (pks: string[]): Promise<OutboundMeta[]> {
+    if (pks.length === 0) { return [] }
+    const values = await this.#bundles.getMany(pks)
+    const out: OutboundMeta[] = []
+    values.forEach((v, i) => { if (v != null) { out.push(this.#overlay(pks[i], decodeRecord<OutboundMeta>(v).meta)) } })
+    return out
   }
 
-  /**
-   * Byte ranges of the fragments held for the ADU `id`, in offset order, and the metadata of one
-   * of them (they agree on total length and digest: each was checked against the others). Reads
-   * keys and one value only, so admitting the n-th fragment costs no payload reads.
-   */
-  async fragmentRanges (id: BundleId): Promise<{ ranges: Array<{ offset: number, length: number }>, sample?: FragmentMeta }> {
-    const ranges: Array<{ offset: number, length: number }> = []
-    let first: string | undefined
-    for await (const key of this.#fragments.keys(under(aduKey(id)))) {
-      const parts = key.split('.')
-      ranges.push({ offset: parseInt(parts[3], 16), length: parseInt(parts[4], 16) })
-      first ??= key
+  /** The record's meta with the schedule as the index holds it now. */
+  #overlay (pk: string, meta: OutboundMeta): OutboundMeta {
+    const part = this.#index.outbound.get(pk)
+    if (part != null) {
+      meta.attempts = part.attempts
+      meta.nextAttemptAt = part.nextAttemptAt
+      meta.copies = part.copies
     }
-    if (first == null) { return { ranges } }
-    const v = await this.#fragments.get(first)
-    return v == null ? { ranges } : { ranges, sample: decodeRecord<FragmentMeta>(v).meta }
+    return meta
+  }
+
+  /** Byte ranges (from keys) of the fragments held for ADU `id`, and one's metadata; see bundle-queries.ts. */
+  async fragmentRanges (id: BundleId): Promise<{ ranges: Array<{ offset: number, length: number }>, sample?: FragmentMeta }> {
+    return fragmentRanges(this.#fragments, id)
   }
 
   /** Fragments held for the ADU `id`, payloads included, in offset order. */
   async fragmentsOf (id: BundleId): Promise<Array<{ meta: FragmentMeta, payload: Uint8Array }>> {
-    const out: Array<{ meta: FragmentMeta, payload: Uint8Array }> = []
-    for await (const v of this.#fragments.values(under(aduKey(id)))) {
-      const r = decodeRecord<FragmentMeta>(v)
-      out.push({ meta: r.meta, payload: r.data })
-    }
-    return out
+    return fragmentsOf(this.#fragments, id)
+  }
+
+  /** ADUs being reassembled here, with the fragments and bytes held so far. */
+  async listReassembly (limit = 256): Promise<Array<{ meta: FragmentMeta, fragments: number, bytesHeld: number }>> {
+    return listReassembly(this.#fragments, limit)
   }
 
   /** Bundles delivered to this node and not expired at `now`. */
   async listInbox (now: number, limit = 256): Promise<Array<{ meta: DeliveredMeta, payload: Uint8Array }>> {
-    const out: Array<{ meta: DeliveredMeta, payload: Uint8Array }> = []
-    for await (const v of this.#inbox.values({ limit })) {
-      const r = decodeRecord<DeliveredMeta>(v)
-      // [IGNORE] expired but not yet swept: never handed out
-      if (r.meta.expiresAt > now) { out.push({ meta: r.meta, payload: r.data }) }
-    }
-    return out
+    return listInbox(this.#inbox, now, limit)
   }
 
   /** One delivered bundle, unless expired at `now`. */
   async getDelivered (id: BundleId, now: number): Promise<{ meta: DeliveredMeta, payload: Uint8Array } | undefined> {
-    const v = await this.#inbox.get(aduKey(id))
-    if (v == null) { return undefined }
-    const r = decodeRecord<DeliveredMeta>(v)
-    return r.meta.expiresAt > now ? { meta: r.meta, payload: r.data } : undefined
+    return getDelivered(this.#inbox, id, now)
   }
 
-  /** Updates an outbound bundle's schedule and bookkeeping (after an attempt, a spray, an ACK). */
+  /**
+   * Moves an outbound part's retry schedule. In memory only (see the header): no write, so
+   * planning a retry costs nothing on disk. False when the part is no longer held.
+   */
+  reschedule (id: BundleId, offset: number, patch: { attempts?: number, nextAttemptAt?: number }): boolean {
+    return this.#index.reschedule(partKey(id, offset), patch)
+  }
+
+  /**
+   * Updates an outbound bundle's bookkeeping durably (after a spray or an ACK: copies, holders),
+   * rewriting its record with the schedule as it stands; schedule-only patches go to `reschedule`.
+   */
   async updateOutbound (id: BundleId, offset: number, patch: Partial<Pick<OutboundMeta, 'copies' | 'attempts' | 'nextAttemptAt' | 'sentTo'>>): Promise<OutboundMeta> {
-    return this.#run(async () => {
+    if (patch.copies == null && patch.sentTo == null) {
+      const held = await this.getOutbound(id, offset)
+      if (held == null || !this.reschedule(id, offset, patch)) { throw new BundleStoreError('NOT_FOUND', 'no such outbound bundle') }
+      return { ...held.meta, ...patch }
+    }
+    return this.#run(async (tx) => {
       const pk = partKey(id, offset)
-      const v = await this.#bundles.get(pk)
+      const v = tx.gone(`b:${pk}`) ? undefined : await this.#bundles.get(pk)
       if (v == null) { throw new BundleStoreError('NOT_FOUND', 'no such outbound bundle') }
       const { meta, data } = decodeRecord<OutboundMeta>(v)
-      const next: OutboundMeta = { ...meta, ...patch }
+      const next: OutboundMeta = { ...this.#overlay(pk, meta), ...patch }
       const value = encodeRecord(next, data)
-      const ops: Op[] = [{ type: 'put', sublevel: this.#bundles, key: pk, value }]
-      if (next.nextAttemptAt !== meta.nextAttemptAt) {
-        ops.push({ type: 'del', sublevel: this.#outbound, key: `${hexNum(meta.nextAttemptAt)}.${pk}` })
-        ops.push({ type: 'put', sublevel: this.#outbound, key: `${hexNum(next.nextAttemptAt)}.${pk}`, value: '' })
+      const c = charge(value)
+      return {
+        change: {
+          ops: [{ type: 'put', sublevel: this.#bundles, key: pk, value }],
+          delta: { bytes: c - charge(v), entries: 0 },
+          after: [() => {
+            const part = this.#index.outbound.get(pk)
+            if (part == null) { return }
+            part.charge = c
+            this.#index.reschedule(pk, { copies: next.copies, attempts: next.attempts, nextAttemptAt: next.nextAttemptAt })
+          }]
+        },
+        result: next
       }
-      return { change: { ops, delta: { bytes: charge(value) - charge(v), entries: 0 } }, result: next }
     })
   }
 
@@ -356,81 +355,108 @@ export class BundleStore {
    */
   async release (id: BundleId, offset = 0): Promise<boolean> {
     return this.#run(async (tx) => {
-      const pk = partKey(id, offset)
-      const change = await this.#removeOutbound(tx, pk)
+      const change = emptyChange()
+      this.#removeOutbound(tx, change, partKey(id, offset), true)
       return { change, result: change.ops.length > 0 }
     })
   }
 
-  async #removeOutbound (tx: Tx, pk: string): Promise<Change> {
-    const ops: Op[] = []
-    const delta: Usage = { bytes: 0, entries: 0 }
-    const v = tx.deleted.has(`b:${pk}`) ? undefined : await this.#bundles.get(pk)
-    if (v == null) { return { ops, delta } }
-    const m = decodeRecord<OutboundMeta>(v).meta
-    this.#delete(tx, ops, delta, this.#bundles, pk, v)
-    ops.push({ type: 'del', sublevel: this.#outbound, key: `${hexNum(m.nextAttemptAt)}.${pk}` })
-    ops.push({ type: 'del', sublevel: this.#byDest, key: `${destKey(m.destination, m.broadcast)}.${pk}` })
-    return { ops, delta }
+  /**
+   * Deletes an outbound record once per group, crediting its size back (no read: the index has
+   * it); with `keepSeen`, its seen id takes over in the same batch.
+   */
+  #removeOutbound (tx: Tx, change: Change, pk: string, keepSeen: boolean): void {
+    const part = this.#index.outbound.get(pk)
+    if (part == null || tx.gone(`b:${pk}`)) { return }
+    tx.deleted.add(`b:${pk}`)
+    change.ops.push({ type: 'del', sublevel: this.#bundles, key: pk })
+    if (keepSeen) { this.#putSeen(tx, change, pk, part.expiresAt) }
+    change.delta.bytes -= part.charge
+    change.delta.entries--
+    change.after.push(() => { this.#index.removeOutbound(pk) })
   }
 
-  /** Deletes a charged value once per group, crediting its size back. */
-  #delete (tx: Tx, ops: Op[], delta: Usage, sub: Sublevel<Uint8Array>, key: string, value: Uint8Array): void {
-    const tag = `${sub === this.#bundles ? 'b' : sub === this.#fragments ? 'f' : 'i'}:${key}`
-    if (tx.deleted.has(tag)) { return }
-    tx.deleted.add(tag)
-    ops.push({ type: 'del', sublevel: sub, key })
-    delta.bytes -= charge(value)
-    delta.entries--
+  /** Deletes a fragment or inbox entry once per group, crediting its size back; with `seenUntil`, its seen id takes over. */
+  #deleteHeld (tx: Tx, change: Change, kind: 'f' | 'i', key: string, seenUntil?: number): void {
+    const held = this.#index.held.get(`${kind}:${key}`)
+    if (held == null || tx.gone(`${kind}:${key}`)) { return }
+    tx.deleted.add(`${kind}:${key}`)
+    change.ops.push({ type: 'del', sublevel: kind === 'f' ? this.#fragments : this.#inbox, key })
+    if (seenUntil != null) { this.#putSeen(tx, change, held.pk, seenUntil) }
+    change.delta.bytes -= held.charge
+    change.delta.entries--
+    change.after.push(() => { this.#index.removeHeld(kind, key) })
+  }
+
+  #putSeen (tx: Tx, change: Change, pk: string, expiresAt: number): void {
+    if (tx.wrote(`s:${pk}`)) { return }
+    tx.written.add(`s:${pk}`)
+    tx.written.add(pk)
+    change.ops.push({ type: 'put', sublevel: this.#seen, key: pk, value: expiresAt })
+  }
+
+  #deleteSeen (tx: Tx, change: Change, pk: string): void {
+    if (tx.gone(`s:${pk}`)) { return }
+    tx.deleted.add(`s:${pk}`)
+    change.ops.push({ type: 'del', sublevel: this.#seen, key: pk })
   }
 
   /** Removes a delivered bundle from the inbox (the application took it). Its seen entries stay until expiry. */
   async removeDelivered (id: BundleId): Promise<boolean> {
     return this.#run(async (tx) => {
-      const ops: Op[] = []
-      const delta: Usage = { bytes: 0, entries: 0 }
-      const ak = aduKey(id)
-      const v = await this.#inbox.get(ak)
-      if (v != null) { this.#delete(tx, ops, delta, this.#inbox, ak, v) }
-      return { change: { ops, delta }, result: ops.length > 0 }
+      const change = emptyChange()
+      const held = this.#index.held.get(`i:${aduKey(id)}`)
+      this.#deleteHeld(tx, change, 'i', aduKey(id), held?.expiresAt)
+      return { change, result: change.ops.length > 0 }
     })
   }
 
   /**
-   * Removes everything that expired at `now` (at most `limit` expiry entries per call): held
-   * bundles, fragments awaiting reassembly, inbox entries and their seen ids. Returns how many
-   * expiry entries it processed; call again while it returns `limit`.
+   * Removes what expired at `now`: held bundles, fragments awaiting reassembly and inbox entries
+   * (with the seen ids of bundles and fragments), then a page of expired seen ids. Processes at
+   * most `limit` entries and returns how many; call again while it returns `limit`.
    */
   async sweep (now: number, limit = 1024): Promise<number> {
     return this.#run(async (tx) => {
-      const ops: Op[] = []
-      const delta: Usage = { bytes: 0, entries: 0 }
+      const change = emptyChange()
       let n = 0
-      for await (const [key, tags] of this.#expiry.iterator({ lt: hexNum(now + 1), limit })) {
+      for (const { kind, key } of this.#index.expired(now, limit)) {
         n++
-        const target = key.slice(17)
-        ops.push({ type: 'del', sublevel: this.#expiry, key })
-        if (tags.includes('s')) { ops.push({ type: 'del', sublevel: this.#seen, key: target }) }
-        if (tags.includes(OUTBOUND_TAG)) { this.#merge(ops, delta, await this.#removeOutbound(tx, target)) }
-        for (const [tag, sub] of [[FRAGMENT_TAG, this.#fragments], [INBOX_TAG, this.#inbox]] as const) {
-          if (!tags.includes(tag)) { continue }
-          const v = await sub.get(target)
-          if (v != null) { this.#delete(tx, ops, delta, sub, target, v) }
+        // expired: the record goes, and no seen id replaces it (an expired bundle is refused anyway)
+        if (kind === 'b') {
+          this.#removeOutbound(tx, change, key, false)
+          this.#deleteSeen(tx, change, key)
+        } else {
+          const pk = this.#index.held.get(`${kind}:${key}`)?.pk
+          this.#deleteHeld(tx, change, kind, key)
+          if (pk != null) { this.#deleteSeen(tx, change, pk) }
         }
       }
-      return { change: { ops, delta }, result: n }
+      if (n < limit) { n += await this.#sweepSeen(tx, change, now, limit - n) }
+      return { change, result: n }
     })
   }
 
-  #merge (ops: Op[], delta: Usage, c: Change): void {
-    ops.push(...c.ops)
-    delta.bytes += c.delta.bytes
-    delta.entries += c.delta.entries
+  /** One page of `dtn-seen` from the cursor: drops expired ids (not those of records still held). */
+  async #sweepSeen (tx: Tx, change: Change, now: number, limit: number): Promise<number> {
+    let n = 0
+    let scanned = 0
+    let last = ''
+    for await (const [pk, expiresAt] of this.#seen.iterator({ gt: this.#seenCursor, limit: SEEN_SCAN_PAGE })) {
+      scanned++
+      last = pk
+      if (expiresAt > now || tx.gone(`s:${pk}`) || this.#index.holds(pk)) { continue }
+      this.#deleteSeen(tx, change, pk)
+      if (++n >= limit) { break }
+    }
+    // wrap to the start once a page comes back short: the next sweep begins a new pass
+    this.#seenCursor = n < limit && scanned < SEEN_SCAN_PAGE ? '' : last
+    return n
   }
 
   /**
    * Purges every bundle, fragment and inbox entry whose source is `source` (a revoked node).
-   * Seen ids stay, so the purged bundles are not accepted again before they expire.
+   * Seen ids replace them, so the purged bundles are not accepted again before they expire.
    */
   async purgeSource (source: string): Promise<number> {
     return this.#purge(under(hexText(source)), () => true)
@@ -443,8 +469,7 @@ export class BundleStore {
 
   async #purge (range: Record<string, string>, match: (signer: PeerIdentity) => boolean): Promise<number> {
     return this.#run(async (tx) => {
-      const ops: Op[] = []
-      const delta: Usage = { bytes: 0, entries: 0 }
+      const change = emptyChange()
       let n = 0
       const test = (signer: PeerIdentity): boolean => {
         try {
@@ -455,17 +480,18 @@ export class BundleStore {
       }
       for await (const [key, v] of this.#bundles.iterator(range)) {
         if (!test(decodeRecord<OutboundMeta>(v).meta.signer)) { continue }
-        this.#merge(ops, delta, await this.#removeOutbound(tx, key))
+        this.#removeOutbound(tx, change, key, true)
         n++
       }
-      for (const sub of [this.#fragments, this.#inbox]) {
+      for (const [kind, sub] of [['f', this.#fragments], ['i', this.#inbox]] as const) {
         for await (const [key, v] of sub.iterator(range)) {
-          if (!test(decodeRecord<{ signer: PeerIdentity }>(v).meta.signer)) { continue }
-          this.#delete(tx, ops, delta, sub, key, v)
+          const meta = decodeRecord<{ signer: PeerIdentity, expiresAt: number }>(v).meta
+          if (!test(meta.signer)) { continue }
+          this.#deleteHeld(tx, change, kind, key, meta.expiresAt)
           n++
         }
       }
-      return { change: { ops, delta }, result: n }
+      return { change, result: n }
     })
   }
 
@@ -476,14 +502,18 @@ export class BundleStore {
 
   /** Writes a small state value durably, in the write queue. */
   async putState (key: string, value: unknown): Promise<void> {
-    await this.#run(async () => ({ change: { ops: [{ type: 'put', sublevel: this.#state, key, value }], delta: { bytes: 0, entries: 0 } }, result: undefined }))
+    await this.#run(async () => ({ change: { ops: [{ type: 'put', sublevel: this.#state, key, value }], delta: { bytes: 0, entries: 0 }, after: [] }, result: undefined }))
   }
 
   /** Waits for queued writes, then refuses new ones. The MeshStore itself is closed by its owner. */
   async close (): Promise<void> {
     this.#closed = true
-    await this.#flushing
+    await this.#commits.idle()
   }
+}
+
+function heldPart (m: OutboundMeta, c: number): HeldPart {
+  return { nextAttemptAt: m.nextAttemptAt, attempts: m.attempts, expiresAt: m.expiresAt, dest: destKey(m.destination, m.broadcast), copies: m.copies, charge: c }
 }
 
 /** The ADU key of a part key, re-exported for the agent's locks. */

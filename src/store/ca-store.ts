@@ -268,6 +268,36 @@ export class CaStore {
     })
   }
 
+  /**
+   * Reserves the sequence number of a CA-signed mesh notice (rotate-now, trust bundle): above the
+   * last one reserved here and at least `now` (ms), so that a successor CA, with a store of its
+   * own, continues above its predecessor's numbers without coordination. Persisted before use.
+   */
+  async nextNoticeSequence (now: number): Promise<number> {
+    return this.#locked(async () => {
+      const last: number = (await this.#meta.get('notice-seq')) ?? 0
+      const n = Math.max(last + 1, Math.floor(now))
+      await this.#meta.put('notice-seq', n, SYNC)
+      return n
+    })
+  }
+
+  /** Keeps the latest notice of a kind (base64), for the enrollment service to hand to polling nodes. */
+  async saveNotice (kind: string, noticeBase64: string, time: number): Promise<void> {
+    await this.#locked(async () => {
+      await this.#store.db.batch([
+        { type: 'put', sublevel: this.#meta, key: `notice:${kind}`, value: { notice: noticeBase64, time } },
+        this.#auditOp(time, 'notice', { kind })
+      ] as any[], SYNC)
+      this.#nextAuditSeq++
+    })
+  }
+
+  /** The latest notice of a kind, if any. */
+  async latestNotice (kind: string): Promise<{ notice: string, time: number } | undefined> {
+    return this.#meta.get(`notice:${kind}`)
+  }
+
   /** Appends one audit entry on its own (issuance and revocation append theirs atomically). */
   async appendAudit (time: number, action: string, fields: Record<string, AuditValue> = {}): Promise<void> {
     await this.#locked(async () => {

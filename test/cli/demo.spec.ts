@@ -5,7 +5,10 @@ import { expect } from 'aegir/chai'
 
 const DEMO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'demo.ts')
 
-/** `npm start`: the local demo forms a five-node QUIC mesh from HTTP enrollment and prints every link authenticated. */
+/**
+ * `npm start`: the local demo forms a five-node QUIC mesh from HTTP enrollment and prints every
+ * link authenticated; then an anomaly signature reaches every node and a revoked node is cut off.
+ */
 describe('npm start: the local mesh demo', function () {
   it('enrolls five nodes over HTTP, prints their peer tables, 20/20 links authenticated, exits 0', async () => {
     const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -20,5 +23,9 @@ describe('npm start: the local mesh demo', function () {
     expect(code, err).to.equal(0)
     expect(out).to.include('20/20 links authenticated over QUIC')
     expect(out.match(/^ {2}node-\d .* authenticated {2}quic /gm)).to.have.length(20)
+    expect(out).to.include('anomaly signature arrived on 4/4 other nodes')
+    expect(out).to.match(/node-5 revoked: cut off by 5\/5 nodes .* \d+ ms after the request/)
+    // issue 7: a bundle for a node that is offline, delivered once when it starts
+    expect(out).to.match(/bundle delivered to node-6 \d+ ms after it started, exactly once/)
   })
 })

@@ -112,13 +112,18 @@ export async function revoke (tca: TestCa, serialHex: string): Promise<void> {
 export const QUIC_LOOPBACK = '/ip4/127.0.0.1/udp/0/quic-v1'
 export const TCP_LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 
-/** Options of a loopback test node: no mDNS (never multicast on the real interface). */
+/**
+ * Options of a loopback test node: no mDNS (never multicast on the real interface), and no gossip
+ * unless `extra` turns it on (these suites test other layers with a PkiPeerVerifier; the gossip
+ * suites pass the node's ChainVerifier and a store, see test/node/gossip-fixtures.ts).
+ */
 export function loopbackOptions (transport: 'quic' | 'tcp' = 'quic', extra: MeshNodeConfig = {}): MeshNodeConfig {
   return {
     listen: [transport === 'quic' ? QUIC_LOOPBACK : TCP_LOOPBACK],
     transports: { quic: transport === 'quic', tcp: transport === 'tcp' },
     mdns: { enabled: false },
     discovery: { dialDiscovered: false },
+    gossip: { enabled: false },
     ...extra
   }
 }

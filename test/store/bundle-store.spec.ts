@@ -1,8 +1,8 @@
 import { expect } from 'aegir/chai'
-import { BundleStore, ENTRY_OVERHEAD_BYTES } from '../../src/store/bundle-store.ts'
+import { BundleStore, ENTRY_OVERHEAD_BYTES, partKey } from '../../src/store/bundle-store.ts'
 import { NOW, tempStore } from '../dtn/fixtures.ts'
 import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
-import type { OutboundMeta } from '../../src/store/bundle-store.ts'
+import type { DeliveredMeta, FragmentMeta, OutboundMeta } from '../../src/store/bundle-store.ts'
 import type { TempStore } from '../dtn/fixtures.ts'
 
 const signer: PeerIdentity = {
@@ -114,5 +114,129 @@ describe('store / bundle store on LevelDB', function () {
     // the first write holds the queue, so the release and the sweep are decided in one group
     await Promise.all([s.putState('x', 1), s.release(meta(1).id), s.sweep(NOW + 60_000)])
     expect(s.usage).to.deep.equal({ bytes: 0, entries: 0 })
+  })
+})
+
+describe('store / bundle store: one key per accept, indexes rebuilt at open, pipelined group commit', function () {
+  let ts: TempStore
+  beforeEach(async () => { ts = await tempStore() })
+  afterEach(async () => { await ts.destroy() })
+
+  const count = async (name: 'dtn-bundles' | 'dtn-seen' | 'dtn-fragments' | 'dtn-inbox' | 'dtn-outbound' | 'dtn-by-dest' | 'dtn-expiry'): Promise<number> => {
+    return (await ts.store.sublevel(name).keys().all()).length
+  }
+  const fragmentMeta = (sequence: number, offset: number, length: number, total: number): FragmentMeta => ({
+    id: { source: 'node-a', createdAt: NOW, sequence }, offset, length, totalLength: total, aduDigest: new Uint8Array(32), destination: 'node-c', createdAt: NOW, expiresAt: NOW + 30_000, signer
+  })
+  const deliveredMeta = (sequence: number, expiresAt = NOW + 60_000): DeliveredMeta => ({
+    id: { source: 'node-a', createdAt: NOW, sequence }, destination: 'node-c', createdAt: NOW, expiresAt, aduLength: 3, aduDigest: new Uint8Array(32), deliveredAt: NOW, signer
+  })
+
+  it('accepting a part writes one key (its record); the seen id is written only when custody passes', async () => {
+    const s = await BundleStore.open(ts.store, { quotaBytes: 1 << 20 })
+    await s.accept([{ type: 'outbound', meta: meta(1), bytes: new Uint8Array(10) }])
+    expect([await count('dtn-bundles'), await count('dtn-seen')]).to.deep.equal([1, 0])
+    // the record stands for "seen" while it is held
+    expect(await s.hasSeen(meta(1).id)).to.equal(true)
+    expect(await s.accept([{ type: 'outbound', meta: meta(1), bytes: new Uint8Array(10) }])).to.deep.equal(['duplicate'])
+    // custody passed: the record goes, the seen id takes over in the same batch
+    await s.release(meta(1).id)
+    expect([await count('dtn-bundles'), await count('dtn-seen')]).to.deep.equal([0, 1])
+    await s.close()
+    // and after a restart it is still refused as a duplicate
+    const again = await BundleStore.open(await ts.reopen(), { quotaBytes: 1 << 20 })
+    expect(await again.accept([{ type: 'outbound', meta: meta(1), bytes: new Uint8Array(10) }])).to.deep.equal(['duplicate'])
+    expect(again.usage.entries).to.equal(0)
+  })
+
+  it('rebuilds the schedule, by-destination, spray and expiry indexes, fragments, inbox and usage from the records at open', async () => {
+    let s = await BundleStore.open(ts.store, { quotaBytes: 1 << 20 })
+    await s.accept([{ type: 'outbound', meta: meta(1, { nextAttemptAt: NOW + 2000, copies: 4 }), bytes: new Uint8Array(10) }])
+    await s.accept([{ type: 'outbound', meta: meta(2, { destination: 'node-d', expiresAt: NOW + 10_000 }), bytes: new Uint8Array(10) }])
+    await s.accept([{ type: 'outbound', meta: { ...meta(3), broadcast: true, destination: 'broadcast' }, bytes: new Uint8Array(10) }])
+    await s.accept([{ type: 'fragment', meta: fragmentMeta(4, 0, 100, 300), payload: new Uint8Array(100) }])
+    await s.accept([{ type: 'delivered', meta: deliveredMeta(5), payload: new Uint8Array(3) }])
+    const usage = s.usage
+    expect(usage.entries).to.equal(5)
+    await s.close()
+
+    s = await BundleStore.open(await ts.reopen(), { quotaBytes: 1 << 20 })
+    expect(s.usage).to.deep.equal(usage)
+    expect(s.outboundCount).to.equal(3)
+    expect((await s.dueOutbound(NOW)).map(m => m.id.sequence)).to.deep.equal([2, 3])
+    expect(await s.nextAttemptTime()).to.equal(NOW)
+    expect((await s.outboundFor('node-c', false)).map(m => m.id.sequence)).to.deep.equal([1])
+    expect((await s.outboundFor('node-d', false)).map(m => m.id.sequence)).to.deep.equal([2])
+    expect((await s.outboundFor('', true)).map(m => m.id.sequence)).to.deep.equal([3])
+    expect((await s.sprayable()).map(m => m.id.sequence)).to.deep.equal([1])
+    // held fragments and inbox entries count as seen through their records
+    expect(await s.hasSeen(fragmentMeta(4, 0, 100, 300).id, 0)).to.equal(true)
+    expect(await s.hasSeen(deliveredMeta(5).id)).to.equal(true)
+    expect(await s.listReassembly()).to.have.lengthOf(1)
+    // the expiry index came back too: at NOW + 10 s the node-d bundle goes, at NOW + 30 s the fragment
+    expect(await s.sweep(NOW + 10_000)).to.equal(1)
+    expect((await s.outboundFor('node-d', false))).to.deep.equal([])
+    expect(await s.sweep(NOW + 30_000)).to.equal(1)
+    expect(await s.listReassembly()).to.deep.equal([])
+    expect(s.usage.entries).to.equal(3)
+  })
+
+  it('a retry schedule change writes nothing; after a restart the schedule is the record\'s', async () => {
+    const s = await BundleStore.open(ts.store, { quotaBytes: 1 << 20 })
+    await s.accept([{ type: 'outbound', meta: meta(1), bytes: new Uint8Array(10) }])
+    const before = await ts.store.sublevel<Uint8Array>('dtn-bundles').get(partKey(meta(1).id, 0))
+    expect(s.reschedule(meta(1).id, 0, { attempts: 3, nextAttemptAt: NOW + 9000 })).to.equal(true)
+    expect(await s.dueOutbound(NOW)).to.deep.equal([])
+    expect((await s.dueOutbound(NOW + 9000))[0]).to.include({ attempts: 3, nextAttemptAt: NOW + 9000 })
+    expect(await ts.store.sublevel<Uint8Array>('dtn-bundles').get(partKey(meta(1).id, 0))).to.deep.equal(before)
+    await s.close()
+    const again = await BundleStore.open(await ts.reopen(), { quotaBytes: 1 << 20 })
+    // a node that was down retries at once
+    expect((await again.dueOutbound(NOW)).map(m => m.id.sequence)).to.deep.equal([1])
+  })
+
+  it('a reassembly that completes leaves one inbox record and the fragments\' seen ids', async () => {
+    const s = await BundleStore.open(ts.store, { quotaBytes: 1 << 20 })
+    await s.accept([{ type: 'fragment', meta: fragmentMeta(7, 0, 100, 200), payload: new Uint8Array(100) }])
+    await s.accept([{ type: 'delivered', meta: deliveredMeta(7, NOW + 30_000), payload: new Uint8Array(200), offset: 100 }])
+    expect([await count('dtn-fragments'), await count('dtn-inbox'), await count('dtn-seen')]).to.deep.equal([0, 1, 2])
+    expect(await s.hasSeen(fragmentMeta(7, 0, 100, 200).id, 0)).to.equal(true)
+    expect(await s.hasSeen(fragmentMeta(7, 0, 100, 200).id, 100)).to.equal(true)
+    expect(s.usage.entries).to.equal(1)
+    // expiry clears it all: records by the expiry index, seen ids by the page scan
+    expect(await s.sweep(NOW + 30_000)).to.equal(2)
+    expect([await count('dtn-inbox'), await count('dtn-seen')]).to.deep.equal([0, 0])
+  })
+
+  it('a failed batch fails the group decided on top of it; nothing of either is applied', async () => {
+    const s = await BundleStore.open(ts.store, { quotaBytes: 1 << 20 })
+    const db = ts.store.db as any
+    const batch = db.batch.bind(db)
+    let calls = 0
+    db.batch = async (...args: unknown[]) => {
+      if (calls++ === 0) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+        throw new Error('disk full')
+      }
+      return batch(...args)
+    }
+    const first = s.accept([{ type: 'outbound', meta: meta(1), bytes: new Uint8Array(10) }])
+    // queued while the first group is on its way to disk: decided on top of it
+    await new Promise(resolve => setTimeout(resolve, 10))
+    const second = s.accept([{ type: 'outbound', meta: meta(2), bytes: new Uint8Array(10) }])
+    expect((await first.catch(e => e)).message).to.equal('disk full')
+    expect((await second.catch(e => e)).message).to.equal('disk full')
+    expect(s.usage).to.deep.equal({ bytes: 0, entries: 0 })
+    expect(await s.hasSeen(meta(2).id)).to.equal(false)
+    // the next write goes through
+    expect(await s.accept([{ type: 'outbound', meta: meta(2), bytes: new Uint8Array(10) }])).to.deep.equal(['accepted'])
+    expect(s.outboundCount).to.equal(1)
+  })
+
+  it('clears the index sublevels of earlier versions at open', async () => {
+    await ts.store.sublevel('dtn-outbound').put('0000000000000001.x', '')
+    await ts.store.sublevel('dtn-expiry').put('0000000000000001.x', ['s'])
+    await BundleStore.open(ts.store, { quotaBytes: 1 << 20 })
+    expect([await count('dtn-outbound'), await count('dtn-expiry'), await count('dtn-by-dest')]).to.deep.equal([0, 0, 0])
   })
 })

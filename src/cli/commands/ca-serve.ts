@@ -6,12 +6,14 @@ import { CaService } from '../../enrollment/ca-service.ts'
 import { createServiceLogger } from '../../enrollment/request-log.ts'
 import { issueServerTls, scheduleServerTlsRenewal, serverNames } from '../../enrollment/server-cert.ts'
 import { createEnrollmentServer } from '../../enrollment/server.ts'
+import { startCaMeshPublisher } from '../../enrollment/mesh-publisher.ts'
+import { KeyStoreError } from '../../identity/errors.ts'
 import { resolvePassphrase } from '../../identity/passphrase.ts'
 import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
 import { busyError, CaBusyError, isStoreLocked } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
 
-export const usage = 'dadm-mesh ca serve --dir DIR --listen HOST:PORT [--server-name NAME]... [--crl-url URL] [--log-level info] [--passphrase-file F]'
+export const usage = 'dadm-mesh ca serve --dir DIR --listen HOST:PORT [--server-name NAME]... [--crl-url URL] [--mesh-dir NODEDIR [--mesh-listen MULTIADDR]... [--mesh-bootstrap MULTIADDR]... [--mesh-node-id ID]] [--log-level info] [--passphrase-file F]'
 
 /** Splits HOST:PORT (IPv6 in brackets); port 0 picks a free one. */
 export function parseListen (s: string): { host: string, port: number } {
@@ -34,19 +36,30 @@ export async function caServe (args: string[], io: CliIo): Promise<number> {
     listen: { type: 'string' },
     'server-name': { type: 'string', multiple: true, default: [] },
     'crl-url': { type: 'string' },
+    'mesh-dir': { type: 'string' },
+    'mesh-listen': { type: 'string', multiple: true, default: [] },
+    'mesh-bootstrap': { type: 'string', multiple: true, default: [] },
+    'mesh-node-id': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'passphrase-file': { type: 'string' }
   })
   const dir = required(values.dir, '--dir')
   const { host, port } = parseListen(required(values.listen, '--listen'))
+  const meshDir = values['mesh-dir']
+  if (meshDir == null && ((values['mesh-listen'] ?? []).length > 0 || (values['mesh-bootstrap'] ?? []).length > 0 || values['mesh-node-id'] != null)) {
+    throw new UsageError('--mesh-listen, --mesh-bootstrap and --mesh-node-id need --mesh-dir')
+  }
   const now = (): Date => io.now?.() ?? new Date()
   let service: CaService
+  let passphrase: string | undefined
   try {
     if (await AdminSocketClient.connect(dir) != null) {
       throw new CaBusyError('CA_BUSY', `a \`dadm-mesh ca serve\` already runs for ${dir} (it answers on ${adminSocketPath(dir)}); stop it first`)
     }
     // A software CA refuses to open without a passphrase; a PKCS#11 CA needs its PIN instead.
-    const passphrase = await resolvePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
+    passphrase = await resolvePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
+    // The CA's mesh node keeps its keys in encrypted files: it needs a passphrase even for a PKCS#11 CA.
+    if (meshDir != null && passphrase == null) { throw new KeyStoreError('NO_PASSPHRASE', '--mesh-dir needs a passphrase (DADM_MESH_PASSPHRASE or --passphrase-file) for the CA mesh node\'s keys') }
     try {
       service = await CaService.open({ dir, passphrase, pkcs11: { env: io.env }, ...(values['crl-url'] != null ? { crlUrl: values['crl-url'] } : {}) })
     } catch (err) {
@@ -85,6 +98,25 @@ export async function caServe (args: string[], io: CliIo): Promise<number> {
     cleanups.push(async () => { renewal.stop() })
     const admin = await startAdminSocket({ dir, ops: service, now })
     cleanups.push(async () => { await admin.close() })
+    if (meshDir != null) {
+      // Enrolled through this very service: its URL, reached on loopback when it listens on all addresses.
+      const self = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : isIP(host) === 6 ? `[${host}]` : host
+      const publisher = await startCaMeshPublisher({
+        service,
+        dir: meshDir,
+        passphrase: passphrase as string,
+        caUrl: `https://${self}:${boundPort}`,
+        ...(values['mesh-node-id'] != null ? { nodeId: values['mesh-node-id'] } : {}),
+        options: {
+          ...((values['mesh-listen'] ?? []).length > 0 ? { listen: values['mesh-listen'] } : {}),
+          bootstrap: values['mesh-bootstrap'] ?? []
+        },
+        log: logger
+      })
+      cleanups.push(async () => { await publisher.stop() })
+      const n = publisher.runtime.node
+      io.stderr.write(`dadm-mesh ca serve: mesh node ${publisher.runtime.dir.nodeId} (peer ${n.peerId.toString()}) on ${n.getMultiaddrs().map(String).join(' ')} publishes every revocation\n`)
+    }
     io.stderr.write(`dadm-mesh ca serve: listening on ${url}; admin socket ${admin.path}\n`)
 
     const signal = await new Promise<string>(resolve => {

@@ -34,9 +34,15 @@ export async function nodePeers (args: string[], io: CliIo): Promise<number> {
     const run = await requireRunningNode(dir)
     if (run.api_url == null) { throw new NodeRuntimeError('NOT_RUNNING', `the node in ${dir} runs without its admin API (--no-api)`) }
     const passphrase = await requirePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
-    const creds = await openNodeCredentials(dir, passphrase)
+    const creds = await openNodeCredentials(dir, passphrase, { env: io.env })
     const now = nowOf(io)
-    const credential = await issueSessionCredential({ signer: creds.identity.signer(), nodeChain: creds.chain, now, validityMs: CLIENT_SESSION_MS })
+    let credential
+    try {
+      credential = await issueSessionCredential({ signer: creds.identity.signer(), nodeChain: creds.chain, now, validityMs: CLIENT_SESSION_MS })
+    } finally {
+      // The identity key signed the session; a PKCS#11 session need not stay open for the request.
+      await creds.closeIdentity()
+    }
     const rows = await nodeApiGet('/v1/mesh/peers', {
       url: run.api_url,
       credential,

@@ -6,11 +6,12 @@ import { startNodeRuntime } from '../../node/runtime/node-runtime.ts'
 import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
 import { parseListen } from './ca-serve.ts'
 import type { MeshNodeConfig } from '../../node/config.ts'
+import type { RuntimeDtnOptions } from '../../node/runtime/dtn.ts'
 import type { NodeRuntime } from '../../node/runtime/node-runtime.ts'
 import type { CliIo } from '../io.ts'
 
 /** The flags `node start` and `bootstrap-server` share. */
-export const NODE_RUN_FLAGS = '--dir NODEDIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--bootstrap-file F] [--api HOST:PORT | --no-api] [--no-quic] [--no-tcp] [--no-mdns] [--crl-interval 60s] [--log-level info] [--passphrase-file F]'
+export const NODE_RUN_FLAGS = '--dir NODEDIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--bootstrap-file F] [--api HOST:PORT | --no-api] [--no-quic] [--no-tcp] [--no-mdns] [--crl-interval 60s] [--relay] [--relay-peer NODE_ID]... [--bundle-quota BYTES] [--carry missing|always|off] [--log-level info] [--passphrase-file F]'
 
 /** Parses "500ms", "2s", "1m", "60" (seconds) into ms. */
 export function parseMs (s: string, flag: string): number {
@@ -37,6 +38,10 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
     'no-tcp': { type: 'boolean', default: false },
     'no-mdns': { type: 'boolean', default: false },
     'crl-interval': { type: 'string' },
+    relay: { type: 'boolean', default: false },
+    'relay-peer': { type: 'string', multiple: true, default: [] },
+    'bundle-quota': { type: 'string' },
+    carry: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'passphrase-file': { type: 'string' }
   })
@@ -45,6 +50,7 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
   if (values['no-api'] && values.api != null) { throw new UsageError('give --api or --no-api, not both') }
   const api = values['no-api'] ? false : parseListen(values.api ?? '127.0.0.1:0')
   const crlIntervalMs = values['crl-interval'] != null ? parseMs(values['crl-interval'], '--crl-interval') : undefined
+  const dtn = dtnFlags(values)
   const log = pino({ level: values['log-level'] ?? 'info', base: { svc: `dadm-mesh-${name}` }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, io.stdout as any)
 
   let runtime: NodeRuntime
@@ -58,7 +64,7 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
       ...((values.listen ?? []).length > 0 ? { listen: values.listen } : {}),
       ...(values['no-mdns'] ? { mdns: { ...profile.mdns, enabled: false } } : {})
     }
-    runtime = await startNodeRuntime({ dir, passphrase, options, api, log, ...(crlIntervalMs != null ? { crl: { intervalMs: crlIntervalMs } } : {}) })
+    runtime = await startNodeRuntime({ dir, passphrase, options, api, log, dtn, ...(crlIntervalMs != null ? { crl: { intervalMs: crlIntervalMs } } : {}) })
   } catch (err) {
     return reportError(io, err)
   }
@@ -79,4 +85,25 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
   await runtime.stop()
   io.stderr.write(`dadm-mesh ${name}: stopped\n`)
   return EXIT.OK
+}
+
+/**
+ * The DTN flags (issue 7): `--relay` flags this node as a relay (peers prefer it when spraying),
+ * `--relay-peer` names peers to prefer, `--bundle-quota` sizes the bundle store, `--carry` says
+ * when anomaly signatures and CRLs also travel as bundles. Absent flags leave node.json's `dtn`
+ * section and the defaults in force.
+ */
+function dtnFlags (values: { relay?: boolean, 'relay-peer'?: string[], 'bundle-quota'?: string, carry?: string }): RuntimeDtnOptions {
+  const out: RuntimeDtnOptions = {}
+  if (values.relay === true) { out.relay = true }
+  if ((values['relay-peer'] ?? []).length > 0) { out.relays = values['relay-peer'] }
+  if (values['bundle-quota'] != null) {
+    if (!/^\d{1,15}$/.test(values['bundle-quota']) || Number(values['bundle-quota']) < 1) { throw new UsageError('--bundle-quota must be a positive number of bytes') }
+    out.quotaBytes = Number(values['bundle-quota'])
+  }
+  if (values.carry != null) {
+    if (values.carry !== 'missing' && values.carry !== 'always' && values.carry !== 'off') { throw new UsageError('--carry must be missing, always or off') }
+    out.carry = { policy: values.carry }
+  }
+  return out
 }

@@ -51,6 +51,17 @@ export interface NodeFile {
   attestation?: { tcti: string, dir: string }
   /** From the CA at enrollment: bootstrap peers, gossip fan-out, CRL URL. */
   config: MeshConfigBody
+  /**
+   * Certificate lifecycle (issue 9), written by the running node. `pending_identity_key`: the key
+   * a rotation in progress created (cert.pem may already certify it after a crash); the loader
+   * falls back to it. `retired_identity_keys`: keys rotated out, deleted once their certificate
+   * expires. `trust_sequence`: the sequence of the last CA trust bundle applied (root.pem holds
+   * its roots). `rotated_at`: time of the last rotation or renewal.
+   */
+  pending_identity_key?: IdentityKeyRef
+  retired_identity_keys?: Array<{ label: string, serial: string, not_after: string }>
+  trust_sequence?: number
+  rotated_at?: string
 }
 
 /** Largest node.json read. */

@@ -36,8 +36,8 @@ export type CrlHook = (event: CrlEvent) => void | Promise<void>
 export interface CrlManagerInit {
   verifier: ChainVerifier
   store: CrlStateStore
-  /** CA certificates that may issue peers' certificates (root and chain): they map a CRL to peers. */
-  caCertificates: Certificate[]
+  /** CA certificates that may issue peers' certificates (root and chain): they map a CRL to peers. A function is read per CRL (CA rotation). */
+  caCertificates: Certificate[] | (() => Certificate[])
   now(): number
   /** Errors of hooks land here; they never undo an install. */
   onHookError?(err: unknown): void
@@ -150,7 +150,8 @@ export class CrlManager {
 
   private async enforce (crl: Crl): Promise<RevocationReport | undefined> {
     if (this.node == null) { return undefined }
-    return this.node.applyRevocation(crlRevocationPredicate(crl, this.init.caCertificates), { source: crlSource(crl) })
+    const cas = typeof this.init.caCertificates === 'function' ? this.init.caCertificates() : this.init.caCertificates
+    return this.node.applyRevocation(crlRevocationPredicate(crl, cas), { source: crlSource(crl) })
   }
 
   private async persist (crl: Crl, url?: string, etag?: string): Promise<void> {

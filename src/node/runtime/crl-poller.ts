@@ -34,8 +34,8 @@ export type CrlPollOutcome = CrlOfferResult | { status: 'not-modified' }
 
 export interface CrlPollerInit {
   url: string
-  /** The mesh root(s), PEM. */
-  caPem: string
+  /** The mesh root(s), PEM: the TLS pin; a function is read per poll (a trust bundle may change them). */
+  caPem: string | (() => string)
   manager: CrlManager
   options?: Partial<CrlPollerOptions>
   /** Called after each poll, with its outcome or error, and the wait until the next. */
@@ -87,7 +87,8 @@ export class CrlPoller {
 
   /** One poll: fetch (conditional), then offer a fetched CRL to the manager. Throws CrlFetchError or ChainValidationError. */
   async pollOnce (): Promise<CrlPollOutcome> {
-    const { url, caPem, manager } = this.init
+    const { url, manager } = this.init
+    const caPem = typeof this.init.caPem === 'function' ? this.init.caPem() : this.init.caPem
     this.abort = new AbortController()
     const etag = manager.etagFor(url)
     const fetched = await fetchCrl(url, {

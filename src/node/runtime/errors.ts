@@ -14,6 +14,8 @@ export type NodeRuntimeErrorCode =
   | 'NOT_RUNNING'
   /** A bootstrap-list file line is not a multiaddr with /p2p/. */
   | 'BOOTSTRAP_FILE_INVALID'
+  /** The certificate expired and the CA will not renew it (window passed, revoked): enroll again. */
+  | 'REENROLL_REQUIRED'
 
 export class NodeRuntimeError extends MeshError<NodeRuntimeErrorCode> {
   static name = 'NodeRuntimeError'

@@ -5,17 +5,25 @@ import { issueSessionCredential } from '../../api/session-cert.ts'
 import { scheduleServerTlsRenewal } from '../../enrollment/server-cert.ts'
 import { CrlStateStore } from '../../store/crl-state.ts'
 import { openStore } from '../../store/mesh-store.ts'
+import { gossipApiSource } from '../../api/routes/gossip.ts'
+import { bundleApiSource } from '../../api/routes/bundles.ts'
 import { createMeshNode } from '../create-mesh-node.ts'
+import { NodeLifecycle } from '../lifecycle/node-lifecycle.ts'
 import { CrlManager } from './crl-manager.ts'
 import { CrlPoller } from './crl-poller.ts'
+import { startRuntimeDtn } from './dtn.ts'
 import { NodeRuntimeError } from './errors.ts'
 import { openNodeDir } from './node-dir.ts'
 import { isProcessAlive, readRunFile, removeRunFile, writeRunFile } from './run-file.ts'
 import type { CrlPollerOptions, CrlPollOutcome } from './crl-poller.ts'
+import type { DtnCarry } from './dtn-carry.ts'
+import type { NodeBundles, RuntimeDtnOptions } from './dtn.ts'
 import type { NodeDir } from './node-dir.ts'
 import type { NodeApiServer } from '../../api/server.ts'
+import type { IdentityKeyEnv } from '../../identity/identity-key-store.ts'
 import type { MeshStore } from '../../store/mesh-store.ts'
 import type { MeshNodeConfig } from '../config.ts'
+import type { NodeLifecycleOptions } from '../lifecycle/node-lifecycle.ts'
 import type { MeshNode } from '../mesh-node.ts'
 import type { ComponentLogger } from '@libp2p/interface'
 import type { Logger } from 'pino'
@@ -39,6 +47,22 @@ export interface NodeRuntimeInit {
   runFile?: boolean
   /** The clock, ms. @default Date.now */
   now?(): number
+  /**
+   * The process's one LevelDB, when the caller holds it already (the CA service running its own
+   * mesh node): used instead of NODEDIR/db and left open at stop. @default NODEDIR/db
+   */
+  store?: MeshStore
+  /** DTN bundles (issue 7): relay flag, quota, carrying of gossip and CRLs. */
+  dtn?: RuntimeDtnOptions
+  /**
+   * Certificate lifecycle (issue 9): rotation schedule, notice poll. `renewMaxWaitMs`: how long
+   * a node whose certificate expired while it was off waits for `/v1/renew` before giving up.
+   *
+   * @default rotation at 2/3 with jitter, notices polled every 5 min, renewal retried without end
+   */
+  lifecycle?: NodeLifecycleOptions & { renewMaxWaitMs?: number }
+  /** PIN source of a PKCS#11 or TPM identity key; scrypt cost of keys rotation creates (tests lower it). */
+  keyEnv?: Omit<IdentityKeyEnv, 'dir' | 'passphrase'>
 }
 
 /** A node process's parts: one node, one LevelDB, its CRL state and poller, its admin API. */
@@ -50,6 +74,12 @@ export interface NodeRuntime {
   readonly poller?: CrlPoller
   readonly api?: NodeApiServer
   readonly apiUrl?: string
+  /** DTN bundles: `send`, `list`, `get`, and the `bundle:delivered` event (issue 7). */
+  readonly bundles: NodeBundles
+  /** Anomaly signatures and CRLs carried in bundles to peers that are away. */
+  readonly carry: DtnCarry
+  /** Certificate rotation, renewal, CA notices and trust changes (issue 9). */
+  readonly lifecycle: NodeLifecycle
   /** Stops everything in reverse order and removes run.json. Idempotent. */
   stop(): Promise<void>
 }
@@ -65,32 +95,62 @@ const API_SESSION_MS = 24 * 3600 * 1000
 export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRuntime> {
   const now = init.now ?? Date.now
   const log = init.log ?? pino({ level: 'silent' })
-  const nd = await openNodeDir(init.dir, init.passphrase, new Date(now()))
-  if (init.runFile !== false) { await refuseIfRunning(init.dir) }
-  const cleanups: Array<() => Promise<void>> = []
+  // An expired certificate is renewed below (issue 9: back from a long time offline).
+  const nd = await openNodeDir(init.dir, init.passphrase, new Date(now()), { allowExpired: true, ...(init.keyEnv != null ? { keyEnv: init.keyEnv } : {}) })
+  const cleanups: Array<() => Promise<void>> = [async () => { await nd.closeIdentity() }]
   const undo = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) {
       await c().catch(err => { log.error({ err }, 'stop step failed') })
     }
   }
   try {
-    const store = await openNodeStore(init.dir)
-    cleanups.push(async () => { await store.close() })
+    if (init.runFile !== false) { await refuseIfRunning(init.dir) }
+    const ownStore = init.store == null
+    const store = init.store ?? await openNodeStore(init.dir)
+    if (ownStore) { cleanups.push(async () => { await store.close() }) }
+    const lifecycle = await NodeLifecycle.open({ nd, now, log, ...(init.lifecycle != null ? { options: init.lifecycle } : {}) })
+    cleanups.push(async () => { await lifecycle.stop() })
+    await renewIfExpired(lifecycle, init.lifecycle?.renewMaxWaitMs)
     const crl = new CrlManager({
       verifier: nd.chainVerifier,
       store: new CrlStateStore(store),
-      caCertificates: [...nd.roots, ...nd.intermediates],
+      // Read at each CRL: a trust bundle may have added CAs (CA rotation).
+      caCertificates: () => nd.chainVerifier.authorities,
       now,
       onHookError: err => { log.error({ err }, 'CRL hook failed') }
     })
     const persisted = await crl.loadPersisted()
     for (const s of persisted.skipped) { log.warn({ code: (s.error as { code?: string }).code }, 'stored CRL no longer verifies; skipped') }
 
-    const node = await createMeshNode({ ...nd.init, options: meshOptions(nd, init.options), now, start: false, ...(init.libp2pLogger != null ? { logger: init.libp2pLogger } : {}) })
+    const node = await createMeshNode({
+      ...nd.init,
+      // The lifecycle's current pair, read once per handshake: a rotation counts at once.
+      credentials: lifecycle.authCredentials,
+      // The one ChainVerifier: auth, both gossip validators and the CrlManager share it.
+      chainVerifier: nd.chainVerifier,
+      store,
+      // A CRL accepted from gossip or a push is persisted and enforced like a fetched one.
+      gossip: { onNewCrl: async (e) => { await crl.accepted(e) } },
+      options: meshOptions(nd, init.options),
+      now,
+      start: false,
+      ...(init.libp2pLogger != null ? { logger: init.libp2pLogger } : {})
+    })
     cleanups.push(async () => { await node.stop() })
     await crl.attach(node)
+    // A CRL fetched from the CA is gossiped on at once, as one from a push is (issue 5: any node
+    // holding a newer CRL publishes it); gossip and push already re-gossip their own.
+    crl.onCrl(async (e) => {
+      if (e.source === 'fetch' && node.gossip != null && node.status === 'started') { await node.gossip.crl.publishCrl(e.crl.der) }
+    })
     logNodeEvents(node, log)
+    // DTN before the node starts, so the first connections already find the bundle protocol
+    const dtn = await startRuntimeDtn({ node, store, dir: nd, crl, now, log, ...(init.dtn != null ? { options: init.dtn } : {}) })
+    cleanups.push(async () => { await dtn.stop() })
     await node.start()
+    await lifecycle.attach(node)
+    // Any new CRL (an intermediate's revocation by the root's CRL too) re-checks live sessions.
+    crl.onCrl(async () => { await node.auth.revalidateSessions() })
     const startedAt = new Date(now()).toISOString()
 
     let poller: CrlPoller | undefined
@@ -98,13 +158,20 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
     if (init.crl !== false && crlUrl !== '') {
       poller = new CrlPoller({
         url: crlUrl,
-        caPem: nd.rootPem,
+        // The roots in force (a trust bundle may change them), as the TLS pin to the CA.
+        caPem: () => nd.rootPem,
         manager: crl,
         options: init.crl ?? {},
         onPoll: r => { logPoll(log, r) }
       })
       cleanups.push(async () => { await poller?.stop() })
       poller.start()
+      if (nd.intermediates.length > 0) {
+        // The root's CRL lists revoked intermediates: revoking one revokes every certificate under it.
+        const rootPoller = new CrlPoller({ url: rootCrlUrl(crlUrl), caPem: () => nd.rootPem, manager: crl, options: init.crl ?? {}, onPoll: r => { logPoll(log, r) } })
+        cleanups.push(async () => { await rootPoller.stop() })
+        rootPoller.start()
+      }
     }
 
     let api: NodeApiServer | undefined
@@ -116,6 +183,8 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
         clientCaPem: nd.rootPem,
         trust: { nodeId: nd.nodeId, roots: () => nd.roots, intermediates: () => nd.intermediates, crls: () => nd.chainVerifier.crls },
         source: {
+          ...(node.gossip != null ? { gossip: gossipApiSource(node.gossip, now) } : {}),
+          bundles: bundleApiSource(dtn.bundles),
           peers: () => node.peers.rows(),
           info: () => ({
             node_id: nd.nodeId,
@@ -163,6 +232,9 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       node,
       store,
       crl,
+      lifecycle,
+      bundles: dtn.bundles,
+      carry: dtn.carry,
       ...(poller != null ? { poller } : {}),
       ...(api != null ? { api } : {}),
       ...(apiUrl != null ? { apiUrl } : {}),
@@ -174,6 +246,29 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
   } catch (err) {
     await undo()
     throw err
+  }
+}
+
+/** The root-scope CRL next to the issuing CA's (`GET /v1/crl?scope=root`). */
+function rootCrlUrl (crlUrl: string): string {
+  const u = new URL(crlUrl)
+  u.searchParams.set('scope', 'root')
+  return u.toString()
+}
+
+/**
+ * A node back from a long time offline renews its expired certificate before it joins
+ * (`/v1/renew`, proof of possession of its key; issue 9). Until then it is not on the mesh, and
+ * what it sends waits in its stores. Only a new enrollment helps past the renewal window.
+ */
+async function renewIfExpired (lifecycle: NodeLifecycle, maxWaitMs: number | undefined): Promise<void> {
+  try {
+    await lifecycle.renewIfExpired(maxWaitMs != null ? { maxWaitMs } : {})
+  } catch (err: any) {
+    if (err?.code === 'REENROLL_REQUIRED') {
+      throw new NodeRuntimeError('REENROLL_REQUIRED', `the certificate expired and the CA will not renew it (${String(err.serverCode)}): enroll again with a new token (\`dadm-mesh node enroll\`)`, { cause: err })
+    }
+    throw new NodeRuntimeError('CERT_INVALID', `the certificate expired and could not be renewed: ${String(err?.message)}`, { cause: err })
   }
 }
 

@@ -135,6 +135,24 @@ export class MeshCa {
     return this.#open().store.clearNodeRevocation(nodeId, now.getTime())
   }
 
+  /**
+   * Signs `data` (the signed bytes of a mesh notice, see protocols/rotate-now) with the issuing
+   * CA's key, for operational notices such as rotate-now, or with the root's, for trust bundles:
+   * only a root may change what nodes trust. Returns the signature (X.509 encoding) and the
+   * signer's chain, signer first, root last (DER). The CA knows nothing of the notice format.
+   */
+  async signNotice (data: Uint8Array, signer: 'issuing' | 'root'): Promise<{ signature: Uint8Array, chain: Uint8Array[] }> {
+    const state = this.#open()
+    if (signer === 'root') { return { signature: await state.rootKey.sign(data), chain: [state.root.der] } }
+    const chain = state.issuing === state.root ? [state.root.der] : [state.issuing.der, state.root.der]
+    return { signature: await state.issuingKey.sign(data), chain }
+  }
+
+  /** The next mesh notice sequence number (monotonic, at least `now` in ms; see CaStore). */
+  async nextNoticeSequence (now: Date): Promise<number> {
+    return this.#open().store.nextNoticeSequence(now.getTime())
+  }
+
   /** Builds a new CRL (next CRL number) signed by the issuing CA, or by the root for `scope: 'root'`. */
   async buildCrl (now: Date, scope: CrlScope = 'issuing'): Promise<CrlInfo> {
     const state = this.#open()

@@ -1,0 +1,96 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { grid } from '../output/table.ts'
+import { runSimulation } from './run.ts'
+import type { Progress } from './run.ts'
+import type { SimArgs } from '../cli/args.ts'
+import type { AdapterSummary } from '../metrics/summary.ts'
+
+export interface SweepStep { rate: number, adapter: string, deliveriesPerSecond: number | null, p99: number | null, deliveryRatio: number | null, sustained: boolean, cpuS: number }
+
+export interface SweepResult {
+  steps: SweepStep[]
+  /** Highest sustained deliveries/s (p99 <= 1 s, delivery >= 99%), whole run and per shard process. */
+  mesh: { best: number, perProcess: number }
+  baseline: { best: number, perProcess: number }
+  ratio: number | null
+  shards: number
+  text: string
+}
+
+/** p99 above this ends the sweep (the issue's "until p99 passes 1 s"). */
+const P99_LIMIT_MS = 1000
+/** Below this delivery ratio a rate is not "sustained" either. */
+const MIN_DELIVERY = 0.99
+
+/**
+ * `--load-sweep`: steady-gossip at rising publish rates (start x factor^k), mesh and baseline at
+ * each rate on the same plan, until both have passed p99 1 s (or the steps run out). Reports the
+ * highest sustained deliveries per second of each and their ratio.
+ */
+export async function runLoadSweep (o: { args: SimArgs, onPhase?(p: string): void, onProgress?(p: Progress): void }): Promise<SweepResult> {
+  const a = o.args
+  const name = a.name ?? `load-sweep-n${a.nodes ?? 100}-${a.transport}-s${a.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`
+  const dir = join(a.results, name)
+  await mkdir(dir, { recursive: true })
+  const steps: SweepStep[] = []
+  let shards = 1
+  const done = { mesh: false, plain: false }
+  for (let k = 0; k < a.sweepSteps && !(done.mesh && done.plain); k++) {
+    const rate = Math.round(a.sweepStart * a.sweepFactor ** k * 100) / 100
+    o.onPhase?.(`sweep step ${k + 1}: ${rate} msg/s`)
+    const { summary } = await runSimulation({
+      scenario: a.scenario === 'steady-gossip' ? 'steady-gossip' : a.scenario,
+      nodes: a.nodes ?? 100,
+      transport: a.transport,
+      seed: a.seed,
+      ...(a.shards != null ? { shards: a.shards } : {}),
+      durationMs: a.durationMs ?? 8000,
+      rate,
+      baseline: !done.plain,
+      resultsDir: dir,
+      name: `step-${k + 1}-rate-${rate}`,
+      ...(a.storeDir != null ? { storeDir: a.storeDir } : {}),
+      ...(o.onPhase != null ? { onPhase: o.onPhase } : {}),
+      ...(o.onProgress != null ? { onProgress: o.onProgress } : {})
+    })
+    shards = summary.shards
+    for (const s of [summary.mesh, summary.baseline]) {
+      if (s == null) { continue }
+      const step = stepOf(rate, s)
+      steps.push(step)
+      if (!step.sustained) { done[s.adapter as 'mesh' | 'plain'] = true }
+    }
+  }
+  const best = (adapter: string): number => Math.max(0, ...steps.filter(s => s.adapter === adapter && s.sustained).map(s => s.deliveriesPerSecond ?? 0))
+  const mesh = best('mesh')
+  const plain = best('plain')
+  const r: Omit<SweepResult, 'text'> = {
+    steps,
+    mesh: { best: mesh, perProcess: Math.round(mesh / shards) },
+    baseline: { best: plain, perProcess: Math.round(plain / shards) },
+    ratio: plain > 0 ? Math.round((mesh / plain) * 1000) / 1000 : null,
+    shards
+  }
+  const text = sweepText(r)
+  await writeFile(join(dir, 'sweep.json'), JSON.stringify(r, null, 2))
+  await writeFile(join(dir, 'sweep.txt'), text + '\n')
+  return { ...r, text: text + `\n\nresults: ${dir}/ (sweep.json, one run folder per step)` }
+}
+
+function stepOf (rate: number, s: AdapterSummary): SweepStep {
+  const sustained = s.latencyMs.p99 != null && s.latencyMs.p99 <= P99_LIMIT_MS && (s.deliveryRatio ?? 0) >= MIN_DELIVERY
+  return { rate, adapter: s.adapter, deliveriesPerSecond: s.deliveriesPerSecond, p99: s.latencyMs.p99, deliveryRatio: s.deliveryRatio, sustained, cpuS: s.shards.reduce((x, y) => x + y.cpuS, 0) }
+}
+
+function sweepText (r: Omit<SweepResult, 'text'>): string {
+  const rows = [['rate msg/s', 'adapter', 'deliveries/s', 'p99 ms', 'delivery', 'sustained']]
+  for (const s of r.steps) { rows.push([String(s.rate), s.adapter, String(s.deliveriesPerSecond ?? 'n/a'), String(s.p99 ?? 'n/a'), s.deliveryRatio == null ? 'n/a' : `${(s.deliveryRatio * 100).toFixed(2)}%`, s.sustained ? 'yes' : 'no']) }
+  const L = grid(rows)
+  L.push('')
+  L.push(`highest sustained deliveries/s: mesh ${r.mesh.best} (${r.mesh.perProcess} per shard process), baseline ${r.baseline.best} (${r.baseline.perProcess} per process), ${r.shards} shard(s)`)
+  L.push('goals:')
+  L.push(`  ${r.ratio != null && r.ratio >= 0.8 ? 'ok ' : 'NO '} mesh / baseline sustained deliveries: ${r.ratio ?? 'n/a'} (target >= 0.8)`)
+  L.push(`  ${r.mesh.perProcess >= 2000 ? 'ok ' : 'NO '} mesh deliveries/s per process: ${r.mesh.perProcess} (target >= 2000)`)
+  return L.join('\n')
+}
