@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { IdentityKeyRef } from '../../identity/identity-key-store.ts'
 import type { MeshConfigBody } from '../schemas.ts'
 
@@ -80,31 +79,5 @@ export async function readNodeFile (dir: string): Promise<NodeFile | undefined> 
   return JSON.parse(bytes.toString('utf8')) as NodeFile
 }
 
-/**
- * Replaces `path` atomically: write a temporary file, fsync, rename over, fsync the directory. A
- * crash leaves the old file or the new one, never a torn one (rotation rewrites cert.pem live).
- */
-export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const dir = dirname(path)
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'wx', mode)
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  try {
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
-  const dh = await open(dir, 'r')
-  try {
-    await dh.sync()
-  } finally {
-    await dh.close()
-  }
-}
+// The one atomic-replace writer lives in util; re-exported here for the node-directory callers.
+export { writeFileAtomic } from '../../util/atomic-file.ts'
