@@ -310,8 +310,9 @@ export class RotationManager extends TypedEventEmitter<RotationManagerEvents> {
       } catch (err) {
         if (!(err instanceof KeyStoreError && err.code === 'KEY_NOT_FOUND')) { throw err }
       }
-      this.init.credentials.dropRetired(r.label)
+      // node.json first: whoever sees the pair gone from memory also finds it gone on disk.
       await this.files.update(async (dir, f) => persistRetired(dir, f, (f.retired_identity_keys ?? []).filter(k => k.label !== r.label)))
+      this.init.credentials.dropRetired(r.label)
       this.safeDispatchEvent('key-deleted', { detail: { label: r.label, serialHex: r.serialHex } })
     }
   }

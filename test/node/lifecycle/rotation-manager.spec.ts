@@ -90,9 +90,11 @@ describe('lifecycle: rotation manager', function () {
       await new Promise(resolve => setTimeout(resolve, 100))
       expect(await exists(join(dir, 'keys', 'identity.key'))).to.equal(true)
       mesh.clock.advance(oldNotAfter - mesh.clock.ms() + 1_000)
-      await eventually(() => lc.credentials.retired().length === 0, 5_000)
+      await eventually(() => !lc.credentials.retired().some(r => r.label === 'identity'), 5_000)
       expect(await exists(join(dir, 'keys', 'identity.key'))).to.equal(false)
-      expect((await readNodeFile(dir))?.retired_identity_keys).to.deep.equal([])
+      // The new certificate may have expired too (both issued in the same second), and then
+      // been renewed, retiring it in turn: only the first key's entry must be gone.
+      expect((await readNodeFile(dir))?.retired_identity_keys?.map(r => r.label)).to.not.include('identity')
     } finally {
       mesh.clock.offsetMs = -3600_000
       await lc.stop()
