@@ -14,6 +14,9 @@ import type { AnomalyRecord, AnomalyStore } from '../../src/store/anomaly-store.
 import type { Message, PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, Metrics, PeerId, Startable } from '@libp2p/interface'
 
+/** A v4-style UUID as randomUUID makes it (lower-case hex, dashes): the promised id suffix. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
 /** The part of gossipsub the service uses (the libp2p service named `pubsub`). */
 export interface AnomalyPubSub {
   topicValidators: Map<string, TopicValidatorFn>
@@ -61,6 +64,12 @@ export interface AnomalyGossipInit {
 export interface PublishOptions {
   /** Lifetime of the signature, ms. @default defaultTtlMs */
   ttlMs?: number
+  /**
+   * The random part of the message_id (`<node_id>:<uuid>`), when the id was promised before the
+   * signature is made (a node holding what it publishes while its certificate is not valid).
+   * @default a new random UUID
+   */
+  idSuffix?: string
 }
 
 export interface PublishedAnomaly {
@@ -173,13 +182,14 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
     if (!Number.isSafeInteger(ttl) || ttl < MIN_TTL_MS || ttl > (this.init.maxTtlMs ?? MAX_TTL_MS)) {
       throw new AnomalyGossipError('INVALID_TTL', `ttl must be between ${MIN_TTL_MS} and ${this.init.maxTtlMs ?? MAX_TTL_MS} ms`)
     }
+    if (options.idSuffix != null && !UUID.test(options.idSuffix)) { throw new AnomalyGossipError('INVALID_ID', 'idSuffix must be a UUID') }
     const { chain } = this.init.origin()
     const nodeId = this.ownNodeId(chain)
     const now = this.now()
     const envelope: AnomalyEnvelope = {
       v: WIRE_VERSION,
       // A random UUID: unique without persisted state, and no clock rollback can ever reuse one.
-      message_id: `${nodeId}:${randomUUID()}`,
+      message_id: `${nodeId}:${options.idSuffix ?? randomUUID()}`,
       origin: nodeId,
       timestamp: now,
       expiry: now + ttl,

@@ -69,6 +69,7 @@ export class EnvelopeError extends MeshError<EnvelopeErrorCode> {
 /** Local failures of the anomaly gossip service (publishing, lifecycle). */
 export type AnomalyGossipErrorCode =
   | 'INVALID_TTL' // ttl outside [MIN_TTL_MS, MAX_TTL_MS]
+  | 'INVALID_ID' // a promised message_id suffix that is not a UUID
   | 'NO_CREDENTIALS' // no usable chain of our own to put in origin_cert
   | 'NOT_STARTED' // publish before start() or after stop()
   | 'NO_PUBSUB' // the libp2p node has no gossipsub service under `pubsub`

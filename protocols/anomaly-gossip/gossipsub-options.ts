@@ -1,6 +1,7 @@
 import { StrictSign } from '@libp2p/gossipsub'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
 import { CRL_TOPIC_SCORE_PARAMS } from '../crl-gossip/score-params.ts'
+import { NOTICE_TOPIC } from '../rotate-now/constants.ts'
 import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
 import { meshMsgIdFn } from './msg-id.ts'
 import { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
@@ -57,7 +58,7 @@ export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<Gossipsu
     msgIdFn: meshMsgIdFn,
     // Only the mesh topics: gossipsub's topic and message caches are otherwise unbounded by topic
     // (messages on other topics are dropped before they reach a validator or the seen cache).
-    allowedTopics: [ANOMALY_TOPIC, CRL_TOPIC],
+    allowedTopics: [ANOMALY_TOPIC, CRL_TOPIC, NOTICE_TOPIC],
     asyncValidation: false,
     emitSelf: false,
     // A node alone (partitioned, or the first up) still publishes: its own store keeps the
@@ -75,7 +76,9 @@ export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<Gossipsu
     scoreParams: {
       topics: {
         [ANOMALY_TOPIC]: ANOMALY_TOPIC_SCORE_PARAMS,
-        [CRL_TOPIC]: CRL_TOPIC_SCORE_PARAMS
+        [CRL_TOPIC]: CRL_TOPIC_SCORE_PARAMS,
+        // CA notices are as rare and as CA-signed as CRLs: only a forged one is worth scoring.
+        [NOTICE_TOPIC]: CRL_TOPIC_SCORE_PARAMS
       },
       // Positive topic score is capped at 10 (gossipsub's default): good behaviour can offset a
       // few mistakes, never a flood.

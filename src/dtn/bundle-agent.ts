@@ -30,8 +30,11 @@ export interface BundleAgentInit {
   store: BundleStore
   /** This node's node_id. */
   self: string
-  /** What this node signs its own bundles with. */
-  credentials: { signer: IdentitySigner, chain: Uint8Array[] }
+  /**
+   * What this node signs its own bundles with. A function is read per bundle, so a rotated
+   * certificate signs the next bundle (the node's lifecycle passes its current pair).
+   */
+  credentials: BundleCredentials | (() => BundleCredentials)
   /** Chain verifier and revocation state for arriving bundles. */
   sources: SourceVerifier
   now(): number
@@ -45,6 +48,9 @@ export interface BundleAgentInit {
   /** @default MAX_ADU_BYTES */
   maxAduBytes?: number
 }
+
+/** The identity key and certificate chain (leaf first) a node signs its bundles with. */
+export interface BundleCredentials { signer: IdentitySigner, chain: Uint8Array[] }
 
 /** A bundle handed to this node's application. */
 export interface DeliveredBundle {
@@ -88,6 +94,14 @@ export interface SendResult {
   fragments: number
 }
 
+/** A bundle id taken ahead of signing (see `reserveId`). */
+export interface ReservedId {
+  createdAt: number
+  sequence: number
+  bundleId: string
+  expiresAt: number
+}
+
 export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
   readonly store: BundleStore
   readonly self: string
@@ -95,7 +109,7 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
   readonly #init: BundleAgentInit
   readonly #reassembly = new KeyedLock()
   #last = { createdAt: 0, sequence: -1 }
-  #selfId: PeerIdentity | undefined
+  #selfId: { leaf: Uint8Array, id: PeerIdentity } | undefined
 
   private constructor (init: BundleAgentInit) {
     super()
@@ -118,12 +132,10 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
    * once it is on disk (issue 7: `POST /v1/bundles` returns `{ bundle_id, expires_at }`).
    * Ids are strictly increasing per node, across restarts and a clock stepping back.
    */
-  async send (req: SendRequest): Promise<SendResult> {
+  async send (req: SendRequest, options: { reserved?: ReservedId } = {}): Promise<SendResult> {
     const now = this.#init.now()
-    const createdAt = Math.max(now, this.#last.createdAt)
-    const sequence = createdAt === this.#last.createdAt ? this.#last.sequence + 1 : 0
-    this.#last = { createdAt, sequence }
-    const created = await createBundle(req, { ...this.#init.credentials, createdAt, sequence, maxFrameBytes: this.#init.maxFrameBytes })
+    const { createdAt, sequence } = options.reserved ?? this.#nextId(now)
+    const created = await createBundle(req, { ...this.#credentials(), createdAt, sequence, maxFrameBytes: this.#init.maxFrameBytes })
     const state = { key: 'last-id', value: { ...this.#last } }
     const result = { id: created.id, bundleId: formatBundleId(created.id), expiresAt: created.expiresAt, fragments: created.parts.length }
     if (req.destination === this.self) {
@@ -159,6 +171,26 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
     }))
     await this.store.accept(items, state)
     return result
+  }
+
+  /**
+   * Takes the next bundle id now, durably, for a bundle signed later (`send(req, { reserved })`):
+   * a node whose certificate is not valid holds the request and signs it once it has one, under
+   * the id and expiry it answered with. The id is never handed out again, even after a crash.
+   */
+  async reserveId (ttlSec: number): Promise<ReservedId> {
+    const { createdAt, sequence } = this.#nextId(this.#init.now())
+    await this.store.putState('last-id', { ...this.#last })
+    const id = { source: this.self, createdAt, sequence }
+    return { createdAt, sequence, bundleId: formatBundleId(id), expiresAt: createdAt + ttlSec * 1000 }
+  }
+
+  /** The next id: strictly increasing per node, across restarts and a clock stepping back. */
+  #nextId (now: number): { createdAt: number, sequence: number } {
+    const createdAt = Math.max(now, this.#last.createdAt)
+    const sequence = createdAt === this.#last.createdAt ? this.#last.sequence + 1 : 0
+    this.#last = { createdAt, sequence }
+    return this.#last
   }
 
   /**
@@ -275,10 +307,16 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
 
   /** This node's own identity as a signer record (verified like anyone's: a bad own chain fails loudly). */
   async #selfIdentity (now: number): Promise<PeerIdentity> {
-    if (this.#selfId == null || now > this.#selfId.notAfter) {
-      this.#selfId = await this.#init.sources.verifier.verify(new Date(now), this.#init.credentials.chain)
+    const chain = this.#credentials().chain
+    if (this.#selfId == null || this.#selfId.leaf !== chain[0] || now > this.#selfId.id.notAfter) {
+      this.#selfId = { leaf: chain[0], id: await this.#init.sources.verifier.verify(new Date(now), chain) }
     }
-    return this.#selfId
+    return this.#selfId.id
+  }
+
+  #credentials (): BundleCredentials {
+    const c = this.#init.credentials
+    return typeof c === 'function' ? c() : c
   }
 
   /** Custody transfers to start now: due retries, or everything for a peer that just connected. */

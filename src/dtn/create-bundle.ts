@@ -67,6 +67,15 @@ function invalid (msg: string): BundleError {
   return new BundleError('INVALID_REQUEST', msg)
 }
 
+/** Checks what the caller asks for (destination, lifetime, payload, hops); throws BundleError INVALID_REQUEST or INVALID_EID. */
+export function checkSendRequest (req: SendRequest): void {
+  const hopLimit = req.hopLimit ?? DEFAULT_HOP_LIMIT
+  if (req.destination !== BROADCAST && !isMeshNodeId(req.destination)) { throw invalid('destination is neither a node_id nor broadcast') }
+  if (!Number.isSafeInteger(req.ttlSec) || req.ttlSec < MIN_TTL_SEC || req.ttlSec > MAX_TTL_SEC) { throw invalid(`ttl must be ${MIN_TTL_SEC}-${MAX_TTL_SEC} s`) }
+  if (!(req.payload instanceof Uint8Array) || req.payload.length > MAX_ADU_BYTES) { throw invalid(`payload must be bytes, at most ${MAX_ADU_BYTES}`) }
+  if (!Number.isInteger(hopLimit) || hopLimit < 1 || hopLimit > MAX_HOP_LIMIT) { throw invalid(`hop limit must be 1-${MAX_HOP_LIMIT}`) }
+}
+
 /**
  * Builds and signs the bundle(s) for `req`. The TTL is clamped so that the bundle expires no later
  * than the signing certificate: receivers check the chain at arrival, so a bundle cannot outlive
@@ -75,10 +84,7 @@ function invalid (msg: string): BundleError {
 export async function createBundle (req: SendRequest, ctx: SourceContext): Promise<CreatedBundle> {
   const maxFrame = ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   const hopLimit = req.hopLimit ?? DEFAULT_HOP_LIMIT
-  if (req.destination !== BROADCAST && !isMeshNodeId(req.destination)) { throw invalid('destination is neither a node_id nor broadcast') }
-  if (!Number.isSafeInteger(req.ttlSec) || req.ttlSec < MIN_TTL_SEC || req.ttlSec > MAX_TTL_SEC) { throw invalid(`ttl must be ${MIN_TTL_SEC}-${MAX_TTL_SEC} s`) }
-  if (!(req.payload instanceof Uint8Array) || req.payload.length > MAX_ADU_BYTES) { throw invalid(`payload must be bytes, at most ${MAX_ADU_BYTES}`) }
-  if (!Number.isInteger(hopLimit) || hopLimit < 1 || hopLimit > MAX_HOP_LIMIT) { throw invalid(`hop limit must be 1-${MAX_HOP_LIMIT}`) }
+  checkSendRequest(req)
   if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_MAX_FRAME_BYTES) { throw invalid(`frame limit must be at least ${MIN_MAX_FRAME_BYTES}`) }
   if (!Number.isSafeInteger(ctx.createdAt) || ctx.createdAt <= DTN_EPOCH_MS || ctx.createdAt > MAX_CREATED_AT) { throw invalid('creation time out of range') }
   if (!Number.isSafeInteger(ctx.sequence) || ctx.sequence < 0) { throw invalid('sequence out of range') }

@@ -1,11 +1,10 @@
 import { gossipsub } from '@libp2p/gossipsub'
-import { MAX_CHAIN_LENGTH } from '../../protocols/anomaly-gossip/constants.ts'
 import { AnomalyGossipError, anomalyGossip, meshGossipsubOptions } from '../../protocols/anomaly-gossip/index.ts'
 import { crlGossip, crlRevocationPredicate, crlSource, encodeCrlMessage } from '../../protocols/crl-gossip/index.ts'
 import { meshRevoke } from '../../protocols/revoke/index.ts'
-import { parseCertificate } from '../pki/certificate.ts'
 import { AnomalyStore } from '../store/anomaly-store.ts'
 import { MeshNodeError } from './errors.ts'
+import { currentOriginChain } from './origin-chain.ts'
 import type { BlockList } from './block-list.ts'
 import type { MeshNodeOptions } from './config.ts'
 import type { MeshNode } from './mesh-node.ts'
@@ -68,6 +67,8 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
     return attest?.isDemoted(peerId) !== true
   }
   const o = deps.options
+  // Read per publish, so a rotated certificate signs the next envelope.
+  const origin = currentOriginChain(() => deps.credentials().chain)
   return {
     pubsub: (components: any) => {
       attest = components.attest
@@ -80,7 +81,7 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
     anomalyGossip: anomalyGossip({
       store: deps.anomalies,
       verifier: deps.chainVerifier,
-      origin: originChain(deps.credentials),
+      origin: () => ({ chain: origin() }),
       isMember,
       now: deps.now,
       maxSkewMs: o.maxSkewMs,
@@ -100,27 +101,6 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
       deadlineMs: o.pushDeadlineMs,
       onInvalidPush: (peerId) => { deps.blockList.strike(peerId, 'INVALID_CRL_PUSH') }
     })
-  }
-}
-
-/**
- * Our origin_cert: the leaf and its CA certificates, without self-signed roots (every node holds
- * them), at most MAX_CHAIN_LENGTH. Read per publish so a rotated certificate is used at once;
- * recomputed only when the leaf changes.
- */
-function originChain (credentials: () => LocalCredentials): () => { chain: Uint8Array[] } {
-  let last: { leaf: Uint8Array, chain: Uint8Array[] } | undefined
-  return () => {
-    const chain = credentials().chain
-    if (last?.leaf !== chain[0]) {
-      const kept = chain.filter((der, i) => {
-        if (i === 0) { return true }
-        const c = parseCertificate(der)
-        return c.subject.key !== c.issuer.key
-      })
-      last = { leaf: chain[0], chain: kept.slice(0, MAX_CHAIN_LENGTH) }
-    }
-    return { chain: last.chain }
   }
 }
 
@@ -153,11 +133,11 @@ export class MeshGossip {
    * locally too. `ttl` in seconds (like DTN's ttl_sec). Throws AnomalyGossipError (INVALID_TTL,
    * NOT_STARTED, NO_CREDENTIALS) or EnvelopeError (BAD_PAYLOAD, PAYLOAD_TOO_LARGE).
    */
-  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number } = {}): Promise<PublishedAnomaly> {
+  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number, idSuffix?: string } = {}): Promise<PublishedAnomaly> {
     if (options.ttl != null && (!Number.isSafeInteger(options.ttl) || options.ttl <= 0)) {
       throw new AnomalyGossipError('INVALID_TTL', 'ttl must be a positive whole number of seconds')
     }
-    return this.anomaly.publish(payload, options.ttl != null ? { ttlMs: options.ttl * 1000 } : {})
+    return this.anomaly.publish(payload, { ...(options.ttl != null ? { ttlMs: options.ttl * 1000 } : {}), ...(options.idSuffix != null ? { idSuffix: options.idSuffix } : {}) })
   }
 
   /**

@@ -197,7 +197,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Signs and gossips an anomaly signature as this node; `ttl` in seconds (default 1 h). See MeshGossip.publishAnomaly. */
-  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number } = {}): Promise<PublishedAnomaly> {
+  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number, idSuffix?: string } = {}): Promise<PublishedAnomaly> {
     return this.requireGossip().publishAnomaly(payload, options)
   }
 

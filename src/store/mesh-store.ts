@@ -28,7 +28,9 @@ export const SUBLEVELS = {
   'dtn-inbox': 'view',
   'dtn-state': 'json',
   // The mesh node's current CRLs and their ETags (src/store/crl-state.ts)
-  'node-crl': 'json'
+  'node-crl': 'json',
+  // What a node holds while its certificate is not valid (src/node/runtime/held-outbox.ts)
+  'node-held': 'json'
 } as const satisfies Record<string, ValueEncodingName>
 
 export type ValueEncodingName = 'json' | 'view'

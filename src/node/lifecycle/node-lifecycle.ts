@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { NoticePush } from '../../../protocols/rotate-now/index.ts'
+import { NoticeGossip, NoticePush } from '../../../protocols/rotate-now/index.ts'
 import { Tpm } from '../../attestation/tpm.ts'
 import { enrollmentEvidence } from '../../enrollment/node/node-attest.ts'
 import { parseCertificate } from '../../pki/certificate.ts'
@@ -27,6 +27,12 @@ export interface NodeLifecycleOptions {
   noticePollMs?: number | false
   /** Deadline of one request to the CA, ms. @default 30 s */
   caTimeoutMs?: number
+  /**
+   * Which mesh paths carry CA notices: the `/dadm-mesh/rotate/1.0.0` push flood and gossip on
+   * NOTICE_TOPIC (when the node runs gossip). Both by default; tests turn one off to show the
+   * other carries a notice alone.
+   */
+  noticePaths?: { push?: boolean, gossip?: boolean }
 }
 
 export interface NodeLifecycleInit {
@@ -53,6 +59,8 @@ export class NodeLifecycle {
   readonly rotation: RotationManager
   readonly notices: NoticeCenter
   readonly push: NoticePush
+  /** Notices on gossipsub, once attached to a node that runs gossip. */
+  noticeGossip: NoticeGossip | undefined
   private readonly nd: NodeDir
   private readonly now: () => number
   private readonly log: Logger | undefined
@@ -92,7 +100,7 @@ export class NodeLifecycle {
       trustSequence: () => this.files.file.trust_sequence ?? 0,
       onRotateNow: (n) => this.rotation.requestRotation(n.iat),
       onTrustBundle: async (v) => { await this.applyTrust(v) },
-      push: this.push
+      ...(this.options.noticePaths?.push !== false ? { push: this.push } : {})
     })
     this.rotation.addEventListener('rotated', (e) => { void this.onRotated(e.detail) })
     this.rotation.addEventListener('rotation-failed', (e) => { this.log?.warn({ code: e.detail.code, server_code: e.detail.serverCode, failures: e.detail.failures, retry_in_ms: e.detail.retryInMs }, 'certificate rotation failed') })
@@ -139,7 +147,13 @@ export class NodeLifecycle {
   /** Ties the lifecycle to the started node: push protocol, rotation schedule, notice poll. */
   async attach (node: MeshNode): Promise<void> {
     this.node = node
-    await this.push.start(node)
+    if (this.options.noticePaths?.push !== false) { await this.push.start(node) }
+    const pubsub = node.gossip?.pubsub
+    if (pubsub != null && this.options.noticePaths?.gossip !== false) {
+      this.noticeGossip = new NoticeGossip({ pubsub, judge: async (bytes, from) => this.notices.offer(bytes, from, { viaGossip: true }) })
+      this.noticeGossip.start()
+      this.notices.useGossip(this.noticeGossip)
+    }
     this.rotation.start()
     const every = this.options.noticePollMs ?? 5 * 60_000
     if (every !== false && this.files.file.ca_url !== '') {
@@ -156,6 +170,12 @@ export class NodeLifecycle {
   async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.poll)
+    this.notices.useGossip(undefined)
+    try {
+      this.noticeGossip?.stop()
+    } catch {
+      // gossipsub stopped with the node already: nothing to unsubscribe from
+    }
     await this.rotation.stop()
     await this.push.stop()
   }

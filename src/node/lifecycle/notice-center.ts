@@ -39,6 +39,8 @@ export interface NoticeCenterInit {
   onTrustBundle(verified: VerifiedNotice & { bundle: NonNullable<VerifiedNotice['bundle']> }): Promise<void>
   /** Forwards accepted notices to the authenticated peers. */
   push?: Pick<NoticePush, 'push'>
+  /** Gossips accepted notices that did not come by gossip (set once gossip runs: `useGossip`). */
+  gossip?: { publish(bytes: Uint8Array): Promise<unknown> }
   /** Notices remembered (by digest, until they expire) so each is acted on and forwarded once. @default 4096 */
   maxSeen?: number
 }
@@ -65,8 +67,16 @@ export class NoticeCenter extends TypedEventEmitter<NoticeCenterEvents> {
     this.maxSeen = init.maxSeen ?? 4096
   }
 
-  /** Judges and acts on one notice; resolves the verdict for the pusher. Never throws. */
-  async offer (bytes: Uint8Array, from: NoticeSource): Promise<NoticeVerdict> {
+  /** Gossips accepted notices from now on (gossipsub starts with the node, after this center). */
+  useGossip (gossip: NonNullable<NoticeCenterInit['gossip']> | undefined): void {
+    if (gossip == null) { delete this.init.gossip } else { this.init.gossip = gossip }
+  }
+
+  /**
+   * Judges and acts on one notice; resolves the verdict for the pusher or the gossip validator.
+   * Never throws. `viaGossip`: it came by gossip, which forwards it itself once accepted.
+   */
+  async offer (bytes: Uint8Array, from: NoticeSource, options: { viaGossip?: boolean } = {}): Promise<NoticeVerdict> {
     let decoded: DecodedNotice
     let verified: VerifiedNotice
     try {
@@ -89,9 +99,13 @@ export class NoticeCenter extends TypedEventEmitter<NoticeCenterEvents> {
       return this.refused(err, from)
     }
     this.safeDispatchEvent('notice', { detail: { kind: decoded.notice.kind, seq: decoded.notice.seq, digest: decoded.digest, from, applied } })
-    // Forward once, in the background: the pusher is waiting for our verdict.
+    // Forward once, in the background: the pusher (or gossipsub) is waiting for our verdict.
+    // Both paths, so a node reached by only one of them still passes it on by the other.
     if (this.init.push != null) {
       this.init.push.push(decoded.bytes, { except: [from] }).catch(() => {})
+    }
+    if (options.viaGossip !== true && this.init.gossip != null) {
+      this.init.gossip.publish(decoded.bytes).catch(() => {})
     }
     return { ok: true }
   }

@@ -1,10 +1,9 @@
 import { decode, encode } from 'cborg'
-import { MAX_CHAIN_LENGTH as ANOMALY_MAX_CHAIN } from '../../../protocols/anomaly-gossip/constants.ts'
 import { ANOMALY_DEFAULT_MAX_SKEW_MS, ANOMALY_WIRE_VERSION, encodeEnvelope, encodePayload, envelopeDigest, validateAnomaly } from '../../../protocols/anomaly-gossip/index.ts'
 import { encodeCrlMessage } from '../../../protocols/crl-gossip/codec.ts'
 import { BROADCAST } from '../../dtn/eid.ts'
-import { parseCertificate } from '../../pki/certificate.ts'
 import { parseCrl } from '../../pki/crl.ts'
+import { currentOriginChain } from '../origin-chain.ts'
 import type { CrlEvent, CrlManager } from './crl-manager.ts'
 import type { NodeBundles } from './dtn.ts'
 import type { AnomalyEnvelope } from '../../../protocols/anomaly-gossip/index.ts'
@@ -82,8 +81,8 @@ export interface DtnCarryInit {
   bundles: NodeBundles
   /** The node's CRL state: CRLs it installs are carried, carried ones are offered to it. Without it, only anomaly signatures ride. */
   crl?: CrlManager
-  /** Our certificate chain, leaf first (anomaly envelopes carry it without the root). */
-  chain: Uint8Array[]
+  /** Our certificate chain now, leaf first (read per carried signature: rotation changes it). */
+  chain(): Uint8Array[]
   /** The node's ChainVerifier: carried envelopes' origin chains are checked with it. */
   chainVerifier: ChainVerifier
   now(): number
@@ -112,7 +111,7 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
   const stats: CarryStats = { anomaliesSent: 0, crlsSent: 0, anomaliesAccepted: 0, crlsAccepted: 0, refused: 0 }
   /** `<issuer>:<number>` of CRLs carried or received in a bundle: each is carried at most once from here. */
   const carriedCrls = new Set<string>()
-  const chain = originChain(init.chain)
+  const chain = currentOriginChain(init.chain)
 
   const wanted = (): boolean => {
     if (o.policy === 'off') { return false }
@@ -135,7 +134,7 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
   const onAnomaly = (evt: CustomEvent<AnomalyRecord>): void => {
     const r = evt.detail
     if (r.source !== 'local' || !wanted()) { return }
-    const envelope: AnomalyEnvelope = { v: ANOMALY_WIRE_VERSION, message_id: r.message_id, origin: r.origin, timestamp: r.timestamp, expiry: r.expiry, payload: encodePayload(r.payload), origin_cert: chain }
+    const envelope: AnomalyEnvelope = { v: ANOMALY_WIRE_VERSION, message_id: r.message_id, origin: r.origin, timestamp: r.timestamp, expiry: r.expiry, payload: encodePayload(r.payload), origin_cert: chain() }
     // the envelope is rebuilt from the record: only carry it if it is the one that was gossiped
     if (envelopeDigest(envelope) !== r.digest) {
       log.warn({ message_id: r.message_id }, 'anomaly envelope could not be rebuilt; not carried')
@@ -232,13 +231,4 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
       removeCrlHook?.()
     }
   }
-}
-
-/** Our chain as anomaly envelopes carry it: without self-signed roots, at most the envelope's limit. */
-function originChain (chain: Uint8Array[]): Uint8Array[] {
-  return chain.filter((der, i) => {
-    if (i === 0) { return true }
-    const c = parseCertificate(der)
-    return c.subject.key !== c.issuer.key
-  }).slice(0, ANOMALY_MAX_CHAIN)
 }

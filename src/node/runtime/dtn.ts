@@ -13,7 +13,8 @@ import { inboxRow, listBundles } from './dtn-listing.ts'
 import type { CrlManager } from './crl-manager.ts'
 import type { CarryOptions, DtnCarry } from './dtn-carry.ts'
 import type { BundleListing, InboxRow } from './dtn-listing.ts'
-import type { DeliveredBundle, SendResult } from '../../dtn/bundle-agent.ts'
+import type { IdentitySigner } from '../../../protocols/auth/types.ts'
+import type { DeliveredBundle, ReservedId, SendResult } from '../../dtn/bundle-agent.ts'
 import type { BundleId } from '../../dtn/bundle-id.ts'
 import type { Destination } from '../../dtn/eid.ts'
 import type { Certificate } from '../../pki/certificate.ts'
@@ -76,11 +77,25 @@ export interface NodeBundlesEvents {
   'bundle:delivered': CustomEvent<DeliveredBundle>
 }
 
+/**
+ * What the DTN layer needs of the node's identity and trust. A NodeDir fits; so does a node that
+ * has no NODEDIR (the simulation harness's nodes). `chain` and `credentials` are read per bundle.
+ */
+export type DtnIdentity = Pick<NodeDir, 'nodeId' | 'chain' | 'chainVerifier' | 'roots' | 'intermediates'> & {
+  credentials: { signer: IdentitySigner }
+  /** NODEDIR, whose node.json may hold a `dtn` section. @default none (no file is read) */
+  dir?: string
+}
+
 export interface NodeBundlesInit {
   node: MeshNode
   store: MeshStore
-  dir: NodeDir
-  crl: CrlManager
+  dir: DtnIdentity
+  /**
+   * The node's CRL state: each CRL it installs purges what revoked sources signed. Without it,
+   * arriving bundles are still refused by the ChainVerifier's CRLs, but nothing held is purged.
+   */
+  crl?: CrlManager
   now(): number
   log: Logger
   options?: NodeBundlesOptions
@@ -95,6 +110,7 @@ export class NodeBundles extends TypedEventEmitter<NodeBundlesEvents> {
   readonly #stops: Array<() => Promise<void> | void> = []
   /** Payload filters that take a delivery for the node itself (carried gossip); see `intercept`. */
   readonly #interceptors: Array<(d: DeliveredBundle) => boolean> = []
+  #hold: { when(): boolean, hold(req: NodeSendRequest): Promise<SendResult> } | undefined
 
   /** Wraps a started agent and service; deliveries of the agent are announced from here (after the interceptors). */
   constructor (agent: BundleAgent, service: BundleService, now: () => number) {
@@ -114,7 +130,24 @@ export class NodeBundles extends TypedEventEmitter<NodeBundlesEvents> {
    * BundleStoreError QUOTA_EXCEEDED, having stored nothing.
    */
   async send (req: NodeSendRequest): Promise<SendResult> {
+    if (this.#hold?.when() === true) { return this.#hold.hold(req) }
     const sent = await this.agent.send({ destination: req.destination, ttlSec: req.ttlSec, payload: req.payload })
+    // try at once rather than at the next tick: the destination or a relay may be connected now
+    void this.service.pump()
+    return sent
+  }
+
+  /**
+   * While `when()` says so, `send` hands requests to `hold` instead (the runtime's CertHold:
+   * no certificate valid to sign with); they come back through `sendReserved`.
+   */
+  holdWhen (when: () => boolean, hold: (req: NodeSendRequest) => Promise<SendResult>): void {
+    this.#hold = { when, hold }
+  }
+
+  /** Signs and stores a request that was held, under the id reserved for it then. */
+  async sendReserved (req: NodeSendRequest, reserved: ReservedId): Promise<SendResult> {
+    const sent = await this.agent.send({ destination: req.destination, ttlSec: req.ttlSec, payload: req.payload }, { reserved })
     // try at once rather than at the next tick: the destination or a relay may be connected now
     void this.service.pump()
     return sent
@@ -167,7 +200,7 @@ export class NodeBundles extends TypedEventEmitter<NodeBundlesEvents> {
  * revocation. Stop with `NodeBundles.stop()`.
  */
 export async function startNodeBundles (init: NodeBundlesInit): Promise<NodeBundles> {
-  const o = { ...NODE_BUNDLES_DEFAULTS, ...(await dtnConfigOf(init.dir.dir)), ...definedOnly(init.options ?? {}) }
+  const o = { ...NODE_BUNDLES_DEFAULTS, ...(init.dir.dir != null ? await dtnConfigOf(init.dir.dir) : {}), ...definedOnly(init.options ?? {}) }
   const { node, dir: nd, crl, log } = init
   const cas: Certificate[] = [...nd.roots, ...nd.intermediates]
   const revoked = new RevokedSources(cas, nd.chainVerifier.crls)
@@ -175,7 +208,8 @@ export async function startNodeBundles (init: NodeBundlesInit): Promise<NodeBund
   const agent = await BundleAgent.open({
     store,
     self: nd.nodeId,
-    credentials: { signer: nd.credentials.signer, chain: nd.chain },
+    // Read per bundle: NodeDir follows the lifecycle's current pair (a rotation signs the next bundle).
+    credentials: () => ({ signer: nd.credentials.signer, chain: nd.chain }),
     sources: { verifier: peerVerifierFromChainVerifier(nd.chainVerifier), isRevoked: (id) => revoked.isRevoked(id) },
     now: init.now,
     sprayCopies: o.sprayCopies
@@ -191,12 +225,12 @@ export async function startNodeBundles (init: NodeBundlesInit): Promise<NodeBund
   })
 
   // revocation: a CRL installed by any path purges what its revoked certificates signed
-  const removeHook = crl.onCrl(async (e) => {
+  const removeHook = crl?.onCrl(async (e) => {
     revoked.install(e.crl)
     const n = await agent.purgeRevoked((id) => revoked.isRevoked(id))
     if (n > 0) { log.warn({ crl_number: e.crlNumber.toString(), purged: n }, 'bundles from revoked sources purged') }
   })
-  bundles.onStop(removeHook)
+  if (removeHook != null) { bundles.onStop(removeHook) }
 
   if (o.relay) {
     await node.handle(RELAY_PROTOCOL, async (stream) => { await stream.close().catch(() => {}) }, { maxInboundStreams: 1, maxOutboundStreams: 1 })
@@ -313,7 +347,7 @@ export interface RuntimeDtnOptions extends NodeBundlesOptions {
  */
 export async function startRuntimeDtn (init: NodeBundlesInit & { options?: RuntimeDtnOptions }): Promise<{ bundles: NodeBundles, carry: DtnCarry, stop(): Promise<void> }> {
   const bundles = await startNodeBundles(init)
-  const carry = startDtnCarry({ node: init.node, bundles, crl: init.crl, chain: init.dir.chain, chainVerifier: init.dir.chainVerifier, now: init.now, log: init.log, ...(init.options?.carry != null ? { options: init.options.carry } : {}) })
+  const carry = startDtnCarry({ node: init.node, bundles, crl: init.crl, chain: () => init.dir.chain, chainVerifier: init.dir.chainVerifier, now: init.now, log: init.log, ...(init.options?.carry != null ? { options: init.options.carry } : {}) })
   return {
     bundles,
     carry,

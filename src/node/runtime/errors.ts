@@ -16,6 +16,8 @@ export type NodeRuntimeErrorCode =
   | 'BOOTSTRAP_FILE_INVALID'
   /** The certificate expired and the CA will not renew it (window passed, revoked): enroll again. */
   | 'REENROLL_REQUIRED'
+  /** The node holds what it sends while its certificate is not valid, and that hold is full. */
+  | 'HOLD_FULL'
 
 export class NodeRuntimeError extends MeshError<NodeRuntimeErrorCode> {
   static name = 'NodeRuntimeError'

@@ -9,6 +9,7 @@ import { gossipApiSource } from '../../api/routes/gossip.ts'
 import { bundleApiSource } from '../../api/routes/bundles.ts'
 import { createMeshNode } from '../create-mesh-node.ts'
 import { NodeLifecycle } from '../lifecycle/node-lifecycle.ts'
+import { CertHold } from './cert-hold.ts'
 import { CrlManager } from './crl-manager.ts'
 import { CrlPoller } from './crl-poller.ts'
 import { startRuntimeDtn } from './dtn.ts'
@@ -80,6 +81,8 @@ export interface NodeRuntime {
   readonly carry: DtnCarry
   /** Certificate rotation, renewal, CA notices and trust changes (issue 9). */
   readonly lifecycle: NodeLifecycle
+  /** Our own sends while the certificate is not valid: held on disk, sent after renewal (issue 9). */
+  readonly hold: CertHold
   /** Stops everything in reverse order and removes run.json. Idempotent. */
   stop(): Promise<void>
 }
@@ -149,6 +152,10 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
     cleanups.push(async () => { await dtn.stop() })
     await node.start()
     await lifecycle.attach(node)
+    // Sends while the certificate is not valid wait on disk; what a previous run held goes now.
+    const hold = await CertHold.start({ lifecycle, node, bundles: dtn.bundles, store, now, log })
+    cleanups.push(async () => { hold.stop() })
+    void hold.release().catch(err => { log.error({ err }, 'releasing held sends failed') })
     // Any new CRL (an intermediate's revocation by the root's CRL too) re-checks live sessions.
     crl.onCrl(async () => { await node.auth.revalidateSessions() })
     const startedAt = new Date(now()).toISOString()
@@ -183,7 +190,7 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
         clientCaPem: nd.rootPem,
         trust: { nodeId: nd.nodeId, roots: () => nd.roots, intermediates: () => nd.intermediates, crls: () => nd.chainVerifier.crls },
         source: {
-          ...(node.gossip != null ? { gossip: gossipApiSource(node.gossip, now) } : {}),
+          ...(node.gossip != null ? { gossip: hold.gossipSource(gossipApiSource(node.gossip, now)) } : {}),
           bundles: bundleApiSource(dtn.bundles),
           peers: () => node.peers.rows(),
           info: () => ({
@@ -233,6 +240,7 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       store,
       crl,
       lifecycle,
+      hold,
       bundles: dtn.bundles,
       carry: dtn.carry,
       ...(poller != null ? { poller } : {}),

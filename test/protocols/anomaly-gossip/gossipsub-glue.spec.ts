@@ -7,6 +7,7 @@ import { toTopicValidatorResult, GossipValidationMetrics, VALIDATION_METRIC } fr
 import { meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
 import { anomalyMsgId, meshMsgIdFn, peekEnvelope } from '../../../protocols/anomaly-gossip/msg-id.ts'
 import { TOPIC as CRL_TOPIC } from '../../../protocols/crl-gossip/constants.ts'
+import { NOTICE_TOPIC } from '../../../protocols/rotate-now/constants.ts'
 import { createGossipPki, encoded, envelopeFrom, rawEncode } from './fixtures.ts'
 import { signedMessage } from './helpers.ts'
 import type { GossipPki } from './fixtures.ts'
@@ -91,7 +92,7 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
     expect(o.globalSignaturePolicy).to.equal('StrictSign')
     expect(o.msgIdFn).to.equal(meshMsgIdFn)
     expect(o.asyncValidation).to.equal(false)
-    expect([...(o.allowedTopics as string[])]).to.deep.equal([TOPIC, CRL_TOPIC])
+    expect([...(o.allowedTopics as string[])]).to.deep.equal([TOPIC, CRL_TOPIC, NOTICE_TOPIC])
     expect(o.directPeers).to.deep.equal([])
     const score = o.scoreParams?.appSpecificScore as (p: string) => number
     expect(score('peer-in')).to.equal(0)
