@@ -3,7 +3,7 @@ import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
 import { CRL_TOPIC_SCORE_PARAMS } from '../crl-gossip/score-params.ts'
 import { NOTICE_TOPIC } from '../rotate-now/constants.ts'
 import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
-import { meshMsgIdFn } from './msg-id.ts'
+import { meshFastMsgIdFn, meshMsgIdFn } from './msg-id.ts'
 import { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
 
@@ -56,6 +56,8 @@ export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<Gossipsu
   return {
     globalSignaturePolicy: StrictSign,
     msgIdFn: meshMsgIdFn,
+    // Byte-identical copies of a message that verified skip the signature check (see msg-id.ts).
+    fastMsgIdFn: meshFastMsgIdFn,
     // Only the mesh topics: gossipsub's topic and message caches are otherwise unbounded by topic
     // (messages on other topics are dropped before they reach a validator or the seen cache).
     allowedTopics: [ANOMALY_TOPIC, CRL_TOPIC, NOTICE_TOPIC],

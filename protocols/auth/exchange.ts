@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { decodeFrame, encodeFrame } from './codec.ts'
-import { FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WIRE_VERSION } from './constants.ts'
+import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WIRE_VERSION } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { buildTranscript } from './transcript.ts'
 import { precheckAuth, verifyAuth } from './verify-auth.ts'
@@ -55,6 +55,14 @@ export interface ExchangeParams {
    * record even if the peer, told why, hangs up before our write returns.
    */
   onRefuse(err: AuthError): void
+  /**
+   * The opener finishes when its proof is sent, as a TLS 1.3 client does after its Finished,
+   * instead of waiting a further half round trip for the peer's "ok": the peer's identity is
+   * proved by then, and the peer's guard holds our streams until it has checked our proof. The
+   * peer's verdict is still read (within DEFAULT_DEADLINE_MS); a refusal, or no verdict, is
+   * handed here, and the caller closes the connection. Without it the opener waits for the verdict.
+   */
+  onLateVerdict?(err: AuthError): void
 }
 
 type Examined = Omit<AuthCheckInput, 'transcript' | 'signature'>
@@ -65,8 +73,11 @@ export async function runExchange (stream: Stream, p: ExchangeParams): Promise<P
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES })
   try {
     const identity = p.opener ? await asOpener(lp, stream, p) : await asResponder(lp, stream, p)
-    // Our last frame is queued; closing our end need not delay the verdict.
-    stream.close({ signal: AbortSignal.timeout(FAILURE_FLUSH_MS) }).catch(() => { stream.abort(new AuthError('CLOSED', 'auth stream close timed out')) })
+    if (p.opener && p.onLateVerdict != null) {
+      lateVerdict(lp, stream, p, p.onLateVerdict)
+      return identity
+    }
+    closeQuietly(stream)
     return identity
   } catch (err: any) {
     const authErr = toAuthError(err, p.signal)
@@ -89,13 +100,43 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
   const options = { signal: p.signal }
   await lp.write(encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce }), options)
   const hello = await readFrame(lp, 1, options)
-  const examined = await examine(lp, stream, p, hello)
   const t = transcriptOf(p, hello.nonce)
+  // Our proof needs only the two nonces: it is signed while we check the peer's hello and proof.
+  // The responder already passed our hello's checks (else it would have refused, not proved).
+  const ourSig = sign(p, buildTranscript(p.role, t, p.label))
+  ourSig.catch(() => {})
+  const examined = await examine(lp, stream, p, hello)
   const proof = await readFrame(lp, 2, options)
   const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
-  await lp.writeV([encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t, p.label)) }), encodeFrame({ t: 3, ok: true })], options)
-  await readFrame(lp, 3, options)
+  const written = lp.writeV([encodeFrame({ t: 2, sig: await ourSig }), encodeFrame({ t: 3, ok: true })], options)
+  if (p.onLateVerdict == null) {
+    await written
+    await readFrame(lp, 3, options)
+  } else {
+    // Early finish: the frames are queued on the stream; a failed write shows as a late verdict.
+    lateWrites.set(stream, written)
+  }
   return identity
+}
+
+/** Proof writes an early finish did not wait for, awaited by `lateVerdict`. */
+const lateWrites = new WeakMap<Stream, Promise<void>>()
+
+/** Reads the peer's verdict after an early finish; anything but "ok" in time goes to `report`. */
+function lateVerdict (lp: Lp, stream: Stream, p: ExchangeParams, report: (err: AuthError) => void): void {
+  const signal = AbortSignal.any([p.signal, AbortSignal.timeout(DEFAULT_DEADLINE_MS)])
+  Promise.resolve(lateWrites.get(stream))
+    .then(async () => readFrame(lp, 3, { signal }))
+    .then(() => { closeQuietly(stream) }, (err) => {
+      const authErr = toAuthError(err, signal)
+      if (stream.status === 'open') { stream.abort(authErr) }
+      report(authErr)
+    })
+}
+
+/** Closes our end of a finished exchange in the background: our last frame is queued already. */
+function closeQuietly (stream: Stream): void {
+  stream.close({ signal: AbortSignal.timeout(FAILURE_FLUSH_MS) }).catch(() => { stream.abort(new AuthError('CLOSED', 'auth stream close timed out')) })
 }
 
 async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {

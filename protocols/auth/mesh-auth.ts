@@ -37,6 +37,8 @@ interface ConnectionAuth {
   chain?: Uint8Array[]
   /** SPKI of the identity key we presented in that exchange. */
   localSpki?: Uint8Array
+  /** Start order of the re-auth whose credentials `localSpki` is (0: the first exchange). */
+  localBegun?: number
   /** Real time (performance.now) of the last re-auth the peer started. */
   reauthInAt?: number
   /** Our re-auths of this connection run one after another, so the last one carries our newest credentials. */
@@ -65,6 +67,8 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   private readonly results?: CounterGroup
   private running = false
   private watch?: ReturnType<typeof setInterval>
+  /** Re-auths begun, in order: the later one read our credentials later. */
+  private reauthsBegun = 0
 
   constructor (components: MeshAuthComponents, init: MeshAuthInit) {
     super()
@@ -225,7 +229,10 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   private async openAuthStream (state: ConnectionAuth): Promise<void> {
     let stream: Stream
     try {
-      stream = await state.connection.newStream(PROTOCOL, { signal: state.controller.signal })
+      // Optimistic protocol select: the protocol id rides with our hello, saving the
+      // multistream-select round trip (one of three on the dial's critical path). A peer without
+      // the protocol answers "na", which fails the first read like any refusal.
+      stream = await state.connection.newStream(PROTOCOL, { signal: state.controller.signal, negotiateFully: false })
     } catch (err: any) {
       this.fail(state, toAuthError(err, state.controller.signal))
       return
@@ -264,7 +271,9 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
           presented = hello.chain
           return this.examineHello(hello, remotePeer.toString())
         },
-        onRefuse: (err) => { this.fail(state, err) }
+        onRefuse: (err) => { this.fail(state, err) },
+        // The opener is done once its proof is out (see ExchangeParams.onLateVerdict).
+        ...(opener ? { onLateVerdict: (err: AuthError) => { this.lateRefusal(state, err) } } : {})
       })
       if (state.outcome == null) {
         state.chain = presented
@@ -392,6 +401,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     const previous = sessionOf(state)
     if (previous == null) { throw new AuthError('NOT_AUTHENTICATED', 'session gone') }
     const startedAt = performance.now()
+    const begun = ++this.reauthsBegun
     const credentials = this.currentCredentials()
     let presented: Uint8Array[] = []
     let identity: PeerIdentity
@@ -423,7 +433,22 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       this.results?.increment({ [`REAUTH_${e.code}`]: true })
       throw e
     }
-    if (sessionOf(state) == null || c.status !== 'open') { throw new AuthError('CLOSED', 'connection closed during re-auth') }
+    const current = sessionOf(state)
+    if (current == null || c.status !== 'open') { throw new AuthError('CLOSED', 'connection closed during re-auth') }
+    // Both ends may re-authenticate the connection at once (each just rotated): the exchanges
+    // cross, and the one that ends last can carry what was current when it began, on either side.
+    // Keep the newest: our credentials by when the exchange began, the peer's certificate by
+    // issuance. (Installing the older one let the session fall back onto a certificate about to
+    // expire, and the watch then closed it: SESSION_EXPIRED under fleet-wide rotation.)
+    if (begun > (state.localBegun ?? 0)) {
+      state.localSpki = credentials.signer.spki
+      state.localBegun = begun
+    }
+    if (identity.notBefore < current.notBefore || (identity.notBefore === current.notBefore && identity.notAfter < current.notAfter)) {
+      this.results?.increment({ REAUTH_STALE: true })
+      this.log('re-auth of %p ended on serial %s, older than serial %s of a re-auth that crossed it: kept the newer', c.remotePeer, identity.serialHex, current.serialHex)
+      return current
+    }
     const peer: AuthenticatedPeer = {
       ...identity,
       connectionId: c.id,
@@ -435,11 +460,10 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     }
     state.outcome = peer
     state.chain = presented
-    state.localSpki = credentials.signer.spki
     delete state.refreshAskedAt
     this.results?.increment({ REAUTH_OK: true })
-    this.log('re-authenticated %p node_id=%s serial %s -> %s', c.remotePeer, peer.nodeId, previous.serialHex, peer.serialHex)
-    this.safeDispatchEvent('peer:reauthenticated', { detail: { ...peer, previousSerialHex: previous.serialHex } })
+    this.log('re-authenticated %p node_id=%s serial %s -> %s', c.remotePeer, peer.nodeId, current.serialHex, peer.serialHex)
+    this.safeDispatchEvent('peer:reauthenticated', { detail: { ...peer, previousSerialHex: current.serialHex } })
     return peer
   }
 
@@ -489,6 +513,21 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     this.results?.increment({ OK: true })
     this.log('authenticated %p node_id=%s serial=%s over %s in %d ms', c.remotePeer, peer.nodeId, peer.serialHex, peer.transport, Math.round(peer.elapsedMs))
     this.safeDispatchEvent('peer:authenticated', { detail: peer })
+  }
+
+  /**
+   * The peer refused our proof (or sent no verdict) after we had finished: we hold a proved
+   * identity for it, but it holds none for us, so the connection is of no use. Reported like a
+   * failed auth, then closed.
+   */
+  private lateRefusal (state: ConnectionAuth, err: AuthError): void {
+    const c = state.connection
+    const failure: AuthFailure = { peerId: c.remotePeer.toString(), connectionId: c.id, direction: c.direction, remoteAddr: c.remoteAddr.toString(), code: err.code, elapsedMs: performance.now() - state.startedAt }
+    if (err.remoteCode != null) { failure.remoteCode = err.remoteCode }
+    this.results?.increment({ [err.code]: true })
+    this.log.error('%p refused our proof after we finished, code=%s remote_code=%s', c.remotePeer, err.code, err.remoteCode ?? '-')
+    this.safeDispatchEvent('peer:auth-failed', { detail: failure })
+    if (c.status === 'open') { c.abort(err) }
   }
 
   private fail (state: ConnectionAuth, err: AuthError): void {

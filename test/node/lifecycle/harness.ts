@@ -10,6 +10,7 @@ import { startService } from '../../enrollment/harness.ts'
 import { eventually } from '../fixtures.ts'
 import type { CaServiceOptions } from '../../../src/enrollment/ca-service.ts'
 import type { NodeRuntime, NodeRuntimeInit } from '../../../src/node/runtime/node-runtime.ts'
+import type { NoticeEvent, NoticeRefusedEvent, RotatedEvent } from '../../../src/node/lifecycle/index.ts'
 import type { CaInitOptions } from '../../../src/pki/ca/index.ts'
 import type { Service, TestClock } from '../../enrollment/harness.ts'
 
@@ -147,4 +148,37 @@ export async function fullMesh (rs: NodeRuntime[], ms = 20_000): Promise<void> {
 /** Waits until every node has every other in its anomaly topic mesh (or at least `min` peers). */
 export async function gossipMeshed (rs: NodeRuntime[], min: number, ms = 20_000): Promise<void> {
   await eventually(() => rs.every(r => (r.node.gossip?.pubsub as any)?.getMeshPeers(ANOMALY_TOPIC).length >= min), ms)
+}
+
+/** What a line of runtimes records: per node, its rotations, accepted notices and refused ones. */
+export interface NoticeLine {
+  rs: NodeRuntime[]
+  rotations: RotatedEvent[][]
+  notices: NoticeEvent[][]
+  refusals: NoticeRefusedEvent[][]
+}
+
+/**
+ * Enrolls and starts `n` runtimes (`<prefix>-<i>` on 127.0.0.<host + i>) linked in a line, i
+ * dialling i + 1 only, and records their lifecycle events: how notices are shown to cross hops.
+ */
+export async function startNoticeLine (mesh: LifecycleMesh, prefix: string, n: number, host: number, extra: Partial<NodeRuntimeInit> = {}): Promise<NoticeLine> {
+  const line: NoticeLine = { rs: [], rotations: [], notices: [], refusals: [] }
+  const dirs: string[] = []
+  for (let i = 0; i < n; i++) { dirs.push(await mesh.enroll(`${prefix}-${i}`)) }
+  for (let i = 0; i < n; i++) {
+    const r = await mesh.start(dirs[i], host + i, [], extra)
+    const rotations: RotatedEvent[] = []
+    const notices: NoticeEvent[] = []
+    const refusals: NoticeRefusedEvent[] = []
+    r.lifecycle.rotation.addEventListener('rotated', (e) => { rotations.push(e.detail) })
+    r.lifecycle.notices.addEventListener('notice', (e) => { notices.push(e.detail) })
+    r.lifecycle.notices.addEventListener('notice:refused', (e) => { refusals.push(e.detail) })
+    line.rs.push(r)
+    line.rotations.push(rotations)
+    line.notices.push(notices)
+    line.refusals.push(refusals)
+  }
+  for (let i = 0; i + 1 < n; i++) { await line.rs[i].node.dial(line.rs[i + 1].node.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) }) }
+  return line
 }

@@ -1,7 +1,7 @@
 import { expect } from 'aegir/chai'
 import { decodeNotice } from '../../../protocols/rotate-now/index.ts'
-import { createTestCa } from '../fixtures.ts'
-import { createLifecycleMesh } from './harness.ts'
+import { createTestCa, eventually } from '../fixtures.ts'
+import { createLifecycleMesh, startNoticeLine } from './harness.ts'
 import type { LifecycleMesh } from './harness.ts'
 import type { NoticeEvent, NoticeRefusedEvent, RotatedEvent } from '../../../src/node/lifecycle/index.ts'
 import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
@@ -21,41 +21,21 @@ const SPREAD_MS = 5_000
 describe('lifecycle: rotate-now across a 10-node line (QUIC)', function () {
   let mesh: LifecycleMesh
   let rogue: TestCa
-  const rs: NodeRuntime[] = []
-  const rotations: RotatedEvent[][] = []
-  const notices: NoticeEvent[][] = []
-  const refusals: NoticeRefusedEvent[][] = []
+  let rs: NodeRuntime[]
+  let rotations: RotatedEvent[][]
+  let notices: NoticeEvent[][]
+  let refusals: NoticeRefusedEvent[][]
 
   before(async () => {
     rogue = await createTestCa('rogue')
     mesh = await createLifecycleMesh('rotate-now', { speed: 1, certSeconds: 3600, rotateNowSpreadMs: SPREAD_MS })
-    const dirs: string[] = []
-    for (let i = 0; i < N; i++) { dirs.push(await mesh.enroll(`rn-${i}`)) }
-    for (let i = 0; i < N; i++) {
-      const r = await mesh.start(dirs[i], 80 + i, [], { options: { gossip: { enabled: false } } })
-      rs.push(r)
-      rotations.push([])
-      notices.push([])
-      refusals.push([])
-      r.lifecycle.rotation.addEventListener('rotated', (e) => { rotations[i].push(e.detail) })
-      r.lifecycle.notices.addEventListener('notice', (e) => { notices[i].push(e.detail) })
-      r.lifecycle.notices.addEventListener('notice:refused', (e) => { refusals[i].push(e.detail) })
-    }
-    // A line: i dials i + 1.
-    for (let i = 0; i + 1 < N; i++) { await rs[i].node.dial(rs[i + 1].node.getMultiaddrs()[0], { signal: AbortSignal.timeout(10_000) }) }
+    ;({ rs, rotations, notices, refusals } = await startNoticeLine(mesh, 'rn', N, 80, { options: { gossip: { enabled: false } } }))
   })
   after(async () => {
     await mesh?.cleanup()
     await rogue?.close()
   })
 
-  const waitFor = async (check: () => boolean, ms: number): Promise<void> => {
-    const until = performance.now() + ms
-    while (!check()) {
-      if (performance.now() > until) { throw new Error(`condition not met within ${ms} ms`) }
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-  }
 
   it('a notice forged by another CA is refused at the first node, not forwarded, and nobody rotates', async () => {
     const now = mesh.clock.ms()
@@ -79,8 +59,8 @@ describe('lifecycle: rotate-now across a 10-node line (QUIC)', function () {
     const bytes = await mesh.svc.service.rotateNow({ targets: ['rn-3'] }, mesh.clock.now())
     const digest = decodeNotice(bytes).digest
     expect(await rs[0].lifecycle.publish(bytes)).to.deep.equal({ ok: true })
-    await waitFor(() => notices.every(n => n.some(e => e.digest === digest)), 10_000)
-    await waitFor(() => rotations[3].length === 1, SPREAD_MS + 5_000)
+    await eventually(() => notices.every(n => n.some(e => e.digest === digest)), 10_000)
+    await eventually(() => rotations[3].length === 1, SPREAD_MS + 5_000)
     expect(rotations.map(r => r.length)).to.deep.equal(rs.map((_, i) => i === 3 ? 1 : 0))
     expect(rotations[3][0]).to.include({ reason: 'rotate-now', renewed: false })
     expect(notices.map(n => n.find(e => e.digest === digest)?.applied)).to.deep.equal(rs.map((_, i) => i === 3))
@@ -98,7 +78,7 @@ describe('lifecycle: rotate-now across a 10-node line (QUIC)', function () {
     expect(await rs[N - 1].lifecycle.publish(bytes)).to.deep.equal({ ok: true })
     const reached: number[] = rs.map(() => -1)
     const rotatedAt: number[] = rs.map(() => -1)
-    await waitFor(() => {
+    await eventually(() => {
       rs.forEach((_, i) => {
         if (reached[i] < 0 && notices[i].some(e => e.kind === 'rotate-now' && e.applied && e.seq === decodeNotice(bytes).notice.seq)) { reached[i] = performance.now() - t0 }
         if (rotatedAt[i] < 0 && rotations[i].length > before[i]) { rotatedAt[i] = performance.now() - t0 }

@@ -5,7 +5,7 @@ import { encode } from 'cborg'
 import { TOPIC } from '../../../protocols/anomaly-gossip/constants.ts'
 import { toTopicValidatorResult, GossipValidationMetrics, VALIDATION_METRIC } from '../../../protocols/anomaly-gossip/gossip-result.ts'
 import { meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
-import { anomalyMsgId, meshMsgIdFn, peekEnvelope } from '../../../protocols/anomaly-gossip/msg-id.ts'
+import { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn, peekEnvelope } from '../../../protocols/anomaly-gossip/msg-id.ts'
 import { TOPIC as CRL_TOPIC } from '../../../protocols/crl-gossip/constants.ts'
 import { NOTICE_TOPIC } from '../../../protocols/rotate-now/constants.ts'
 import { createGossipPki, encoded, envelopeFrom, rawEncode } from './fixtures.ts'
@@ -56,6 +56,23 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
     expect(peekEnvelope(bad)).to.have.property('code', 'UNSUPPORTED_VERSION')
   })
 
+  it('keys the fast duplicate cache on every byte of the raw message: only a byte-identical copy matches', () => {
+    const b = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill)
+    const raw = { topic: TOPIC, from: b(38, 1), seqno: b(8, 2), data: b(300, 3), signature: b(64, 4), key: b(36, 5) }
+    const id = meshFastMsgIdFn(raw)
+    expect(meshFastMsgIdFn({ ...raw, data: raw.data.slice() })).to.equal(id)
+    // Any field changed, even the signature alone (a re-signature or a forgery), is another key.
+    for (const field of ['from', 'seqno', 'data', 'signature', 'key'] as const) {
+      const changed = raw[field].slice()
+      changed[0] ^= 1
+      expect(meshFastMsgIdFn({ ...raw, [field]: changed })).to.not.equal(id)
+    }
+    expect(meshFastMsgIdFn({ ...raw, topic: CRL_TOPIC })).to.not.equal(id)
+    // Length framing: moving a byte from one field to the next changes the key.
+    expect(meshFastMsgIdFn({ ...raw, seqno: Uint8Array.of(...b(8, 2), 3), data: b(299, 3) })).to.not.equal(id)
+    expect(meshFastMsgIdFn({ topic: TOPIC })).to.be.a('string')
+  })
+
   it('maps actions to gossipsub results', () => {
     expect(toTopicValidatorResult('accept')).to.equal(TopicValidatorResult.Accept)
     expect(toTopicValidatorResult('ignore')).to.equal(TopicValidatorResult.Ignore)
@@ -91,6 +108,7 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
     const o = meshGossipsubOptions({ isMember: (p) => members.has(p) })
     expect(o.globalSignaturePolicy).to.equal('StrictSign')
     expect(o.msgIdFn).to.equal(meshMsgIdFn)
+    expect(o.fastMsgIdFn).to.equal(meshFastMsgIdFn)
     expect(o.asyncValidation).to.equal(false)
     expect([...(o.allowedTopics as string[])]).to.deep.equal([TOPIC, CRL_TOPIC, NOTICE_TOPIC])
     expect(o.directPeers).to.deep.equal([])
