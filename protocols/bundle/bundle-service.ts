@@ -151,8 +151,11 @@ export class BundleService {
           const t = pending.shift() as Transfer
           inFlight -= t.bytes.length
           if (ack.t !== 2 || !matches(ack, t)) { throw new BundleProtocolError('MALFORMED_FRAME', 'ACK does not name the bundle sent') }
-          // applied in the background: releases after many ACKs share one group commit
-          completions.push(this.#init.agent.completeTransfer(t, ack.code == null ? { status: ack.status } : { status: ack.status, code: ack.code }))
+          // applied in the background: releases after many ACKs share one group commit. One that
+          // fails (the store closed under a stop) leaves the bundle held for a retry; caught here,
+          // since it may fail while this loop still waits on the stream (an unhandled rejection)
+          completions.push(this.#init.agent.completeTransfer(t, ack.code == null ? { status: ack.status } : { status: ack.status, code: ack.code })
+            .catch(err => { this.#init.log?.('applying the ACK of a transfer to %s failed - %e', nodeId, err) }))
           if (completions.length >= MAX_PENDING_COMPLETIONS) { await Promise.all(completions.splice(0)) }
           completed++
         }
@@ -164,10 +167,13 @@ export class BundleService {
       stream?.abort(err)
       this.#init.log?.('bundle transfers to %s stopped - %e', nodeId, err)
     } finally {
+      // the queue closes before anything is awaited: a transfer planned from here on starts a
+      // drain of its own; pushed into this one it would never be sent nor failed, and stay "in
+      // flight" (never planned again) until the node restarts
+      this.#sending.delete(nodeId)
       // whatever did not get its ACK waits for the retry schedule (custody never passed)
       for (const t of [...pending, ...queue]) { this.#init.agent.failTransfer(t) }
       await Promise.allSettled(completions)
-      this.#sending.delete(nodeId)
     }
     if (clean && completed >= PLAN_LIMIT && this.#running) { void this.pump(nodeId) }
   }

@@ -10,6 +10,8 @@ import { wrapStore } from '../../src/store/mesh-store.ts'
 import { countingRegister, newCounters } from './gossip-counters.ts'
 import { SIM_CONNECTION_LIMITS, simListen, simTransports } from './libp2p-parts.ts'
 import { sendDuplicates } from './raw-gossip.ts'
+import { SimDtn, deliveryPathOf } from './sim-dtn.ts'
+import { SimRotation } from './sim-rotation.ts'
 import type { GossipCounters } from './gossip-counters.ts'
 import type { NodeHooks, SimAdapter, SimContext, SimNode } from './types.ts'
 import type { MeshGossip } from '../../src/node/gossip-services.ts'
@@ -53,6 +55,10 @@ class MeshSimNode implements SimNode {
   private readonly hostKey: PrivateKey
   private readonly sent: Uint8Array[] = []
   private size?: number
+  /** Certificate rotation, when the scenario asks for it (adapters/sim-rotation.ts). */
+  private rotation?: SimRotation
+  /** The node process's DTN layer, when the scenario turns it on (adapters/sim-dtn.ts). */
+  private dtn?: SimDtn
 
   private constructor (m: NodeMaterial, node: MeshNode, ctx: SimContext, counters: GossipCounters, hostKey: PrivateKey) {
     this.index = m.index
@@ -71,9 +77,12 @@ class MeshSimNode implements SimNode {
     const store = wrapStore((ctx.db as any).sublevel(`n${m.index}`, { keyEncoding: 'utf8', valueEncoding: 'json' }) as RootDb)
     const counters = newCounters()
     const hostKey = privateKeyFromProtobuf(m.hostKey)
+    const rotation = ctx.rotation != null ? await SimRotation.create(m, ctx.rotation) : undefined
     const node = await createMeshNode({
       privateKey: hostKey,
-      credentials: { chain: m.chain, signer },
+      // Rotating: the CredentialSet's current pair (read per handshake) on the run clock.
+      credentials: rotation != null ? rotation.credentials.credentials : { chain: m.chain, signer },
+      ...(rotation != null ? { now: rotation.now } : {}),
       chainVerifier: verifier,
       store,
       gossip: { gossipsub: { metricsRegister: countingRegister(counters), metricsTopicStrToLabel: new Map([[ANOMALY_TOPIC, 'anomaly']]) } },
@@ -85,9 +94,19 @@ class MeshSimNode implements SimNode {
     node.gossip?.crl.addEventListener('crl:accepted', () => { hooks.crlInstalled?.() })
     node.gossip?.anomalies.addEventListener('anomaly', (evt) => {
       const sim = evt.detail.payload.meta?.sim
-      if (evt.detail.source === 'gossip' && typeof sim === 'string') { hooks.deliver(sim) }
+      // source 'gossip' covers signatures carried in bundles too (dtn-carry.ts stores them so)
+      if (evt.detail.source === 'gossip' && typeof sim === 'string') { hooks.deliver(sim, ctx.dtn != null ? deliveryPathOf(evt.detail) : undefined) }
     })
-    return new MeshSimNode(m, node, ctx, counters, hostKey)
+    const simNode = new MeshSimNode(m, node, ctx, counters, hostKey)
+    if (ctx.dtn != null) {
+      const credentials = rotation != null ? rotation.credentials.credentials : () => ({ chain: m.chain, signer })
+      simNode.dtn = new SimDtn({ node, store, nodeId: m.nodeId, credentials, chainVerifier: verifier, trust: ctx.trust, spec: ctx.dtn, now: rotation?.now ?? Date.now })
+    }
+    if (rotation != null) {
+      rotation.attach(node)
+      simNode.rotation = rotation
+    }
+    return simNode
   }
 
   private get gossip (): MeshGossip {
@@ -100,11 +119,22 @@ class MeshSimNode implements SimNode {
   }
 
   async start (): Promise<void> {
+    // before the node starts, as a node process does: the bundle handler is there for the first link
+    await this.dtn?.start()
     await this.node.start()
+    this.rotation?.start()
   }
 
   async stop (): Promise<void> {
+    await this.rotation?.stop()
+    await this.dtn?.stop()
     await this.node.stop()
+  }
+
+  dtnStats (): ReturnType<NonNullable<SimNode['dtnStats']>> | undefined {
+    if (this.dtn == null) { return undefined }
+    const s = this.dtn.stats()
+    return { carried: s.anomaliesSent, accepted: s.anomaliesAccepted, refused: s.refused, held: this.dtn.held }
   }
 
   address (): string {

@@ -1,9 +1,12 @@
 import type { GossipCounters } from './gossip-counters.ts'
+import type { DeliveryPath } from './sim-dtn.ts'
+import type { RotationContext } from './sim-rotation.ts'
 import type { RootDb } from '../../src/store/mesh-store.ts'
 import type { ShardBridge } from '../link/bridge.ts'
 import type { Directory } from '../link/directory.ts'
 import type { LinkFabric } from '../link/fabric.ts'
 import type { NodeMaterial, TrustMaterial } from '../pki/sim-pki.ts'
+import type { DtnSpec } from '../scenario/dtn-spec.ts'
 import type { ComponentLogger } from '@libp2p/interface'
 
 export type TransportKind = 'memory' | 'quic'
@@ -28,12 +31,16 @@ export interface SimContext {
   payloadBytes: number
   /** The QUIC listen multiaddr of node `i` (own loopback address). */
   quicListen(i: number): string
+  /** Certificate rotation on a run clock (scenario option `rotation`; mesh only). */
+  rotation?: RotationContext
+  /** Every node runs the DTN layer (scenario option `dtn`; mesh only; adapters/sim-dtn.ts). */
+  dtn?: Required<DtnSpec>
 }
 
 /** Callbacks from a node into the shard's event log. */
 export interface NodeHooks {
   /** First arrival of the message with this simulation id (what the application sees). */
-  deliver(simId: string): void
+  deliver(simId: string, via?: DeliveryPath): void
   /** This node installed a CRL. */
   crlInstalled?(): void
   /** This node has cut the revoked node `peerIndex` off (no connection, blocked). */
@@ -58,6 +65,8 @@ export interface SimNode {
   counters(): GossipCounters
   /** Mesh only: hands a CA-issued CRL to this node, as a fetch from the CA would. */
   offerCrl?(der: Uint8Array): Promise<void>
+  /** Mesh with DTN only: signatures this node carried in bundles, took from bundles, refused; bundles it holds. */
+  dtnStats?(): { carried: number, accepted: number, refused: number, held: number } | undefined
   /** Mesh only: sends hostile traffic of one kind; resolves how many messages went out. */
   flood?(kind: 'garbage' | 'forged' | 'duplicate', count: number): Promise<number>
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import type { TransportKind } from '../adapters/types.ts'
 
-export const SIM_USAGE = 'sim [--scenario NAME|FILE] [--nodes N] [--transport memory|quic] [--seed S] [--shards K] [--duration-ms MS] [--rate MSG_PER_S] [--baseline|--no-baseline] [--results DIR] [--name RUN] [--store-dir DIR] [--json] | sim --compare RUN_A RUN_B | sim --load-sweep [--nodes N] [--sweep-start R] [--sweep-factor F] [--sweep-steps K]'
+export const SIM_USAGE = 'sim [--scenario NAME|FILE] [--nodes N] [--transport memory|quic] [--seed S] [--shards K] [--duration-ms MS] [--rate MSG_PER_S] [--clock-speed X] [--baseline|--no-baseline] [--results DIR] [--name RUN] [--store-dir DIR] [--json] | sim --compare RUN_A RUN_B | sim --load-sweep [--nodes N] [--sweep-start R] [--sweep-factor F] [--sweep-steps K]'
 
 export interface SimArgs {
   mode: 'run' | 'compare' | 'sweep' | 'help'
@@ -12,6 +12,8 @@ export interface SimArgs {
   shards?: number
   durationMs?: number
   rate?: number
+  /** Run clock speed of a scenario that rotates certificates. */
+  clockSpeed?: number
   baseline?: boolean
   results: string
   name?: string
@@ -44,6 +46,7 @@ export function parseSimArgs (argv: string[]): SimArgs {
         shards: { type: 'string' },
         'duration-ms': { type: 'string' },
         rate: { type: 'string' },
+        'clock-speed': { type: 'string' },
         baseline: { type: 'boolean' },
         'no-baseline': { type: 'boolean' },
         results: { type: 'string' },
@@ -76,6 +79,7 @@ export function parseSimArgs (argv: string[]): SimArgs {
     ...(o.shards != null ? { shards: int(o.shards, '--shards', 1, 64) } : {}),
     ...(o['duration-ms'] != null ? { durationMs: int(o['duration-ms'], '--duration-ms', 100, 3_600_000) } : {}),
     ...(o.rate != null ? { rate: num(o.rate, '--rate', 0, 100_000) } : {}),
+    ...(o['clock-speed'] != null ? { clockSpeed: num(o['clock-speed'], '--clock-speed', 1, 100) } : {}),
     ...(o.baseline === true ? { baseline: true } : o['no-baseline'] === true ? { baseline: false } : {}),
     results: o.results ?? 'results',
     ...(o.name != null ? { name: o.name } : {}),

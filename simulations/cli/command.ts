@@ -44,6 +44,7 @@ export async function runSimCommand (argv: string[], io: Io): Promise<number> {
       ...(args.shards != null ? { shards: args.shards } : {}),
       ...(args.durationMs != null ? { durationMs: args.durationMs } : {}),
       ...(args.rate != null ? { rate: args.rate } : {}),
+      ...(args.clockSpeed != null ? { clockSpeed: args.clockSpeed } : {}),
       ...(args.baseline != null ? { baseline: args.baseline } : {}),
       resultsDir: args.results,
       ...(args.name != null ? { name: args.name } : {}),

@@ -4,6 +4,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EventWriter, wallNow } from '../metrics/events.ts'
+import { initialCertificate, SimCaService } from '../pki/sim-ca-service.ts'
 import { SimPki } from '../pki/sim-pki.ts'
 import { loadScenario, resolveScenario } from '../scenario/load.ts'
 import { planRun } from '../scenario/plan.ts'
@@ -30,6 +31,8 @@ export interface RunOptions {
   name?: string
   durationMs?: number
   rate?: number
+  /** Run clock speed of a scenario that rotates certificates. @default the scenario's `rotation.clockSpeed` */
+  clockSpeed?: number
   /** Run the plain-gossipsub baseline too. @default the scenario's `baseline` */
   baseline?: boolean
   /** Called about twice a second while traffic flows. */
@@ -57,7 +60,7 @@ const ENROLL_CONCURRENCY = 8
  */
 export async function runSimulation (opts: RunOptions): Promise<RunResult> {
   const started = wallNow()
-  const scenario = resolveScenario(await loadScenario(opts.scenario), { nodes: opts.nodes, durationMs: opts.durationMs, rate: opts.rate })
+  const scenario = resolveScenario(await loadScenario(opts.scenario), { nodes: opts.nodes, durationMs: opts.durationMs, rate: opts.rate, clockSpeed: opts.clockSpeed })
   const seed = opts.seed ?? '1'
   const transport = opts.transport ?? 'memory'
   const shards = Math.max(1, Math.min(opts.shards ?? (scenario.nodes > 40 ? 2 : 1), scenario.nodes))
@@ -67,14 +70,17 @@ export async function runSimulation (opts: RunOptions): Promise<RunResult> {
   await mkdir(runDir, { recursive: true })
   const work = await mkdtemp(join(opts.storeDir ?? defaultStoreDir(), 'dadm-sim-'))
   const timings: Record<string, number> = {}
+  const rotation = scenario.rotation
+  let ca: SimCaService | undefined
   try {
     opts.onPhase?.('enroll')
     let t = wallNow()
-    const pki = await SimPki.create(Date.now())
+    // Rotating: the CA lives in the store dir and serves during the run (pki/sim-ca-service.ts).
+    const pki = await SimPki.create(Date.now(), rotation != null ? { parent: work, nodeCertSeconds: rotation.certSeconds } : {})
     const materials: NodeMaterial[] = new Array(scenario.nodes)
     let next = 0
     await Promise.all(Array.from({ length: ENROLL_CONCURRENCY }, async () => {
-      while (next < scenario.nodes) { const i = next++; materials[i] = await pki.enroll(i, Date.now()) }
+      while (next < scenario.nodes) { const i = next++; materials[i] = await pki.enroll(i, Date.now(), rotation != null ? initialCertificate(rotation, seed, i, Date.now()) : undefined) }
     }))
     const crls: Record<number, Uint8Array> = {}
     for (let i = 0; i < plan.actions.length; i++) {
@@ -82,14 +88,14 @@ export async function runSimulation (opts: RunOptions): Promise<RunResult> {
       if (a.kind === 'revoke') { crls[i] = await pki.revoke(a.nodes.map(r => materials[r].serialHex), Date.now()) }
     }
     const trust = pki.trust
-    await pki.close()
+    if (rotation != null) { ca = await SimCaService.start(pki, rotation.clockSpeed) } else { await pki.close() }
     timings.enrollMs = wallNow() - t
 
     const adapters: Array<'mesh' | 'plain'> = ['mesh', ...((opts.baseline ?? scenario.baseline) ? ['plain' as const] : [])]
     let payloadBytes = 0
     for (const adapter of adapters) {
       t = wallNow()
-      const r = await runAdapter({ adapter, scenario, plan, seed, transport, shards, materials, trust, crls, runDir, work, payloadBytes, opts })
+      const r = await runAdapter({ adapter, scenario, plan, seed, transport, shards, materials, trust, crls, runDir, work, payloadBytes, opts, ...(adapter === 'mesh' && ca != null ? { ca } : {}) })
       payloadBytes = r.envelopeBytes
       timings[`${adapter}Ms`] = wallNow() - t
     }
@@ -102,6 +108,7 @@ export async function runSimulation (opts: RunOptions): Promise<RunResult> {
     await writeFile(join(runDir, 'report.html'), renderReport(summary))
     return { runDir, summary }
   } finally {
+    await ca?.close()
     await rm(work, { recursive: true, force: true })
   }
 }
@@ -120,6 +127,8 @@ interface AdapterRun {
   work: string
   payloadBytes: number
   opts: RunOptions
+  /** The enrollment service nodes rotate with (mesh run of a rotation scenario). */
+  ca?: SimCaService
 }
 
 async function runAdapter (r: AdapterRun): Promise<{ envelopeBytes: number }> {
@@ -148,7 +157,8 @@ async function runAdapter (r: AdapterRun): Promise<{ envelopeBytes: number }> {
     crls: r.crls,
     // The baseline carries as many bytes per message as the mesh's envelopes did.
     payloadBytes: r.payloadBytes > 0 ? r.payloadBytes : 1500,
-    serials: r.materials.map(m => m.serialHex)
+    serials: r.materials.map(m => m.serialHex),
+    ...(r.ca != null ? { rotation: { caUrl: r.ca.url } } : {})
   }))
   const handles: ShardHandle[] = inits.map(i => r.shards === 1 ? inProcessShard(i) : processShard(i))
   const all = async (msg: Parameters<ShardHandle['step']>[0]): Promise<Array<Record<string, number> | undefined>> => Promise.all(handles.map(async h => h.step(msg)))
@@ -165,6 +175,7 @@ async function runAdapter (r: AdapterRun): Promise<{ envelopeBytes: number }> {
     await all({ op: 'warm', timeoutMs: measured ? scenario.warmupMs : scenario.warmupMs + 5000, minMs: measured ? 2000 : scenario.warmupMs })
     r.opts.onPhase?.(`${r.adapter}: traffic`)
     const t0 = wallNow() + 200
+    r.ca?.clock.startFast(t0)
     const totalMs = scenario.durationMs + scenario.drainMs
     const publishes = plan.actions.filter(a => a.kind === 'publish').length
     const ticker = setInterval(() => {

@@ -1,3 +1,4 @@
+import { healGoal } from '../metrics/heal.ts'
 import { summarize } from '../metrics/summary.ts'
 import type { SimEvent } from '../metrics/events.ts'
 import type { AdapterSummary } from '../metrics/summary.ts'
@@ -72,8 +73,14 @@ export function buildSummary (i: SummaryInput): RunSummary {
 /** The issue's goals that this run can speak to. */
 export function goalsOf (s: RunSummary): Goal[] {
   const goals: Goal[] = []
-  if (s.scenario === 'steady-gossip') {
+  const rot = s.mesh.rotation
+  if (s.scenario === 'steady-gossip' || rot != null) {
     goals.push({ name: 'delivery', target: '100%', value: pct(s.mesh.deliveryRatio), pass: s.mesh.deliveryRatio === 1 })
+  }
+  if (rot != null) {
+    goals.push({ name: 'auth failures attributable to rotation', target: '0', value: String(rot.attributableToRotation), pass: rot.attributableToRotation === 0 })
+    goals.push({ name: 'sessions ended for expiry', target: '0', value: String(rot.sessionsEnded.expired), pass: rot.sessionsEnded.expired === 0 })
+    goals.push({ name: 'every node rotated', target: `${s.nodes} nodes`, value: `${rot.rotations.nodesRotated} nodes (min ${rot.rotations.minPerNode} rotations)`, pass: rot.rotations.nodesRotated === s.nodes })
   }
   if (s.latencyRatios?.p99 != null) {
     goals.push({
@@ -94,6 +101,7 @@ export function goalsOf (s: RunSummary): Goal[] {
       ...(s.link.latencyMs !== 50 ? { note: `links at ${s.link.latencyMs} ms` } : {})
     })
   }
+  if (s.mesh.heal != null) { goals.push(healGoal(s.mesh.heal)) }
   goals.push({ name: 'peak RSS (largest shard)', target: 'printed', value: `${s.peakRssMB} MB`, pass: null })
   return goals
 }

@@ -16,7 +16,8 @@ export type SimEvent =
   | { e: 'dial', t: number, n: number, to: number, ms: number, ok: boolean, code?: string, message?: string }
   | { e: 'publish', t: number, m: string, n: number, bytes: number }
   | { e: 'publish_failed', t: number, m: string, n: number, code: string }
-  | { e: 'deliver', t: number, m: string, n: number }
+  // `via`: the path that delivered (mesh with DTN: 'gossip' or 'bundle'; adapters/sim-dtn.ts)
+  | { e: 'deliver', t: number, m: string, n: number, via?: 'gossip' | 'bundle' }
   | { e: 'partition', t: number, groups: number[][] }
   | { e: 'heal', t: number }
   | { e: 'link', t: number, params: Record<string, number>, pair?: [number, number] }
@@ -29,6 +30,19 @@ export type SimEvent =
   | { e: 'phase', t: number, phase: string }
   | { e: 'load', t: number, shard: number, elu: number, rssMB: number, heapMB: number, links?: number, crossLinks?: number }
   | { e: 'window_end', t: number }
+  // Per node at the end (DTN on): anomaly signatures it carried in bundles, took from bundles, refused; bundles held.
+  | { e: 'dtn_stats', t: number, n: number, carried: number, accepted: number, refused: number, held: number }
+  // Certificate rotation (scenario option `rotation`; adapters/sim-rotation.ts). `clock`: the
+  // run clock's speed and the wall time it went fast; `c`: a run-clock reading; `left`: run-clock
+  // ms the replaced certificate still had; `p`: the peer's node index (-1: not a node of the run).
+  | { e: 'clock', t: number, speed: number, fastFrom: number, certSeconds: number }
+  | { e: 'rotated', t: number, n: number, serial: string, prev: string, reason: string, c: number, notAfter: number, left: number }
+  | { e: 'rotation_failed', t: number, n: number, code: string, serverCode?: string, failures: number }
+  | { e: 'reauth', t: number, n: number, ok: number, failed: number, ms: number }
+  | { e: 'key_deleted', t: number, n: number, serial: string }
+  | { e: 'auth_failed', t: number, n: number, p: number, code: string, chainCode?: string, remoteCode?: string, direction: string }
+  | { e: 'session_ended', t: number, n: number, p: number, code: string, chainCode?: string }
+  | { e: 'conn_closed', t: number, n: number, p: number }
 
 /** The shared wall clock, ms since the epoch with sub-ms precision. */
 export function wallNow (): number {

@@ -1,5 +1,9 @@
+import { healFigures } from './heal.ts'
+import { rotationFigures } from './rotation-summary.ts'
 import { cdfPoints, latencyFigures, r3 } from './stats.ts'
 import type { SimEvent } from './events.ts'
+import type { HealFigures } from './heal.ts'
+import type { RotationFigures } from './rotation-summary.ts'
 
 /** Interval during which something held: [from, to). */
 interface Span { from: number, to: number }
@@ -33,7 +37,11 @@ export interface AdapterSummary {
   overTime: Array<{ s: number, deliveries: number, publishes: number, ratio: number | null }>
   isolation?: IsolationFigures
   partition?: PartitionFigures
+  /** Cut-time messages on every node after the heal, and how long it took (metrics/heal.ts). */
+  heal?: HealFigures
   flood?: { sent: Record<string, number>, flooder: number[] }
+  /** Certificate rotation (scenario option `rotation`): rotations, re-auths, auth failures and their cause. */
+  rotation?: RotationFigures
   /** Links and gossip meshes forming: from the first node up to the last node with a mesh peer. */
   formation: { readyMs: number | null, nodesWithMeshPeers: number, meanMeshPeers: number | null, dials: number, dialFailures: number, dialP50Ms: number | null }
   shards: Array<{ shard: number, nodes: number, cpuS: number, peakRssMB: number }>
@@ -167,7 +175,9 @@ export function summarize (events: SimEvent[], windowMs: number): AdapterSummary
     overTime: overTime(ev, trafficStart, end, perMessage),
     ...isolation(ev, up, hostile, revokedAt),
     ...partition(ev, cuts, perMessage, delivered, trafficStart),
+    ...healFigures(ev, nodes, end),
     ...(hostile.size > 0 ? { flood: floodFigures(ev, hostile) } : {}),
+    ...rotationFigures(ev, nodes),
     formation: formationFigures(ev),
     shards: (ev.filter(e => e.e === 'shard_stats') as Array<Extract<SimEvent, { e: 'shard_stats' }>>).map(s => ({ shard: s.shard, nodes: s.nodes, cpuS: r3(s.cpuUserS + s.cpuSystemS)!, peakRssMB: Math.round(s.peakRssBytes / 1048576) }))
   }

@@ -1,4 +1,6 @@
+import { healLines } from '../metrics/heal.ts'
 import type { RunSummary } from '../coordinator/summary-file.ts'
+import type { RotationFigures } from '../metrics/rotation-summary.ts'
 import type { AdapterSummary } from '../metrics/summary.ts'
 
 /** The one-screen summary printed at the end of a run. */
@@ -40,11 +42,17 @@ export function summaryTable (s: RunSummary): string {
   const part = s.mesh.partition
   if (part != null) {
     L.push('')
-    L.push(`partition: cut ${part.healAt != null ? `${((part.healAt - part.cutAt) / 1000).toFixed(1)} s` : 'never healed'}; deliveries across it while cut ${part.crossDeliveriesWhileCut}; cut-time messages that crossed after the heal ${part.cutMessagesCrossedAfterHeal}/${part.cutMessages} (gossip's message cache; the rest needs DTN); recovery after heal ${part.recoveryMs ?? 'n/a'} ms; post-heal delivery ${part.postHealRatio ?? 'n/a'}`)
+    L.push(`partition: cut ${part.healAt != null ? `${((part.healAt - part.cutAt) / 1000).toFixed(1)} s` : 'never healed'}; deliveries across it while cut ${part.crossDeliveriesWhileCut}; cut-time messages that crossed after the heal ${part.cutMessagesCrossedAfterHeal}/${part.cutMessages} (gossip's message cache${s.mesh.heal?.dtn != null ? ' and DTN bundles' : '; the rest needs DTN'}); recovery after heal ${part.recoveryMs ?? 'n/a'} ms; post-heal delivery ${part.postHealRatio ?? 'n/a'}`)
   }
+  if (s.mesh.heal != null) { L.push(...healLines(s.mesh.heal)) }
   if (s.mesh.flood != null) {
     L.push('')
     L.push(`flood by node ${s.mesh.flood.flooder.join(',')}: sent ${Object.entries(s.mesh.flood.sent).map(([k, v]) => `${k} ${v}`).join(', ')}; rejected by validators ${s.mesh.invalidRejected}; honest delivery ${s.mesh.deliveryRatio == null ? 'n/a' : (s.mesh.deliveryRatio * 100).toFixed(2) + '%'}`)
+  }
+  const rot = s.mesh.rotation
+  if (rot != null) {
+    L.push('')
+    L.push(...rotationLines(rot))
   }
   L.push('')
   L.push('goals:')
@@ -53,6 +61,18 @@ export function summaryTable (s: RunSummary): string {
     L.push(`  ${mark} ${g.name}: ${g.value} (target ${g.target})${g.note != null ? ` [${g.note}]` : ''}`)
   }
   return L.join('\n')
+}
+
+/** The rotation block of the summary table. */
+function rotationLines (r: RotationFigures): string[] {
+  const codes = (m: Record<string, number>): string => Object.keys(m).length === 0 ? 'none' : Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')
+  return [
+    `rotation: certificates ${r.certSeconds} s, clock ${r.clockSpeed}x, ${r.runClockSeconds.toFixed(0)} s of run clock from traffic start`,
+    `  rotations ${r.rotations.total} (${r.rotations.duringTraffic} in traffic; per node min ${r.rotations.minPerNode} / median ${r.rotations.medianPerNode} / max ${r.rotations.maxPerNode}; ${r.rotations.nodesRotated} nodes rotated); failed attempts ${r.rotationFailures.total} (${codes(r.rotationFailures.byCode)}); old keys deleted ${r.keysDeleted}`,
+    `  margin left on the replaced certificate: min ${r.marginSeconds.min ?? 'n/a'} s, median ${r.marginSeconds.median ?? 'n/a'} s of run clock; re-auth after rotation: ${r.reauth.ok} sessions moved, ${r.reauth.failed} failed (longest pass ${r.reauth.maxPassMs ?? 'n/a'} ms wall)`,
+    `  auth failures ${r.authFailures.total} (${codes(r.authFailures.byCode)}); attributable to rotation ${r.attributableToRotation}`,
+    `  sessions ended ${r.sessionsEnded.total} (for expiry ${r.sessionsEnded.expired}); connection closes during traffic ${r.connectionClosesDuringTraffic}`
+  ]
 }
 
 function fmt (x: number | null): string {

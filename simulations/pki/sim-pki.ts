@@ -49,21 +49,30 @@ export class SimPki {
     this.trust = { root: ca.rootCertificate.der, issuing: ca.issuingCertificate.der }
   }
 
-  static async create (now: number): Promise<SimPki> {
-    const dir = await mkdtemp(join(tmpdir(), 'dadm-sim-ca-'))
-    const ca = await MeshCa.init({ dir: join(dir, 'ca'), passphrase: PASS, now: new Date(now - DAY), scryptLogN: MIN_SCRYPT_LOG_N })
+  /**
+   * `parent`: where the CA's temp dir goes (the run's store dir when the CA serves during the run:
+   * its sync LevelDB writes must not meet this VM's disk stalls). `nodeCertSeconds`: the node
+   * certificate lifetime ca.json gives rotations (`/v1/rotate` issues with it).
+   */
+  static async create (now: number, opts: { parent?: string, nodeCertSeconds?: number } = {}): Promise<SimPki> {
+    const dir = await mkdtemp(join(opts.parent ?? tmpdir(), 'dadm-sim-ca-'))
+    const config = opts.nodeCertSeconds != null ? { config: { node_cert_validity_seconds: opts.nodeCertSeconds } } : {}
+    const ca = await MeshCa.init({ dir: join(dir, 'ca'), passphrase: PASS, now: new Date(now - DAY), scryptLogN: MIN_SCRYPT_LOG_N, ...config })
     return new SimPki(ca, dir)
   }
 
-  /** Enrolls node `index` (node_id `sim-<index>`): fresh host key, identity key, certificate. */
-  async enroll (index: number, now: number): Promise<NodeMaterial> {
+  /**
+   * Enrolls node `index` (node_id `sim-<index>`): fresh host key, identity key, certificate.
+   * `cert`: when it was issued and for how long (default: an hour ago, for 24 h).
+   */
+  async enroll (index: number, now: number, cert: { issuedAt: number, validitySeconds: number } = { issuedAt: now - 3600_000, validitySeconds: 24 * 3600 }): Promise<NodeMaterial> {
     const hostKey = await generateKeyPair('Ed25519')
     const peerId = peerIdFromPrivateKey(hostKey).toString()
     const nodeId = `sim-${index}`
     const pkcs8 = await generatePkcs8('P-256')
     const identity = await softwareKeyFromPkcs8(`${nodeId}-identity`, 'P-256', pkcs8, false)
     const csr = await createCsr(identity, { nodeId, peerId })
-    const issued = await this.ca.issue({ csr, now: new Date(now - 3600_000), nodeId, validitySeconds: 24 * 3600 })
+    const issued = await this.ca.issue({ csr, now: new Date(cert.issuedAt), nodeId, validitySeconds: cert.validitySeconds })
     return {
       index,
       nodeId,

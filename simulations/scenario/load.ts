@@ -2,12 +2,13 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_LINK } from '../link/link-model.ts'
-import type { ResolvedScenario, Scenario } from './types.ts'
+import { resolveDtn } from './dtn-spec.ts'
+import type { ResolvedScenario, RotationSpec, Scenario } from './types.ts'
 
 /** The folder of the bundled scenario files. */
 export const SCENARIO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'scenarios')
 
-export const SCENARIO_NAMES = ['steady-gossip', 'churn', 'revocation', 'compromised-flood', 'cold-boot', 'partition-heal'] as const
+export const SCENARIO_NAMES = ['steady-gossip', 'churn', 'revocation', 'compromised-flood', 'cold-boot', 'partition-heal', 'rotation'] as const
 
 /** Loads a scenario by name (from simulations/scenarios/) or by path to a JSON file. */
 export async function loadScenario (nameOrPath: string): Promise<Scenario> {
@@ -26,7 +27,7 @@ function rateOf (s: Scenario, nodes: number): number {
 }
 
 /** Fills in every default. */
-export function resolveScenario (s: Scenario, overrides: { nodes?: number, durationMs?: number, rate?: number } = {}): ResolvedScenario {
+export function resolveScenario (s: Scenario, overrides: { nodes?: number, durationMs?: number, rate?: number, clockSpeed?: number } = {}): ResolvedScenario {
   const nodes = overrides.nodes ?? s.nodes ?? 50
   const r: ResolvedScenario = {
     name: s.name,
@@ -43,9 +44,21 @@ export function resolveScenario (s: Scenario, overrides: { nodes?: number, durat
     churn: s.churn,
     verifier: s.verifier ?? 'shared',
     baseline: s.baseline ?? false,
-    timeline: [...(s.timeline ?? [])].sort((a, b) => a.at - b.at)
+    timeline: [...(s.timeline ?? [])].sort((a, b) => a.at - b.at),
+    ...(s.rotation != null ? { rotation: resolveRotation(s.rotation, overrides.clockSpeed) } : {}),
+    ...(s.dtn != null ? { dtn: resolveDtn(s.dtn) } : {})
   }
   if (r.nodes < 2 || r.nodes > 5000) { throw new Error('nodes must be between 2 and 5000') }
   if (r.publish.ratePerSec < 0 || r.publish.ratePerSec > 100_000) { throw new Error('publish rate out of range') }
   return r
+}
+
+/** The rotation option with its defaults; certificates of 10 s to 7 days, a clock 1 to 100 times real time. */
+function resolveRotation (r: RotationSpec, clockSpeed?: number): Required<RotationSpec> {
+  const out = { certSeconds: r.certSeconds, clockSpeed: clockSpeed ?? r.clockSpeed ?? 1, enrollSpreadSeconds: r.enrollSpreadSeconds ?? Math.floor(r.certSeconds / 3) }
+  if (!Number.isInteger(out.certSeconds) || out.certSeconds < 10 || out.certSeconds > 7 * 24 * 3600) { throw new Error('rotation.certSeconds must be a whole number from 10 to 604800') }
+  if (!(out.clockSpeed >= 1 && out.clockSpeed <= 100)) { throw new Error('rotation.clockSpeed must be between 1 and 100') }
+  // Past 2/3 of the lifetime a certificate is due at once: the spread stays below that.
+  if (!(out.enrollSpreadSeconds >= 0 && out.enrollSpreadSeconds < out.certSeconds * 0.6)) { throw new Error('rotation.enrollSpreadSeconds must be in [0, 0.6 x certSeconds)') }
+  return out
 }

@@ -1,3 +1,4 @@
+import type { DtnSpec } from './dtn-spec.ts'
 import type { TopologySpec } from '../core/topology.ts'
 import type { LinkParams } from '../link/link-model.ts'
 
@@ -57,11 +58,35 @@ export interface Scenario {
   /** Also run plain gossipsub on the same topology and load. @default false (steady-gossip: true) */
   baseline?: boolean
   timeline?: TimelineAction[]
+  /**
+   * Certificate rotation (issue 9): certificates of `certSeconds` on a run clock that runs
+   * `clockSpeed` times real time during traffic; every node rotates on schedule with the real
+   * lifecycle code through the real HTTPS enrollment service (adapters/sim-rotation.ts).
+   */
+  rotation?: RotationSpec
+  /** Every mesh node runs the DTN layer (scenario/dtn-spec.ts). @default off */
+  dtn?: DtnSpec
+}
+
+/** The `rotation` option of a scenario. */
+export interface RotationSpec {
+  /** Node certificate lifetime, seconds of the run clock. */
+  certSeconds: number
+  /** How much faster than real time the run clock goes during traffic. @default 1 */
+  clockSpeed?: number
+  /**
+   * The initial certificates were issued up to this many seconds (run clock) before the run, at
+   * seeded random points: a fleet that enrolled over time. 0: the whole fleet enrolled at once,
+   * and only the schedule's jitter spreads the renewals. @default certSeconds / 3
+   */
+  enrollSpreadSeconds?: number
 }
 
 /** A scenario with every default filled in. */
-export type ResolvedScenario = Required<Omit<Scenario, 'description' | 'churn'>> & Pick<Scenario, 'description' | 'churn'> & {
+export type ResolvedScenario = Required<Omit<Scenario, 'description' | 'churn' | 'rotation' | 'dtn'>> & Pick<Scenario, 'description' | 'churn'> & {
   link: LinkParams
   formation: { mode: 'topology' | 'bootstrap', bootstrapServers: number, targetConnections: number, measured: boolean }
   publish: { ratePerSec: number, publishers: 'all' | number, stopBeforeEndMs: number }
+  rotation?: Required<RotationSpec>
+  dtn?: Required<DtnSpec>
 }

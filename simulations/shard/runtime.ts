@@ -4,6 +4,7 @@ import { performance as perf } from 'node:perf_hooks'
 import { Level } from 'level'
 import { meshGossipAdapter } from '../adapters/mesh-gossip.ts'
 import { plainGossipAdapter } from '../adapters/plain-gossip.ts'
+import { rotationContext } from '../adapters/sim-rotation.ts'
 import { simLogger } from '../core/quiet-logger.ts'
 import { adjacency } from '../core/topology.ts'
 import { ShardBridge } from '../link/bridge.ts'
@@ -14,6 +15,8 @@ import { EventWriter, wallNow } from '../metrics/events.ts'
 import { Scheduler } from './scheduler.ts'
 import type { ShardInit } from './types.ts'
 import type { RootDb } from '../../src/store/mesh-store.ts'
+import type { DeliveryPath } from '../adapters/sim-dtn.ts'
+import type { RotationContext } from '../adapters/sim-rotation.ts'
 import type { SimAdapter, SimContext, SimNode } from '../adapters/types.ts'
 import type { PlannedAction } from '../scenario/plan.ts'
 
@@ -49,6 +52,8 @@ export class ShardRuntime {
   private db?: Level<string, any>
   private scheduler?: Scheduler
   private readonly port: number
+  /** Certificate rotation on a run clock (scenario option `rotation`). */
+  private readonly rotation?: RotationContext
   deliveries = 0
   publishes = 0
   private readonly revokedPeers = new Set<number>()
@@ -65,6 +70,7 @@ export class ShardRuntime {
     this.adapter = init.adapter === 'mesh' ? meshGossipAdapter() : plainGossipAdapter()
     this.adj = adjacency(init.plan.nodes, init.plan.edges)
     this.port = 41_000 + (init.adapter === 'plain' ? 1 : 0)
+    this.rotation = rotationContext(init, this.directory, (ev) => { this.events.write(ev) })
   }
 
   get local (): SimNode[] {
@@ -102,11 +108,13 @@ export class ShardRuntime {
       bootstrap,
       targetConnections: s.formation.targetConnections,
       payloadBytes: this.init.payloadBytes,
-      quicListen: (i) => quicAddress(i, this.port)
+      quicListen: (i) => quicAddress(i, this.port),
+      ...(this.rotation != null ? { rotation: this.rotation } : {}),
+      ...(s.dtn != null && this.init.adapter === 'mesh' ? { dtn: s.dtn } : {})
     }
     for (const m of this.init.materials) {
       const node = await this.adapter.create(m, ctx, {
-        deliver: (id) => { this.onDeliver(m.index, id) },
+        deliver: (id, via) => { this.onDeliver(m.index, id, via) },
         crlInstalled: () => { this.onCrlInstalled(m.index) }
       })
       this.nodes.set(m.index, node)
@@ -183,6 +191,7 @@ export class ShardRuntime {
   /** Runs the plan's actions that concern this shard, at t0 + at; resolves when the last one ran. */
   async traffic (t0: number): Promise<void> {
     this.model.setDefault(this.init.scenario.link)
+    this.rotation?.begin(t0)
     if (this.init.shard === 0) { this.events.write({ e: 'phase', t: t0, phase: 'traffic' }) }
     this.scheduler = new Scheduler(t0, (a, i) => this.apply(a, i))
     this.sampleLoad()
@@ -213,6 +222,8 @@ export class ShardRuntime {
       // QUIC's bytes never pass the fabric: gossipsub's RPC bytes stand in for them there.
       const memory = this.init.transport === 'memory'
       this.events.write({ e: 'node_stats', t, n: n.index, duplicates: c.duplicates, invalid: c.invalid, bytesSent: memory ? this.fabric.bytesSent[n.index] : c.rpcBytesSent, bytesReceived: memory ? this.fabric.bytesReceived[n.index] : c.rpcBytesReceived, rpcBytesSent: c.rpcBytesSent, rpcBytesReceived: c.rpcBytesReceived })
+      const d = n.dtnStats?.()
+      if (d != null) { this.events.write({ e: 'dtn_stats', t, n: n.index, ...d }) }
     }
     await this.forEachLimited(this.local, 64, async (n) => { if (n.running) { await n.stop().catch(() => {}) } })
     await this.bridge?.close()
@@ -308,9 +319,9 @@ export class ShardRuntime {
     for (const [kind, count] of counts) { this.events.write({ e: 'flood', t: wallNow(), n: a.node, kind, count }) }
   }
 
-  private onDeliver (n: number, id: string): void {
+  private onDeliver (n: number, id: string, via?: DeliveryPath): void {
     this.deliveries++
-    this.events.write({ e: 'deliver', t: wallNow(), m: id, n })
+    this.events.write({ e: 'deliver', t: wallNow(), m: id, n, ...(via != null ? { via } : {}) })
   }
 
   private onCrlInstalled (n: number): void {

@@ -29,6 +29,8 @@ export interface ShardInit {
   payloadBytes: number
   /** Serial of every node's certificate (to name revoked nodes in events). */
   serials: string[]
+  /** The run's enrollment service, when the scenario rotates certificates (mesh only). */
+  rotation?: { caUrl: string }
 }
 
 /** Coordinator -> shard process. */

@@ -97,5 +97,8 @@ describe('simulation scenarios, small scripted runs', function () {
     expect(p.crossDeliveriesWhileCut).to.equal(0)
     expect(p.postHealRatio).to.be.at.least(0.95)
     expect(p.recoveryMs).to.be.a('number')
+    // the scenario runs DTN: what was published during the cut is on every node by the end
+    expect(s.mesh.heal?.allNodesRatio).to.equal(1)
+    expect(s.mesh.heal?.via.crossBundle).to.be.greaterThan(0)
   })
 })

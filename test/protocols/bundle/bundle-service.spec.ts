@@ -3,6 +3,7 @@ import { expect } from 'aegir/chai'
 import { BundleService } from '../../../protocols/bundle/bundle-service.ts'
 import { PROTOCOL } from '../../../protocols/bundle/constants.ts'
 import { FrameStream } from '../../../protocols/bundle/frame-stream.ts'
+import { BROADCAST } from '../../../src/dtn/eid.ts'
 import { agentFor, Clock, craft, tempStore } from '../../dtn/fixtures.ts'
 import { createTestCa, enroll, startNode, waitForEvent } from '../../node/fixtures.ts'
 import type { BundleAgent, DeliveredBundle } from '../../../src/dtn/bundle-agent.ts'
@@ -132,6 +133,29 @@ describe('protocols / bundle: custody transfer between mesh nodes', function () 
     expect(result === null || (result instanceof Error && result.name !== 'TimeoutError')).to.equal(true)
     expect(Date.now() - started).to.be.lessThan(4000)
     expect(c.agent.store.usage.entries).to.equal(0)
+  })
+
+  it('a transfer planned while a drain to the same peer is finishing is still sent (not left in flight)', async () => {
+    const a = await member('node-a')
+    const b = await member('node-b')
+    // 1. A's ACK bookkeeping is held back, so its drain to B sits in its last step (waiting for it)
+    let open = (): void => {}
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const complete = a.agent.completeTransfer.bind(a.agent)
+    a.agent.completeTransfer = async (t, ack) => { await gate; await complete(t, ack) }
+    await a.node.dial(b.node.getMultiaddrs()[0])
+    const first = waitForEvent<DeliveredBundle>(b.agent, 'bundle:delivered')
+    await a.agent.send({ destination: BROADCAST, ttlSec: 600, payload: Buffer.from('first') })
+    await a.service.pump()
+    await first
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // 2. a second broadcast is planned for B now, while that drain still holds B's queue
+    const second = await a.agent.send({ destination: BROADCAST, ttlSec: 600, payload: Buffer.from('second') })
+    await a.service.pump()
+    open()
+    // 3. it arrives: it started a drain of its own instead of joining one that had stopped sending
+    await waitUntil(async () => b.delivered.some(d => d.bundleId === second.bundleId), 5000)
+    expect(b.delivered.map(d => Buffer.from(d.payload).toString())).to.deep.equal(['first', 'second'])
   })
 })
 
