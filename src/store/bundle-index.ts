@@ -114,16 +114,24 @@ export class BundleIndex {
   readonly outbound = new Map<string, HeldPart>()
   readonly #byDest = new Map<string, Set<string>>()
   readonly #schedule = new TimeHeap()
-  /** Expiry of records: key `<kind>:<store key>`. */
+  /**
+   * Expiry of records: an outbound part by its part key as it is (no string made per accept),
+   * fragments and inbox entries by their `held` key `<kind>:<store key>`. Part keys never have
+   * `:` as their second character (hex or `-`, then hex or `.`), so the two never mix.
+   */
   readonly #expiry = new TimeHeap()
   /** Fragments (`f:`) and inbox entries (`i:`) by store key. */
   readonly held = new Map<string, HeldValue>()
-  /** Part keys some record stands for (a count: a broadcast may be held and delivered at once). */
+  /**
+   * Part keys a fragment or inbox record stands for (a count: a broadcast may be held and
+   * delivered at once); outbound parts stand for themselves in `outbound` (one map less to
+   * update per accept).
+   */
   readonly #parts = new Map<string, number>()
 
   /** True when a held record stands for part `pk`: it counts as seen without a seen key. */
   holds (pk: string): boolean {
-    return this.#parts.has(pk)
+    return this.outbound.has(pk) || (this.#parts.size > 0 && this.#parts.has(pk))
   }
 
   #hold (pk: string): void {
@@ -139,7 +147,6 @@ export class BundleIndex {
   addOutbound (pk: string, part: HeldPart): void {
     this.removeOutbound(pk)
     this.outbound.set(pk, part)
-    this.#hold(pk)
     let set = this.#byDest.get(part.dest)
     if (set == null) {
       set = new Set()
@@ -147,7 +154,7 @@ export class BundleIndex {
     }
     set.add(pk)
     this.#schedule.push(part.nextAttemptAt, pk)
-    this.#expiry.push(part.expiresAt, `b:${pk}`)
+    this.#expiry.push(part.expiresAt, pk)
     this.#maybeCompact()
   }
 
@@ -155,7 +162,6 @@ export class BundleIndex {
     const part = this.outbound.get(pk)
     if (part == null) { return undefined }
     this.outbound.delete(pk)
-    this.#drop(pk)
     const set = this.#byDest.get(part.dest)
     set?.delete(pk)
     if (set?.size === 0) { this.#byDest.delete(part.dest) }
@@ -257,7 +263,7 @@ export class BundleIndex {
       popped.push(this.#expiry.pop() as { t: number, key: string })
       if (!this.#expiryLive(top.t, top.key) || seen.has(top.key)) { continue }
       seen.add(top.key)
-      out.push({ kind: top.key[0] as ExpiryKind, key: top.key.slice(2) })
+      out.push(isHeldKey(top.key) ? { kind: top.key[0] as ExpiryKind, key: top.key.slice(2) } : { kind: 'b', key: top.key })
     }
     const back = new Set<string>()
     for (const p of popped) {
@@ -269,7 +275,7 @@ export class BundleIndex {
   }
 
   #expiryLive (t: number, key: string): boolean {
-    if (key.startsWith('b:')) { return this.outbound.get(key.slice(2))?.expiresAt === t }
+    if (!isHeldKey(key)) { return this.outbound.get(key)?.expiresAt === t }
     return this.held.get(key)?.expiresAt === t
   }
 
@@ -285,4 +291,9 @@ export class BundleIndex {
       this.#expiry.compact((t, key) => this.#expiryLive(t, key) && !kept.has(key) && kept.add(key) != null)
     }
   }
+}
+
+/** True for a `held` key (`f:...`, `i:...`), false for a part key (see `#expiry`). */
+function isHeldKey (key: string): boolean {
+  return key.charCodeAt(1) === 0x3a
 }

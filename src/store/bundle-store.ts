@@ -2,10 +2,11 @@ import { BundleIndex } from './bundle-index.ts'
 import { aduKey, aduOfPart, destKey, fragmentKey, hexText, partKey, under } from './bundle-keys.ts'
 import { fragmentRanges, fragmentsOf, getDelivered, listInbox, listReassembly } from './bundle-queries.ts'
 import { BundleStoreError, charge, decodeRecord, encodeRecord } from './bundle-records.ts'
-import { emptyChange, GroupCommit } from './group-commit.ts'
+import { SeenIds } from './bundle-seen.ts'
+import { GroupCommit } from './group-commit.ts'
 import type { HeldPart } from './bundle-index.ts'
 import type { AcceptItem, AcceptStatus, BundleStoreOptions, DeliveredMeta, FragmentMeta, OutboundMeta, Usage } from './bundle-records.ts'
-import type { Change, Prepare, Tx } from './group-commit.ts'
+import type { Prepare, Tx } from './group-commit.ts'
 import type { MeshStore, Sublevel } from './mesh-store.ts'
 import type { BundleId } from '../dtn/bundle-id.ts'
 import type { PeerIdentity } from '../node/peer-verifier.ts'
@@ -46,6 +47,11 @@ export type { AcceptItem, AcceptStatus, BundleStoreErrorCode, BundleStoreOptions
  * Every change is one atomic `sync` batch; the in-memory indexes change only after it committed.
  * Concurrent changes are group-committed, pipelined (group-commit.ts): one fsync per group of
  * changes, not per bundle, and the next group is decided while the previous one is written.
+ * Deduplication reads nothing for a part never seen before: bundle-seen.ts keeps a Bloom filter
+ * of `dtn-seen` in memory (1 MiB, whatever the number of seen ids), built by a keys-only scan of
+ * `dtn-seen` at open and rebuilt in the background as expired ids pile up in it. Records are a
+ * fixed binary layout plus the bytes (bundle-codec.ts); JSON records of earlier versions are
+ * still read, and rewritten in the new layout when next updated.
  *
  * Quota (issue 7): a change that would take the stored bytes over the quota is refused with
  * BundleStoreError QUOTA_EXCEEDED and writes nothing. Nothing accepted is ever evicted to make
@@ -65,6 +71,7 @@ export class BundleStore {
   readonly #index = new BundleIndex()
   #usage: Usage = { bytes: 0, entries: 0 }
   readonly #commits: GroupCommit
+  readonly #seenIds: SeenIds
   #closed = false
   /** Where the next sweep's page of seen ids starts ('' = the beginning). */
   #seenCursor = ''
@@ -77,17 +84,13 @@ export class BundleStore {
     this.#fragments = store.sublevel('dtn-fragments')
     this.#inbox = store.sublevel('dtn-inbox')
     this.#state = store.sublevel('dtn-state')
+    this.#seenIds = new SeenIds(this.#seen, this.#index, options.seenFilterBitsLog2)
     this.#commits = new GroupCommit({
       db: store.db,
       usage: () => this.#usage,
       setUsage: (u) => { this.#usage = u },
-      // seen ids of parts no record stands for, for a whole group in one read
-      prefetch: async (keys, tx) => {
-        const wanted = keys.filter(k => !this.#index.holds(k))
-        if (wanted.length === 0) { return }
-        const found = await this.#seen.getMany(wanted)
-        wanted.forEach((k, i) => tx.seen.set(k, found[i] != null))
-      }
+      // seen ids of parts neither a record nor the filter settles, for a whole group in one read
+      prefetch: (jobs, tx) => this.#seenIds.prefetch(jobs, tx)
     })
   }
 
@@ -98,6 +101,7 @@ export class BundleStore {
     for (const name of ['dtn-outbound', 'dtn-by-dest', 'dtn-expiry'] as const) { await store.sublevel(name).clear() }
     await s.#state.del('usage')
     await s.#rebuild()
+    await s.#seenIds.load()
     return s
   }
 
@@ -129,21 +133,9 @@ export class BundleStore {
   }
 
   /** Runs `prepare` in the write queue and commits its change in the next group batch. */
-  async #run<T>(prepare: Prepare<T>, seenKeys?: string[]): Promise<T> {
+  async #run<T>(prepare: Prepare<T>): Promise<T> {
     if (this.#closed) { throw new BundleStoreError('CLOSED', 'bundle store is closed') }
-    return this.#commits.run(prepare, seenKeys)
-  }
-
-  /** Seen, from what the group and the index know; undefined when only a read can tell. */
-  #seenNow (tx: Tx, key: string): boolean | undefined {
-    if (tx.wrote(key)) { return true }
-    if (tx.gone(`s:${key}`)) { return false }
-    if (this.#index.holds(key)) { return true }
-    return tx.seen.get(key)
-  }
-
-  async #isSeen (tx: Tx, key: string): Promise<boolean> {
-    return this.#seenNow(tx, key) ?? (await this.#seen.get(key)) != null
+    return this.#commits.run(prepare)
   }
 
   /**
@@ -152,74 +144,109 @@ export class BundleStore {
    * fails with QUOTA_EXCEEDED, writing nothing, if the new items would not fit. Each part costs
    * one key, its record (which stands for "seen" while it is held).
    */
-  async accept (items: AcceptItem[], state?: { key: string, value: unknown }): Promise<AcceptStatus[]> {
-    const pks = items.map(item => partKey(item.meta.id, item.type === 'delivered' ? (item.offset ?? 0) : item.meta.offset))
-    return this.#run(async (tx) => {
-      const change = emptyChange()
-      const { ops, delta, after } = change
-      const statuses: AcceptStatus[] = []
-      const claimed = new Set<string>()
-      for (let i = 0; i < items.length; i++) {
-        const item = items[i]
-        const pk = pks[i]
-        // an outbound copy and a local fragment/delivery of the same part may come together
-        // (a broadcast); dedup is against earlier changes only (a read only when nothing in
-        // memory can tell: the group's prefetch normally did it)
-        if (!claimed.has(pk) && (this.#seenNow(tx, pk) ?? await this.#isSeen(tx, pk))) {
-          statuses.push('duplicate')
-          continue
-        }
-        claimed.add(pk)
-        if (item.type === 'outbound') {
-          const m = item.meta
-          const value = encodeRecord(m, item.bytes)
-          const c = charge(value)
-          ops.push({ type: 'put', sublevel: this.#bundles, key: pk, value })
-          after.push(() => { this.#index.addOutbound(pk, heldPart(m, c)) })
-          delta.bytes += c
-          delta.entries++
-        } else if (item.type === 'fragment') {
-          const value = encodeRecord(item.meta, item.payload)
-          const c = charge(value)
-          const fk = fragmentKey(pk, item.meta.length)
-          const expiresAt = item.meta.expiresAt
-          ops.push({ type: 'put', sublevel: this.#fragments, key: fk, value })
-          after.push(() => { this.#index.addHeld('f', fk, { expiresAt, charge: c, pk }) })
-          delta.bytes += c
-          delta.entries++
-        } else {
-          const ak = aduKey(item.meta.id)
-          const value = encodeRecord(item.meta, item.payload)
-          const c = charge(value)
-          const expiresAt = item.meta.expiresAt
-          const wholePk = partKey(item.meta.id, 0)
-          ops.push({ type: 'put', sublevel: this.#inbox, key: ak, value })
-          after.push(() => { this.#index.addHeld('i', ak, { expiresAt, charge: c, pk: wholePk }) })
-          delta.bytes += c
-          delta.entries++
-          // the fragments it was made of leave in the same batch, each leaving its seen id, as
-          // does the fragment that completed it
-          if (item.offset != null) {
-            for await (const key of this.#fragments.keys(under(ak))) { this.#deleteHeld(tx, change, 'f', key, expiresAt) }
-            this.#putSeen(tx, change, pk, expiresAt)
-          }
-        }
-        statuses.push('accepted')
+  // not `async`: the hot path of the store (bench/dtn.ts); it hands back the queue's own promise
+  accept (items: AcceptItem[], state?: { key: string, value: unknown }): Promise<AcceptStatus[]> {
+    if (this.#closed) { return Promise.reject(new BundleStoreError('CLOSED', 'bundle store is closed')) }
+    const pks: string[] = []
+    try {
+      for (const item of items) { pks.push(partKey(item.meta.id, item.type === 'delivered' ? (item.offset ?? 0) : item.meta.offset)) }
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#commits.run(tx => this.#acceptNow(tx, items, pks, state) ?? this.#acceptAfterReads(tx, items, pks, state), pks)
+  }
+
+  /**
+   * Decides an accept from memory alone (the group, the index, the group's reads, the seen
+   * filter), or from `read` and `fragments` when the slow path gathered them; undefined, having
+   * changed nothing, when it cannot.
+   */
+  #acceptNow (tx: Tx, items: AcceptItem[], pks: string[], state?: { key: string, value: unknown }, read?: Map<string, boolean>, fragments?: Map<string, string[]>): AcceptStatus[] | undefined {
+    // 1. which parts are new, against every change before this one. An outbound copy and a local
+    // delivery of the same part may come together (a broadcast): both see the same answer.
+    const statuses: AcceptStatus[] = []
+    for (let i = 0; i < items.length; i++) {
+      const seen = this.#seenIds.now(tx, pks[i]) ?? read?.get(pks[i])
+      if (seen === undefined) { return undefined }
+      const item = items[i]
+      if (item.type === 'delivered' && item.offset != null && fragments == null) { return undefined }
+      statuses.push(seen ? 'duplicate' : 'accepted')
+    }
+    // 2. the new ones' records (a throw below rolls all of this back: group-commit.ts)
+    const before = tx.usage.bytes
+    let bytes = 0
+    let entries = 0
+    for (let i = 0; i < items.length; i++) {
+      if (statuses[i] !== 'accepted') { continue }
+      bytes += this.#keep(tx, items[i], pks[i], fragments)
+      entries++
+    }
+    // [REFUSE] over quota: nothing of this change is written, nothing held is evicted (the
+    // fragments a completed ADU frees, already credited to tx.usage, count against its size)
+    const delta = bytes + tx.usage.bytes - before
+    if (delta > 0 && tx.usage.bytes + bytes > this.quotaBytes) {
+      throw new BundleStoreError('QUOTA_EXCEEDED', `store holds ${before} of ${this.quotaBytes} bytes; ${delta} more do not fit`)
+    }
+    tx.charge(bytes, entries)
+    for (let i = 0; i < items.length; i++) { if (statuses[i] === 'accepted') { tx.markWritten(pks[i]) } }
+    if (state != null) { tx.put(this.#state, state.key, state.value) }
+    return statuses
+  }
+
+  /** Writes one new part's record into the group; returns the bytes it is charged. */
+  #keep (tx: Tx, item: AcceptItem, pk: string, fragments?: Map<string, string[]>): number {
+    if (item.type === 'outbound') {
+      const m = item.meta
+      const value = encodeRecord('outbound', m, item.bytes)
+      const c = charge(value)
+      tx.put(this.#bundles, pk, value)
+      tx.onCommit(() => { this.#index.addOutbound(pk, heldPart(m, c)) })
+      return c
+    }
+    if (item.type === 'fragment') {
+      const value = encodeRecord('fragment', item.meta, item.payload)
+      const c = charge(value)
+      const fk = fragmentKey(pk, item.meta.length)
+      const expiresAt = item.meta.expiresAt
+      tx.put(this.#fragments, fk, value)
+      tx.onCommit(() => { this.#index.addHeld('f', fk, { expiresAt, charge: c, pk }) })
+      return c
+    }
+    const ak = aduKey(item.meta.id)
+    const value = encodeRecord('delivered', item.meta, item.payload)
+    const c = charge(value)
+    const expiresAt = item.meta.expiresAt
+    const wholePk = partKey(item.meta.id, 0)
+    tx.put(this.#inbox, ak, value)
+    tx.onCommit(() => { this.#index.addHeld('i', ak, { expiresAt, charge: c, pk: wholePk }) })
+    // the fragments it was made of leave in the same batch, each leaving its seen id, as does
+    // the fragment that completed it
+    if (item.offset != null) {
+      for (const key of fragments?.get(ak) ?? []) { this.#deleteHeld(tx, 'f', key, expiresAt) }
+      this.#putSeen(tx, pk, expiresAt)
+    }
+    return c
+  }
+
+  /** The slow path of an accept: reads what memory could not tell, then decides. */
+  async #acceptAfterReads (tx: Tx, items: AcceptItem[], pks: string[], state?: { key: string, value: unknown }): Promise<AcceptStatus[]> {
+    const read = new Map<string, boolean>()
+    const fragments = new Map<string, string[]>()
+    for (let i = 0; i < items.length; i++) {
+      if (!read.has(pks[i])) { read.set(pks[i], await this.#seenIds.read(pks[i])) }
+      const item = items[i]
+      if (item.type === 'delivered' && item.offset != null) {
+        const ak = aduKey(item.meta.id)
+        if (!fragments.has(ak)) { fragments.set(ak, await this.#fragments.keys(under(ak)).all()) }
       }
-      // [REFUSE] over quota: nothing of this change is written, nothing held is evicted
-      if (delta.bytes > 0 && tx.usage.bytes + delta.bytes > this.quotaBytes) {
-        throw new BundleStoreError('QUOTA_EXCEEDED', `store holds ${tx.usage.bytes} of ${this.quotaBytes} bytes; ${delta.bytes} more do not fit`)
-      }
-      for (const pk of claimed) { tx.written.add(pk) }
-      if (state != null) { ops.push({ type: 'put', sublevel: this.#state, key: state.key, value: state.value }) }
-      return { change, result: statuses }
-    }, pks)
+    }
+    // every part was read and every fragment list made: this decides
+    return this.#acceptNow(tx, items, pks, state, read, fragments) as AcceptStatus[]
   }
 
   /** True when the part (bundle or fragment at `offset`) was accepted before and has not expired. */
   async hasSeen (id: BundleId, offset = 0): Promise<boolean> {
-    const pk = partKey(id, offset)
-    return this.#index.holds(pk) || (await this.#seen.get(pk)) != null
+    return this.#seenIds.has(partKey(id, offset))
   }
 
   /** A bundle held for forwarding. */
@@ -331,21 +358,17 @@ export class BundleStore {
       if (v == null) { throw new BundleStoreError('NOT_FOUND', 'no such outbound bundle') }
       const { meta, data } = decodeRecord<OutboundMeta>(v)
       const next: OutboundMeta = { ...this.#overlay(pk, meta), ...patch }
-      const value = encodeRecord(next, data)
+      const value = encodeRecord('outbound', next, data)
       const c = charge(value)
-      return {
-        change: {
-          ops: [{ type: 'put', sublevel: this.#bundles, key: pk, value }],
-          delta: { bytes: c - charge(v), entries: 0 },
-          after: [() => {
-            const part = this.#index.outbound.get(pk)
-            if (part == null) { return }
-            part.charge = c
-            this.#index.reschedule(pk, { copies: next.copies, attempts: next.attempts, nextAttemptAt: next.nextAttemptAt })
-          }]
-        },
-        result: next
-      }
+      tx.put(this.#bundles, pk, value)
+      tx.charge(c - charge(v), 0)
+      tx.onCommit(() => {
+        const part = this.#index.outbound.get(pk)
+        if (part == null) { return }
+        part.charge = c
+        this.#index.reschedule(pk, { copies: next.copies, attempts: next.attempts, nextAttemptAt: next.nextAttemptAt })
+      })
+      return next
     })
   }
 
@@ -354,60 +377,56 @@ export class BundleStore {
    * write). The seen entry stays until expiry, so the bundle is not taken back. Idempotent.
    */
   async release (id: BundleId, offset = 0): Promise<boolean> {
-    return this.#run(async (tx) => {
-      const change = emptyChange()
-      this.#removeOutbound(tx, change, partKey(id, offset), true)
-      return { change, result: change.ops.length > 0 }
-    })
+    return this.#run((tx) => this.#removeOutbound(tx, partKey(id, offset), true))
   }
 
   /**
    * Deletes an outbound record once per group, crediting its size back (no read: the index has
-   * it); with `keepSeen`, its seen id takes over in the same batch.
+   * it); with `keepSeen`, its seen id takes over in the same batch. True when it deleted.
    */
-  #removeOutbound (tx: Tx, change: Change, pk: string, keepSeen: boolean): void {
+  #removeOutbound (tx: Tx, pk: string, keepSeen: boolean): boolean {
     const part = this.#index.outbound.get(pk)
-    if (part == null || tx.gone(`b:${pk}`)) { return }
-    tx.deleted.add(`b:${pk}`)
-    change.ops.push({ type: 'del', sublevel: this.#bundles, key: pk })
-    if (keepSeen) { this.#putSeen(tx, change, pk, part.expiresAt) }
-    change.delta.bytes -= part.charge
-    change.delta.entries--
-    change.after.push(() => { this.#index.removeOutbound(pk) })
+    if (part == null || tx.gone(`b:${pk}`)) { return false }
+    tx.markDeleted(`b:${pk}`)
+    tx.del(this.#bundles, pk)
+    if (keepSeen) { this.#putSeen(tx, pk, part.expiresAt) }
+    tx.charge(-part.charge, -1)
+    tx.onCommit(() => { this.#index.removeOutbound(pk) })
+    return true
   }
 
-  /** Deletes a fragment or inbox entry once per group, crediting its size back; with `seenUntil`, its seen id takes over. */
-  #deleteHeld (tx: Tx, change: Change, kind: 'f' | 'i', key: string, seenUntil?: number): void {
+  /** Deletes a fragment or inbox entry once per group, crediting its size back; with `seenUntil`, its seen id takes over. True when it deleted. */
+  #deleteHeld (tx: Tx, kind: 'f' | 'i', key: string, seenUntil?: number): boolean {
     const held = this.#index.held.get(`${kind}:${key}`)
-    if (held == null || tx.gone(`${kind}:${key}`)) { return }
-    tx.deleted.add(`${kind}:${key}`)
-    change.ops.push({ type: 'del', sublevel: kind === 'f' ? this.#fragments : this.#inbox, key })
-    if (seenUntil != null) { this.#putSeen(tx, change, held.pk, seenUntil) }
-    change.delta.bytes -= held.charge
-    change.delta.entries--
-    change.after.push(() => { this.#index.removeHeld(kind, key) })
+    if (held == null || tx.gone(`${kind}:${key}`)) { return false }
+    tx.markDeleted(`${kind}:${key}`)
+    tx.del(kind === 'f' ? this.#fragments : this.#inbox, key)
+    if (seenUntil != null) { this.#putSeen(tx, held.pk, seenUntil) }
+    tx.charge(-held.charge, -1)
+    tx.onCommit(() => { this.#index.removeHeld(kind, key) })
+    return true
   }
 
-  #putSeen (tx: Tx, change: Change, pk: string, expiresAt: number): void {
+  #putSeen (tx: Tx, pk: string, expiresAt: number): void {
     if (tx.wrote(`s:${pk}`)) { return }
-    tx.written.add(`s:${pk}`)
-    tx.written.add(pk)
-    change.ops.push({ type: 'put', sublevel: this.#seen, key: pk, value: expiresAt })
+    tx.markWritten(`s:${pk}`)
+    tx.markWritten(pk)
+    tx.put(this.#seen, pk, expiresAt)
+    this.#seenIds.decided(pk)
+    tx.onCommit(() => { this.#seenIds.committed(pk) })
   }
 
-  #deleteSeen (tx: Tx, change: Change, pk: string): void {
+  #deleteSeen (tx: Tx, pk: string): void {
     if (tx.gone(`s:${pk}`)) { return }
-    tx.deleted.add(`s:${pk}`)
-    change.ops.push({ type: 'del', sublevel: this.#seen, key: pk })
+    tx.markDeleted(`s:${pk}`)
+    tx.del(this.#seen, pk)
   }
 
   /** Removes a delivered bundle from the inbox (the application took it). Its seen entries stay until expiry. */
   async removeDelivered (id: BundleId): Promise<boolean> {
-    return this.#run(async (tx) => {
-      const change = emptyChange()
+    return this.#run((tx) => {
       const held = this.#index.held.get(`i:${aduKey(id)}`)
-      this.#deleteHeld(tx, change, 'i', aduKey(id), held?.expiresAt)
-      return { change, result: change.ops.length > 0 }
+      return this.#deleteHeld(tx, 'i', aduKey(id), held?.expiresAt)
     })
   }
 
@@ -418,27 +437,26 @@ export class BundleStore {
    */
   async sweep (now: number, limit = 1024): Promise<number> {
     return this.#run(async (tx) => {
-      const change = emptyChange()
       let n = 0
       for (const { kind, key } of this.#index.expired(now, limit)) {
         n++
         // expired: the record goes, and no seen id replaces it (an expired bundle is refused anyway)
         if (kind === 'b') {
-          this.#removeOutbound(tx, change, key, false)
-          this.#deleteSeen(tx, change, key)
+          this.#removeOutbound(tx, key, false)
+          this.#deleteSeen(tx, key)
         } else {
           const pk = this.#index.held.get(`${kind}:${key}`)?.pk
-          this.#deleteHeld(tx, change, kind, key)
-          if (pk != null) { this.#deleteSeen(tx, change, pk) }
+          this.#deleteHeld(tx, kind, key)
+          if (pk != null) { this.#deleteSeen(tx, pk) }
         }
       }
-      if (n < limit) { n += await this.#sweepSeen(tx, change, now, limit - n) }
-      return { change, result: n }
+      if (n < limit) { n += await this.#sweepSeen(tx, now, limit - n) }
+      return n
     })
   }
 
   /** One page of `dtn-seen` from the cursor: drops expired ids (not those of records still held). */
-  async #sweepSeen (tx: Tx, change: Change, now: number, limit: number): Promise<number> {
+  async #sweepSeen (tx: Tx, now: number, limit: number): Promise<number> {
     let n = 0
     let scanned = 0
     let last = ''
@@ -446,7 +464,7 @@ export class BundleStore {
       scanned++
       last = pk
       if (expiresAt > now || tx.gone(`s:${pk}`) || this.#index.holds(pk)) { continue }
-      this.#deleteSeen(tx, change, pk)
+      this.#deleteSeen(tx, pk)
       if (++n >= limit) { break }
     }
     // wrap to the start once a page comes back short: the next sweep begins a new pass
@@ -469,7 +487,6 @@ export class BundleStore {
 
   async #purge (range: Record<string, string>, match: (signer: PeerIdentity) => boolean): Promise<number> {
     return this.#run(async (tx) => {
-      const change = emptyChange()
       let n = 0
       const test = (signer: PeerIdentity): boolean => {
         try {
@@ -480,18 +497,18 @@ export class BundleStore {
       }
       for await (const [key, v] of this.#bundles.iterator(range)) {
         if (!test(decodeRecord<OutboundMeta>(v).meta.signer)) { continue }
-        this.#removeOutbound(tx, change, key, true)
+        this.#removeOutbound(tx, key, true)
         n++
       }
       for (const [kind, sub] of [['f', this.#fragments], ['i', this.#inbox]] as const) {
         for await (const [key, v] of sub.iterator(range)) {
           const meta = decodeRecord<{ signer: PeerIdentity, expiresAt: number }>(v).meta
           if (!test(meta.signer)) { continue }
-          this.#deleteHeld(tx, change, kind, key, meta.expiresAt)
+          this.#deleteHeld(tx, kind, key, meta.expiresAt)
           n++
         }
       }
-      return { change, result: n }
+      return n
     })
   }
 
@@ -502,13 +519,14 @@ export class BundleStore {
 
   /** Writes a small state value durably, in the write queue. */
   async putState (key: string, value: unknown): Promise<void> {
-    await this.#run(async () => ({ change: { ops: [{ type: 'put', sublevel: this.#state, key, value }], delta: { bytes: 0, entries: 0 }, after: [] }, result: undefined }))
+    await this.#run((tx) => { tx.put(this.#state, key, value) })
   }
 
   /** Waits for queued writes, then refuses new ones. The MeshStore itself is closed by its owner. */
   async close (): Promise<void> {
     this.#closed = true
     await this.#commits.idle()
+    await this.#seenIds.close()
   }
 }
 
