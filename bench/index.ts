@@ -1,13 +1,15 @@
+/* eslint-disable no-console -- benchmarks print their figures */
 /**
  * `npm run bench`: every benchmark prints its figures next to a baseline measured in the same
  * run, as a ratio. Absolute times on a shared 2-core machine are noise; ratios are the goals.
  * Run one group with `npm run bench -- chain` (names below).
  */
-import { printResults, type BenchResult } from './types.ts'
+import { printResults } from './types.ts'
+import type { BenchResult } from './types.ts'
 
 type Bench = () => Promise<BenchResult[]>
 
-const groups: Record<string, { title: string, load: () => Promise<Bench> }> = {
+const groups: Record<string, { title: string, load(): Promise<Bench> }> = {
   chain: { title: 'PKI: chain verification (issue 2)', load: async () => (await import('./chain.ts')).benchChain },
   enroll: { title: 'Enrollment service: enrollments per second (issue 3)', load: async () => (await import('./enroll.ts')).benchEnroll },
   dial: { title: 'Mesh node: dial with mesh auth vs raw dial (issue 4)', load: async () => (await import('./mesh-dial.ts')).benchMeshDial },

@@ -20,7 +20,7 @@ export interface BenchResult {
 export async function opsPerSecond (fn: () => unknown, ms = 2000, maxOps = 5_000_000): Promise<number> {
   // warm-up: let the JIT settle and caches fill, so the timed part measures the steady state
   const warmEnd = performance.now() + Math.min(300, ms / 5)
-  while (performance.now() < warmEnd) await fn()
+  while (performance.now() < warmEnd) { await fn() }
   let ops = 0
   const start = performance.now()
   const end = start + ms
@@ -28,10 +28,10 @@ export async function opsPerSecond (fn: () => unknown, ms = 2000, maxOps = 5_000
     // check the clock every 64 ops so the clock read does not dominate cheap operations
     for (let i = 0; i < 64; i++) {
       const r = fn()
-      if (r instanceof Promise) await r
+      if (r instanceof Promise) { await r }
     }
     ops += 64
-    if (performance.now() >= end) break
+    if (performance.now() >= end) { break }
   }
   return ops / ((performance.now() - start) / 1000)
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* eslint-disable no-console -- the launcher reports to the terminal */
 // Launcher for the `dadm-mesh` command. libp2p 3 needs Node >= 22; where the system Node is older,
 // re-run this same command under the Node 22 that the devDependency `node@22` installed.
 import { spawnSync } from 'node:child_process'

@@ -67,6 +67,7 @@ export interface PublishOptions {
   /**
    * The random part of the message_id (`<node_id>:<uuid>`), when the id was promised before the
    * signature is made (a node holding what it publishes while its certificate is not valid).
+   *
    * @default a new random UUID
    */
   idSuffix?: string

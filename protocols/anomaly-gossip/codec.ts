@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { encode } from 'cborg'
 import { isValidNodeId } from '../../src/pki/node-identity.ts'
-import { decodeBounded } from './bounded-cbor.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import {
   MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_ENVELOPE_BYTES, MAX_MESSAGE_ID_LENGTH, MAX_META_ENTRIES, MAX_META_KEY_LENGTH,
   MAX_META_VALUE_LENGTH, MAX_PAYLOAD_BYTES, MAX_TYPE_LENGTH, MAX_VALUE_BYTES, WIRE_VERSION

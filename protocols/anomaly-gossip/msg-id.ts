@@ -104,4 +104,3 @@ export function meshFastMsgIdFn (msg: { topic?: string, from?: Uint8Array, seqno
 }
 
 const FAST_DOMAIN = `${DOMAIN}\nfast\n`
-

@@ -1,5 +1,6 @@
-import { decode, encode, Tokenizer, Type } from 'cborg'
+import { encode } from 'cborg'
 import { MAX_NONCE_BYTES, MIN_NONCE_BYTES } from '../../src/attestation/evidence.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { MAX_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
 import { AttestProtocolError, isAttestFailureCode } from './errors.ts'
 import type { AttestFailureCode } from './errors.ts'
@@ -31,17 +32,6 @@ const MAX_DEPTH = 4
 const MAX_TOKENS = 128
 const BANKS: readonly PcrBank[] = ['sha1', 'sha256', 'sha384', 'sha512']
 
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false
-}
-
 /** Encodes a frame; refuses to produce one we would not accept ourselves. */
 export function encodeFrame (frame: AttestFrame): Uint8Array {
   const bytes = encode(frame.t === 4 && frame.code == null ? { t: 4, ok: frame.ok } : frame)
@@ -56,33 +46,14 @@ export function decodeFrame (bytes: Uint8Array): AttestFrame {
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     throw new AttestProtocolError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
   }
-  checkShape(bytes)
   let value: unknown
   try {
-    value = decode(bytes, DECODE_OPTIONS)
+    // Depth and item count are bounded while decoding, before any object is built.
+    value = decodeBounded(bytes, { maxDepth: MAX_DEPTH, maxTokens: MAX_TOKENS })
   } catch (err) {
-    throw new AttestProtocolError('MALFORMED_MESSAGE', 'frame is not strict CBOR', { cause: err })
+    throw new AttestProtocolError('MALFORMED_MESSAGE', 'frame is not strict CBOR within its shape limits', { cause: err })
   }
   return checkFrame(value)
-}
-
-/** Walks the tokens once to bound depth and count before any object is built. */
-function checkShape (bytes: Uint8Array): void {
-  const tokenizer = new Tokenizer(bytes, DECODE_OPTIONS)
-  const open: number[] = []
-  let tokens = 0
-  try {
-    while (!tokenizer.done()) {
-      if (++tokens > MAX_TOKENS) { throw new Error('too many items') }
-      const token = tokenizer.next()
-      if (open.length > 0) { open[open.length - 1]-- }
-      if (Type.equals(token.type, Type.array) && token.value > 0) { open.push(token.value) } else if (Type.equals(token.type, Type.map) && token.value > 0) { open.push(token.value * 2) } else if (Type.equals(token.type, Type.tag)) { throw new Error('tags are not used') }
-      if (open.length > MAX_DEPTH) { throw new Error('nested too deep') }
-      while (open.length > 0 && open[open.length - 1] === 0) { open.pop() }
-    }
-  } catch (err) {
-    throw new AttestProtocolError('MALFORMED_MESSAGE', 'frame has an impossible shape', { cause: err })
-  }
 }
 
 function malformed (what: string): AttestProtocolError {

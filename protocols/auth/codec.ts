@@ -1,4 +1,5 @@
-import { decode, encode, Tokenizer, Type } from 'cborg'
+import { encode } from 'cborg'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_FRAME_BYTES, MAX_SIGNATURE_BYTES, NONCE_BYTES, WIRE_VERSION } from './constants.ts'
 import { AuthError, isAuthErrorCode } from './errors.ts'
 import type { AuthErrorCode } from './errors.ts'
@@ -33,17 +34,6 @@ const MAX_DEPTH = 2
 /** Tokens in the largest legal frame: 1 map + 4 keys + 4 values + chain items. */
 const MAX_TOKENS = 16 + MAX_CHAIN_LENGTH
 
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false
-}
-
 /** Encodes a frame; refuses to produce one we would not accept ourselves. */
 export function encodeFrame (frame: AuthFrame): Uint8Array {
   const bytes = encode(frame.t === FRAME_VERDICT && frame.code == null ? { t: frame.t, ok: frame.ok } : frame)
@@ -58,33 +48,14 @@ export function decodeFrame (bytes: Uint8Array): AuthFrame {
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     throw new AuthError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
   }
-  checkShape(bytes)
   let value: unknown
   try {
-    value = decode(bytes, DECODE_OPTIONS)
+    // Depth and item count are bounded while decoding, before any object is built.
+    value = decodeBounded(bytes, { maxDepth: MAX_DEPTH, maxTokens: MAX_TOKENS })
   } catch (err: any) {
-    throw new AuthError('MALFORMED_MESSAGE', 'frame is not strict CBOR', {}, { cause: err })
+    throw new AuthError('MALFORMED_MESSAGE', 'frame is not strict CBOR within its shape limits', {}, { cause: err })
   }
   return checkFrame(value)
-}
-
-/** Walks the tokens once to bound depth and count before any object is built. */
-function checkShape (bytes: Uint8Array): void {
-  const tokenizer = new Tokenizer(bytes, DECODE_OPTIONS)
-  const open: number[] = []
-  let tokens = 0
-  try {
-    while (!tokenizer.done()) {
-      if (++tokens > MAX_TOKENS) { throw new Error('too many items') }
-      const token = tokenizer.next()
-      if (open.length > 0) { open[open.length - 1]-- }
-      if (Type.equals(token.type, Type.array) && token.value > 0) { open.push(token.value) } else if (Type.equals(token.type, Type.map) && token.value > 0) { open.push(token.value * 2) } else if (Type.equals(token.type, Type.tag)) { throw new Error('tags are not used') }
-      if (open.length > MAX_DEPTH) { throw new Error('nested too deep') }
-      while (open.length > 0 && open[open.length - 1] === 0) { open.pop() }
-    }
-  } catch (err: any) {
-    throw new AuthError('MALFORMED_MESSAGE', 'frame has an impossible shape', {}, { cause: err })
-  }
 }
 
 function isBytes (v: unknown, min: number, max: number): v is Uint8Array {

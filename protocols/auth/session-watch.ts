@@ -1,3 +1,4 @@
+/* eslint-disable jsdoc/check-indentation -- doc comments here hold indented lists and diagrams */
 import { REAUTH_LEAD_FRACTION, REAUTH_MAX_LEAD_MS } from './constants.ts'
 
 /**

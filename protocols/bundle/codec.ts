@@ -1,7 +1,8 @@
-import { decode, encode, Tokenizer, Type } from 'cborg'
+import { encode } from 'cborg'
 import { checkBundleId } from '../../src/dtn/bundle-id.ts'
 import { MAX_SPRAY_COPIES } from '../../src/dtn/constants.ts'
 import { isBundleErrorCode } from '../../src/dtn/errors.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { MAX_ACK_FRAME_BYTES, MAX_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
 import { BundleProtocolError } from './errors.ts'
 import type { BundleId } from '../../src/dtn/bundle-id.ts'
@@ -33,17 +34,6 @@ export function isAckCode (s: unknown): s is string {
   return isBundleErrorCode(s) || (typeof s === 'string' && EXTRA_ACK_CODES.has(s))
 }
 
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false
-}
-
 /** Frames are flat maps of at most 7 entries. */
 const MAX_TOKENS = 1 + 2 * 7
 
@@ -73,10 +63,10 @@ export function encodeFrame (frame: Frame, maxBytes = MAX_FRAME_BYTES): Uint8Arr
 export function decodeFrame (bytes: Uint8Array, maxBytes = MAX_FRAME_BYTES): Frame {
   // [REJECT] over the limit: never decoded
   if (bytes.byteLength > maxBytes) { throw new BundleProtocolError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${maxBytes}`) }
-  checkShape(bytes)
   let value: unknown
   try {
-    value = decode(bytes, DECODE_OPTIONS)
+    // A flat map: depth 1 (a nested non-empty container is refused while decoding), few items.
+    value = decodeBounded(bytes, { maxDepth: 1, maxTokens: MAX_TOKENS })
   } catch (err) {
     throw malformed('frame is not strict CBOR', err)
   }
@@ -111,23 +101,5 @@ function isUint (v: unknown): v is number {
 function checkKeys (o: Record<string, unknown>, allowed: string[]): void {
   for (const key of Object.keys(o)) {
     if (!allowed.includes(key)) { throw malformed('unexpected field in frame') }
-  }
-}
-
-/** One token scan: a flat map of few entries, no tags, before any object is built. */
-function checkShape (bytes: Uint8Array): void {
-  const tokenizer = new Tokenizer(bytes, DECODE_OPTIONS)
-  let tokens = 0
-  try {
-    while (!tokenizer.done()) {
-      if (++tokens > MAX_TOKENS) { throw new Error('too many items') }
-      const token = tokenizer.next()
-      if (tokens === 1 && !Type.equals(token.type, Type.map)) { throw new Error('not a map') }
-      if (tokens > 1 && (Type.equals(token.type, Type.map) || Type.equals(token.type, Type.array) || Type.equals(token.type, Type.tag))) {
-        throw new Error('nested item')
-      }
-    }
-  } catch (err) {
-    throw malformed('frame has an impossible shape', err)
   }
 }

@@ -1,5 +1,5 @@
 import { encode } from 'cborg'
-import { decodeBounded } from '../anomaly-gossip/bounded-cbor.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { MAX_CRL_MESSAGE_BYTES, WIRE_VERSION } from './constants.ts'
 import { CrlMessageError } from './errors.ts'
 

@@ -1,5 +1,5 @@
 import { encode } from 'cborg'
-import { decodeBounded } from '../anomaly-gossip/bounded-cbor.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { CRL_VALIDATION_CODES } from '../crl-gossip/errors.ts'
 import { MAX_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
 import { RevokeError } from './errors.ts'

@@ -4,8 +4,8 @@ import { CrlMessageError } from '../crl-gossip/errors.ts'
 import { DEFAULT_DEADLINE_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, WIRE_VERSION } from './constants.ts'
 import { RevokeError } from './errors.ts'
 import { RevokeFrameIo } from './frame-io.ts'
-import type { CrlGossip } from '../crl-gossip/index.ts'
 import type { CrlValidationCode } from '../crl-gossip/errors.ts'
+import type { CrlGossip } from '../crl-gossip/index.ts'
 import type { AbortOptions, ComponentLogger, Connection, CounterGroup, Logger, Metrics, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
 /** The part of the auth service the revoke service needs (MeshAuth fits). */

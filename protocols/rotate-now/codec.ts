@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { encode } from 'cborg'
-import { decodeBounded } from '../anomaly-gossip/bounded-cbor.ts'
 import { isValidNodeId } from '../../src/pki/node-identity.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { MAX_CERT_BYTES, MAX_CERTS, MAX_NOTICE_BYTES, MAX_TARGETS, NOTICE_LABEL, WIRE_VERSION } from './constants.ts'
 import { NoticeError } from './errors.ts'
 

@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { encode } from 'cborg'
-import { decodeBounded } from '../anomaly-gossip/bounded-cbor.ts'
+import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { DEFAULT_DEADLINE_MS, MAX_INBOUND_STREAMS, MAX_NOTICE_BYTES, MAX_OUTBOUND_STREAMS, PROTOCOL, PUSH_CONCURRENCY, WIRE_VERSION } from './constants.ts'
 import { isNoticeErrorCode, NoticeError } from './errors.ts'
 import type { NoticeErrorCode } from './errors.ts'

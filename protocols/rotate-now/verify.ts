@@ -1,6 +1,6 @@
-import { verifyTranscriptSignature } from '../auth/transcript.ts'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { verifyChain } from '../../src/pki/verify-chain.ts'
+import { verifyTranscriptSignature } from '../auth/transcript.ts'
 import { signedBytes } from './codec.ts'
 import { MAX_SKEW_MS, MAX_TTL_MS } from './constants.ts'
 import { NoticeError } from './errors.ts'

@@ -146,7 +146,7 @@ export async function startAdminSocket (options: { dir: string, ops: CaAdminOps,
   try {
     await app.listen({ path })
   } finally {
-    if (previous != null) process.umask(previous)
+    if (previous != null) { process.umask(previous) }
   }
   await chmod(path, 0o600)
   let closed: Promise<void> | undefined

@@ -2,10 +2,10 @@ import { startNodeRuntime } from '../node/runtime/node-runtime.ts'
 import { enrollNode } from './node/enroll-node.ts'
 import { readNodeFile } from './node/node-files.ts'
 import type { CaService } from './ca-service.ts'
+import type { AuthenticatedPeer } from '../../protocols/auth/index.ts'
 import type { MeshNodeConfig } from '../node/config.ts'
 import type { CrlPublication } from '../node/gossip-services.ts'
 import type { NodeRuntime } from '../node/runtime/node-runtime.ts'
-import type { AuthenticatedPeer } from '../../protocols/auth/index.ts'
 import type { Logger } from 'pino'
 
 /**

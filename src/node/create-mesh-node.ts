@@ -44,6 +44,7 @@ export interface MeshNodeInit extends GossipInit {
   credentials: LocalCredentials | (() => LocalCredentials)
   /**
    * Verifies the chains peers present (the PKI, with the node's trust anchors and CRLs).
+   *
    * @default `peerVerifierFromChainVerifier(chainVerifier)`: auth on the node's one ChainVerifier
    */
   verifier?: PeerCertificateVerifier

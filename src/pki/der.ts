@@ -99,7 +99,7 @@ function readNode (bytes: Uint8Array, offset: number, limit: number, depth: numb
       throw new EncodingError('MALFORMED_DER', 'DER length has a leading zero')
     }
     len = 0
-    for (let i = 0; i < n; i++) len = len * 256 + bytes[pos++]
+    for (let i = 0; i < n; i++) { len = len * 256 + bytes[pos++] }
     if (len < 0x80) {
       throw new EncodingError('MALFORMED_DER', 'DER length is not minimally encoded')
     }
@@ -158,8 +158,8 @@ export function readInteger (node: DerNode): bigint {
   const c = content(expectTag(node, node.tag === TAG.ENUMERATED ? TAG.ENUMERATED : TAG.INTEGER, 'INTEGER'))
   checkMinimalInteger(c)
   let v = 0n
-  for (const b of c) v = (v << 8n) | BigInt(b)
-  if ((c[0] & 0x80) !== 0) v -= 1n << BigInt(c.length * 8)
+  for (const b of c) { v = (v << 8n) | BigInt(b) }
+  if ((c[0] & 0x80) !== 0) { v -= 1n << BigInt(c.length * 8) }
   return v
 }
 
@@ -267,12 +267,12 @@ export function readTime (node: DerNode): number {
   let year: number
   if (node.tag === TAG.UTC_TIME) {
     m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
-    if (m == null) throw new EncodingError('MALFORMED_DER', 'UTCTime is not YYMMDDHHMMSSZ')
+    if (m == null) { throw new EncodingError('MALFORMED_DER', 'UTCTime is not YYMMDDHHMMSSZ') }
     const yy = Number(m[1])
     year = yy >= 50 ? 1900 + yy : 2000 + yy
   } else if (node.tag === TAG.GENERALIZED_TIME) {
     m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
-    if (m == null) throw new EncodingError('MALFORMED_DER', 'GeneralizedTime is not YYYYMMDDHHMMSSZ')
+    if (m == null) { throw new EncodingError('MALFORMED_DER', 'GeneralizedTime is not YYYYMMDDHHMMSSZ') }
     year = Number(m[1])
   } else {
     throw new EncodingError('MALFORMED_DER', 'expected a time')
@@ -291,15 +291,15 @@ export function readString (node: DerNode): string {
   const c = content(node)
   switch (node.tag) {
     case TAG.BMP_STRING: {
-      if (c.length % 2 !== 0) throw new EncodingError('MALFORMED_DER', 'odd BMPString')
+      if (c.length % 2 !== 0) { throw new EncodingError('MALFORMED_DER', 'odd BMPString') }
       let s = ''
-      for (let i = 0; i < c.length; i += 2) s += String.fromCharCode((c[i] << 8) | c[i + 1])
+      for (let i = 0; i < c.length; i += 2) { s += String.fromCharCode((c[i] << 8) | c[i + 1]) }
       return s
     }
     case TAG.UNIVERSAL_STRING: {
-      if (c.length % 4 !== 0) throw new EncodingError('MALFORMED_DER', 'bad UniversalString')
+      if (c.length % 4 !== 0) { throw new EncodingError('MALFORMED_DER', 'bad UniversalString') }
       let s = ''
-      for (let i = 0; i < c.length; i += 4) s += String.fromCodePoint(((c[i] << 24) | (c[i + 1] << 16) | (c[i + 2] << 8) | c[i + 3]) >>> 0)
+      for (let i = 0; i < c.length; i += 4) { s += String.fromCodePoint(((c[i] << 24) | (c[i + 1] << 16) | (c[i + 2] << 8) | c[i + 3]) >>> 0) }
       return s
     }
     case TAG.UTF8_STRING:
@@ -313,11 +313,7 @@ export function readString (node: DerNode): string {
 export function encodeTlv (tag: number, body: Uint8Array): Uint8Array {
   const len = body.length
   let header: number[]
-  if (len < 0x80) header = [tag, len]
-  else if (len < 0x100) header = [tag, 0x81, len]
-  else if (len < 0x10000) header = [tag, 0x82, len >> 8, len & 0xff]
-  else if (len < 0x1000000) header = [tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]
-  else header = [tag, 0x84, (len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff]
+  if (len < 0x80) { header = [tag, len] } else if (len < 0x100) { header = [tag, 0x81, len] } else if (len < 0x10000) { header = [tag, 0x82, len >> 8, len & 0xff] } else if (len < 0x1000000) { header = [tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff] } else { header = [tag, 0x84, (len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff] }
   const out = new Uint8Array(header.length + len)
   out.set(header, 0)
   out.set(body, header.length)

@@ -33,7 +33,7 @@ export function parsePem (input: string | Uint8Array): PemBlock[] {
   for (const raw of lines) {
     const line = raw.trim()
     if (label === undefined) {
-      if (line === '') continue
+      if (line === '') { continue }
       const m = BEGIN.exec(line)
       if (m == null) {
         throw new EncodingError('MALFORMED_PEM', 'unexpected text outside a PEM block')

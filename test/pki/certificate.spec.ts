@@ -1,6 +1,6 @@
 import 'reflect-metadata'
-import * as x509 from '@peculiar/x509'
 import { webcrypto } from 'node:crypto'
+import * as x509 from '@peculiar/x509'
 import { expect } from 'aegir/chai'
 import { isValidNodeId, nodeIdentity, parseCertificate } from '../../src/pki/certificate.ts'
 import { EKU_CLIENT, EKU_SERVER, makeCert, meshChain, T0, thrown } from './fixtures.ts'

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
-import { AnomalyGossipError, EnvelopeError } from '../../../protocols/anomaly-gossip/errors.ts'
 import { MAX_META_ENTRIES, MAX_META_KEY_LENGTH, MAX_TTL_MS, MAX_TYPE_LENGTH, MAX_VALUE_BYTES } from '../../../protocols/anomaly-gossip/constants.ts'
+import { AnomalyGossipError, EnvelopeError } from '../../../protocols/anomaly-gossip/errors.ts'
 import { NodeApiError } from '../errors.ts'
 import type { MeshGossip } from '../../node/gossip-services.ts'
 import type { AnomalyRecord } from '../../store/anomaly-store.ts'

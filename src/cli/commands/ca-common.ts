@@ -1,7 +1,7 @@
 import { resolvePassphrase } from '../../identity/passphrase.ts'
 import { MeshCa } from '../../pki/ca/index.ts'
-import type { CliIo } from '../io.ts'
 import { busyError, isStoreLocked } from './ca-admin.ts'
+import type { CliIo } from '../io.ts'
 
 /**
  * Opens the CA in `dir` with the passphrase from `--passphrase-file` or the environment (a
@@ -13,7 +13,7 @@ export async function openCa (dir: string, passphraseFile: string | undefined, i
     return await MeshCa.open({ dir, passphrase, pkcs11: { env: io.env } })
   } catch (err) {
     // `ca serve` (or another command) holds the LevelDB: say so, and what to do.
-    if (isStoreLocked(err)) throw busyError(dir, err)
+    if (isStoreLocked(err)) { throw busyError(dir, err) }
     throw err
   }
 }

@@ -1,3 +1,4 @@
+/* eslint-disable jsdoc/check-indentation -- doc comments here hold indented lists and diagrams */
 import { expect } from 'aegir/chai'
 import { readNodeFile } from '../../../src/enrollment/node/node-files.ts'
 import { startNodeRuntime } from '../../../src/node/runtime/node-runtime.ts'

@@ -1,3 +1,4 @@
+/* eslint-disable jsdoc/check-indentation -- doc comments here hold indented lists and diagrams */
 import { randomUUID } from 'node:crypto'
 import { expect } from 'aegir/chai'
 import { ANOMALY_TOPIC, MAX_PAYLOAD_BYTES } from '../../../protocols/anomaly-gossip/index.ts'
@@ -227,6 +228,7 @@ describe('anomaly gossip: hostile publishers over QUIC', function () {
       const before = rejects(b, 'REPLAYED')
       while (rejects(b, 'REPLAYED') === before && Date.now() < deadline) {
         await m.pubsub.publish(ANOMALY_TOPIC, original.bytes).catch(() => {})
+        // eslint-disable-next-line no-loop-func -- b is the test's fixed relay node
         await eventually(() => rejects(b, 'REPLAYED') > before, 1_000).catch(() => {})
       }
     })

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { CRL_TOPIC } from '../../../protocols/crl-gossip/index.ts'
-import { readNodeFile } from '../../../src/enrollment/node/node-files.ts'
 import { startCaMeshPublisher } from '../../../src/enrollment/mesh-publisher.ts'
+import { readNodeFile } from '../../../src/enrollment/node/node-files.ts'
 import { MIN_SCRYPT_LOG_N } from '../../../src/identity/key-file.ts'
 import { startNodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 import { adminCred, call } from '../../enrollment/harness.ts'
@@ -11,8 +11,8 @@ import { PASS, createTestMesh } from '../runtime/harness.ts'
 import type { CaMeshPublisher } from '../../../src/enrollment/mesh-publisher.ts'
 import type { CrlPublication } from '../../../src/node/gossip-services.ts'
 import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
-import type { TestMesh } from '../runtime/harness.ts'
 import type { GossipSubClass } from '../gossip-fixtures.ts'
+import type { TestMesh } from '../runtime/harness.ts'
 
 /**
  * Issue 5, revocation speed: 30 node runtimes (what `node start` runs, each on its own

@@ -1,6 +1,7 @@
-import { expect } from 'aegir/chai'
+/* eslint-disable jsdoc/check-indentation -- the doc comment holds a diagram */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { byteStream } from '@libp2p/utils'
+import { expect } from 'aegir/chai'
 import { ANOMALY_TOPIC } from '../../../protocols/anomaly-gossip/index.ts'
 import { CRL_TOPIC } from '../../../protocols/crl-gossip/index.ts'
 import { REVOKE_PROTOCOL } from '../../../protocols/revoke/index.ts'

@@ -36,7 +36,6 @@ describe('lifecycle: rotate-now across a 10-node line (QUIC)', function () {
     await rogue?.close()
   })
 
-
   it('a notice forged by another CA is refused at the first node, not forwarded, and nobody rotates', async () => {
     const now = mesh.clock.ms()
     const forged = await (await import('../../../protocols/rotate-now/index.ts')).createNotice(

@@ -2,6 +2,7 @@ import { expect } from 'aegir/chai'
 import { MemoryLevel } from 'memory-level'
 import { HeldOutbox } from '../../../src/node/runtime/held-outbox.ts'
 import { wrapStore } from '../../../src/store/mesh-store.ts'
+import type { ReservedId } from '../../../src/dtn/bundle-agent.ts'
 import type { HeldSenders } from '../../../src/node/runtime/held-outbox.ts'
 import type { MeshStore } from '../../../src/store/mesh-store.ts'
 
@@ -10,7 +11,7 @@ describe('held outbox', () => {
   let store: MeshStore
   let now: number
   const clock = (): number => now
-  const reserved = (seq: number, expiresAt: number) => ({ createdAt: 1_000, sequence: seq, bundleId: `n:1000:${seq}`, expiresAt })
+  const reserved = (seq: number, expiresAt: number): ReservedId => ({ createdAt: 1_000, sequence: seq, bundleId: `n:1000:${seq}`, expiresAt })
   const recorder = (fail?: (what: string) => boolean): HeldSenders & { sent: string[] } => {
     const sent: string[] = []
     return {

@@ -1,8 +1,8 @@
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
-import { decodeBounded } from '../../../protocols/anomaly-gossip/bounded-cbor.ts'
 import { decodeEnvelope, decodePayload, encodeEnvelope, encodePayload, envelopeDigest, isValidMessageId } from '../../../protocols/anomaly-gossip/codec.ts'
 import { MAX_ENVELOPE_BYTES, MAX_META_ENTRIES, MAX_VALUE_BYTES } from '../../../protocols/anomaly-gossip/constants.ts'
+import { decodeBounded } from '../../../src/util/bounded-cbor.ts'
 import type { AnomalyEnvelope } from '../../../protocols/anomaly-gossip/codec.ts'
 
 const T = Date.parse('2026-03-01T12:00:00Z')

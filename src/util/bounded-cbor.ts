@@ -7,7 +7,7 @@ import type { Token } from 'cborg'
  * arrays overflow the stack (a caught RangeError, but about 1 ms of work per message, ten
  * signature checks' worth). Counting in the tokenizer refuses such input after a few bytes, and
  * costs a fraction of a separate scan (gossip messages are decoded on the hot path).
- * Shared by the gossip codecs.
+ * Shared by every protocol codec (gossip, auth, attest, bundle, revoke, notices).
  */
 
 export interface CborLimits {
