@@ -73,11 +73,8 @@ export async function runExchange (stream: Stream, p: ExchangeParams): Promise<P
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES })
   try {
     const identity = p.opener ? await asOpener(lp, stream, p) : await asResponder(lp, stream, p)
-    if (p.opener && p.onLateVerdict != null) {
-      lateVerdict(lp, stream, p, p.onLateVerdict)
-      return identity
-    }
-    closeQuietly(stream)
+    // After an early finish the stream stays open for the peer's verdict (lateVerdict closes it).
+    if (!p.opener || p.onLateVerdict == null) { closeQuietly(stream) }
     return identity
   } catch (err: any) {
     const authErr = toAuthError(err, p.signal)
@@ -114,18 +111,15 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
     await readFrame(lp, 3, options)
   } else {
     // Early finish: the frames are queued on the stream; a failed write shows as a late verdict.
-    lateWrites.set(stream, written)
+    lateVerdict(lp, stream, p, written, p.onLateVerdict)
   }
   return identity
 }
 
-/** Proof writes an early finish did not wait for, awaited by `lateVerdict`. */
-const lateWrites = new WeakMap<Stream, Promise<void>>()
-
-/** Reads the peer's verdict after an early finish; anything but "ok" in time goes to `report`. */
-function lateVerdict (lp: Lp, stream: Stream, p: ExchangeParams, report: (err: AuthError) => void): void {
+/** After an early finish: waits for our proof's write, then the peer's verdict; anything but "ok" in time goes to `report`. */
+function lateVerdict (lp: Lp, stream: Stream, p: ExchangeParams, written: Promise<void>, report: (err: AuthError) => void): void {
   const signal = AbortSignal.any([p.signal, AbortSignal.timeout(DEFAULT_DEADLINE_MS)])
-  Promise.resolve(lateWrites.get(stream))
+  written
     .then(async () => readFrame(lp, 3, { signal }))
     .then(() => { closeQuietly(stream) }, (err) => {
       const authErr = toAuthError(err, signal)

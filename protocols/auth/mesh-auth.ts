@@ -522,8 +522,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
    */
   private lateRefusal (state: ConnectionAuth, err: AuthError): void {
     const c = state.connection
-    const failure: AuthFailure = { peerId: c.remotePeer.toString(), connectionId: c.id, direction: c.direction, remoteAddr: c.remoteAddr.toString(), code: err.code, elapsedMs: performance.now() - state.startedAt }
-    if (err.remoteCode != null) { failure.remoteCode = err.remoteCode }
+    const failure = failureOf(state, err)
     this.results?.increment({ [err.code]: true })
     this.log.error('%p refused our proof after we finished, code=%s remote_code=%s', c.remotePeer, err.code, err.remoteCode ?? '-')
     this.safeDispatchEvent('peer:auth-failed', { detail: failure })
@@ -538,16 +537,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     if (err.verdictSent !== true) { state.controller.abort(err) }
     state.reject(err)
     const c = state.connection
-    const failure: AuthFailure = {
-      peerId: c.remotePeer.toString(),
-      connectionId: c.id,
-      direction: c.direction,
-      remoteAddr: c.remoteAddr.toString(),
-      code: err.code,
-      elapsedMs: performance.now() - state.startedAt
-    }
-    if (err.chainCode != null) { failure.chainCode = err.chainCode }
-    if (err.remoteCode != null) { failure.remoteCode = err.remoteCode }
+    const failure = failureOf(state, err)
     this.results?.increment({ [err.code]: true })
     this.log.error('auth of %p failed code=%s chain_code=%s remote_code=%s after %d ms', c.remotePeer, err.code, err.chainCode ?? '-', err.remoteCode ?? '-', Math.round(failure.elapsedMs))
     // Listeners (the node's gater) see the failure before the connection goes, so a redial is refused.
@@ -583,4 +573,20 @@ async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<
   } finally {
     signal.removeEventListener('abort', onAbort)
   }
+}
+
+/** The `peer:auth-failed` record of a connection's auth and the error that ended it. */
+function failureOf (state: ConnectionAuth, err: AuthError): AuthFailure {
+  const c = state.connection
+  const failure: AuthFailure = {
+    peerId: c.remotePeer.toString(),
+    connectionId: c.id,
+    direction: c.direction,
+    remoteAddr: c.remoteAddr.toString(),
+    code: err.code,
+    elapsedMs: performance.now() - state.startedAt
+  }
+  if (err.chainCode != null) { failure.chainCode = err.chainCode }
+  if (err.remoteCode != null) { failure.remoteCode = err.remoteCode }
+  return failure
 }

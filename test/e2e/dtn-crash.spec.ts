@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
-import { createTestMesh, eventuallyAsync } from '../node/runtime/harness.ts'
-import { DtnNode, listOf, sendBundle, sha256, untilListing } from './dtn-harness.ts'
+import { eventuallyAsync } from '../node/runtime/harness.ts'
+import { dtnSuite, listOf, sendBundle, sha256, untilListing } from './dtn-harness.ts'
+import type { DtnNode } from './dtn-harness.ts'
 import type { BundleListing } from '../../src/node/runtime/dtn-listing.ts'
-import type { TestMesh } from '../node/runtime/harness.ts'
 
 /**
  * Issue 7, "Crash safety": every kill is a real `kill -9` (SIGKILL by pid) of a
@@ -14,18 +14,8 @@ import type { TestMesh } from '../node/runtime/harness.ts'
  * `bundle delivered` events of all its incarnations name it once.
  */
 describe('e2e / dtn: crash safety with kill -9', function () {
-  let mesh: TestMesh
-  const nodes: DtnNode[] = []
-
-  before(async () => { mesh = await createTestMesh('dtn-crash') })
-  afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => n.stop())) })
-  after(async () => { await mesh.cleanup() })
-
-  async function node (nodeId: string, flags: string[] = []): Promise<DtnNode> {
-    const n = new DtnNode(await mesh.enroll(nodeId), nodeId, flags)
-    nodes.push(n)
-    return n
-  }
+  const suite = dtnSuite('dtn-crash')
+  const node = suite.node
 
   /** The receiver got `bundleId` once: in its inbox, and in the delivery events of every incarnation. */
   async function deliveredOnce (c: DtnNode, bundleId: string, ms: number): Promise<BundleListing> {
@@ -80,7 +70,7 @@ describe('e2e / dtn: crash safety with kill -9', function () {
     await c.start([a.addr])
     // 1. a 16 MiB payload: about 270 fragments of under 64 KiB each
     const payload = randomBytes(16 * 1024 * 1024)
-    const file = join(mesh.base, 'sixteen-mib.bin')
+    const file = join(suite.mesh().base, 'sixteen-mib.bin')
     await writeFile(file, payload)
     const sent = await sendBundle(a.dir, 'kc3', 600, { file })
     // 2. kill C as soon as some fragments, not all, are on its disk

@@ -2,9 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
-import { createTestMesh } from '../node/runtime/harness.ts'
-import { DtnNode, listOf, sendBundle, sha256, storeContents, untilListing } from './dtn-harness.ts'
-import type { TestMesh } from '../node/runtime/harness.ts'
+import { dtnSuite, listOf, sendBundle, sha256, storeContents, untilListing } from './dtn-harness.ts'
 
 /**
  * Issue 7, "Delivery": bundles between `dadm-mesh node start` processes over real QUIC on
@@ -14,18 +12,8 @@ import type { TestMesh } from '../node/runtime/harness.ts'
  * the receiver logged.
  */
 describe('e2e / dtn: delivery between node processes over QUIC', function () {
-  let mesh: TestMesh
-  const nodes: DtnNode[] = []
-
-  before(async () => { mesh = await createTestMesh('dtn-delivery') })
-  afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => n.stop())) })
-  after(async () => { await mesh.cleanup() })
-
-  async function node (nodeId: string, flags: string[] = []): Promise<DtnNode> {
-    const n = new DtnNode(await mesh.enroll(nodeId), nodeId, flags)
-    nodes.push(n)
-    return n
-  }
+  const suite = dtnSuite('dtn-delivery')
+  const node = suite.node
 
   it('A -> C with C offline: C starts 30 s later and gets the bundle exactly once', async () => {
     const a = await node('a1')
@@ -78,7 +66,7 @@ describe('e2e / dtn: delivery between node processes over QUIC', function () {
     await a.start()
     await c.start([a.addr])
     const payload = randomBytes(5 * 1024 * 1024)
-    const file = join(mesh.base, 'five-mib.bin')
+    const file = join(suite.mesh().base, 'five-mib.bin')
     await writeFile(file, payload)
     const sent = await sendBundle(a.dir, 'c3', 600, { file })
     const got = await untilListing(c.dir, l => l.inbox.length > 0, 60_000)

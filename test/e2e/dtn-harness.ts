@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { parseBundleId } from '../../src/dtn/bundle-id.ts'
 import { BundleStore } from '../../src/store/bundle-store.ts'
 import { openStore } from '../../src/store/mesh-store.ts'
-import { eventuallyAsync, runCli, spawnNode } from '../node/runtime/harness.ts'
+import { createTestMesh, eventuallyAsync, runCli, spawnNode } from '../node/runtime/harness.ts'
 import type { BundleListing } from '../../src/node/runtime/dtn-listing.ts'
-import type { NodeProcess } from '../node/runtime/harness.ts'
+import type { NodeProcess, TestMesh } from '../node/runtime/harness.ts'
 
 /**
  * Pieces of the DTN end-to-end suites: `dadm-mesh node start` child processes on QUIC loopback
@@ -119,5 +119,29 @@ export async function storeContents (dir: string, ids: string[] = []): Promise<{
     return { entries: store.usage.entries, held: store.outboundCount, inbox: (await store.listInbox(0)).length, seenKeys, known }
   } finally {
     await mesh.close()
+  }
+}
+
+/**
+ * The mocha lifecycle every DTN e2e suite shares: one enrollment service for the suite, node
+ * processes made by `node(nodeId, flags)` and stopped after each test. Call inside `describe`.
+ */
+export function dtnSuite (name: string): { mesh(): TestMesh, node(nodeId: string, flags?: string[]): Promise<DtnNode> } {
+  let mesh: TestMesh | undefined
+  const nodes: DtnNode[] = []
+  before(async () => { mesh = await createTestMesh(name) })
+  afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => n.stop())) })
+  after(async () => { await mesh?.cleanup() })
+  const current = (): TestMesh => {
+    if (mesh == null) { throw new Error('the suite\'s mesh is not up yet') }
+    return mesh
+  }
+  return {
+    mesh: current,
+    async node (nodeId, flags = []) {
+      const n = new DtnNode(await current().enroll(nodeId), nodeId, flags)
+      nodes.push(n)
+      return n
+    }
   }
 }

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { MAX_META_ENTRIES, MAX_META_KEY_LENGTH, MAX_TTL_MS, MAX_TYPE_LENGTH, MAX_VALUE_BYTES } from '../../../protocols/anomaly-gossip/constants.ts'
 import { AnomalyGossipError, EnvelopeError } from '../../../protocols/anomaly-gossip/errors.ts'
 import { NodeApiError } from '../errors.ts'
+import type { AnomalyPayload } from '../../../protocols/anomaly-gossip/codec.ts'
 import type { MeshGossip } from '../../node/gossip-services.ts'
 import type { AnomalyRecord } from '../../store/anomaly-store.ts'
 import type { Static } from '@sinclair/typebox'
@@ -95,14 +96,26 @@ export function gossipRoutes (app: FastifyInstance, source: GossipApiSource | un
   })
 }
 
-/** The route source over a node's gossip; `now` leaves expired signatures out of lists. */
-export function gossipApiSource (gossip: MeshGossip, now: () => number): GossipApiSource {
+/** What the publish route needs back from a publisher (a sent or a held signature). */
+export interface PublishedRow { messageId: string, origin: string, timestamp: number, expiry: number, recipients: number }
+
+/** Signs and sends (or holds) an anomaly signature as this node; `ttl` in seconds. */
+export type AnomalyPublisher = (payload: AnomalyPayload, options: { ttl?: number }) => Promise<PublishedRow>
+
+/**
+ * The route source over a node's gossip; `now` leaves expired signatures out of lists.
+ * `publish` defaults to publishing through `gossip` (a node runtime puts its CertHold in front).
+ */
+export function gossipApiSource (gossip: MeshGossip, now: () => number, publish?: AnomalyPublisher): GossipApiSource {
+  const send: AnomalyPublisher = publish ?? (async (payload, options) => {
+    const p = await gossip.publishAnomaly(payload, options)
+    return { messageId: p.messageId, origin: p.record.origin, timestamp: p.record.timestamp, expiry: p.record.expiry, recipients: p.recipients }
+  })
   return {
     async publish (req) {
       const payload = { type: req.type, value: req.value, ...(req.meta != null ? { meta: req.meta as Record<string, string | number | boolean> } : {}) }
-      const p = await gossip.publishAnomaly(payload, req.ttl_sec != null ? { ttl: req.ttl_sec } : {})
-      const r = p.record
-      return { message_id: p.messageId, origin: r.origin, timestamp: iso(r.timestamp), expiry: iso(r.expiry), recipients: p.recipients }
+      const r = await send(payload, req.ttl_sec != null ? { ttl: req.ttl_sec } : {})
+      return { message_id: r.messageId, origin: r.origin, timestamp: iso(r.timestamp), expiry: iso(r.expiry), recipients: r.recipients }
     },
     async list (q) {
       const records = await gossip.anomalies.list({ now: now(), limit: q.limit ?? 100, ...(q.origin != null ? { origin: q.origin } : {}), ...(q.type != null ? { type: q.type } : {}) })

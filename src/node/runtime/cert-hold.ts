@@ -2,7 +2,7 @@ import { ANOMALY_DEFAULT_TTL_MS, ANOMALY_TOPIC, AnomalyGossipError } from '../..
 import { checkSendRequest } from '../../dtn/create-bundle.ts'
 import { HeldOutbox } from './held-outbox.ts'
 import type { AnomalyPayload } from '../../../protocols/anomaly-gossip/index.ts'
-import type { GossipApiSource } from '../../api/routes/gossip.ts'
+import type { PublishedRow } from '../../api/routes/gossip.ts'
 import type { SendResult } from '../../dtn/bundle-agent.ts'
 import type { MeshStore } from '../../store/mesh-store.ts'
 import type { NodeLifecycle } from '../lifecycle/node-lifecycle.ts'
@@ -15,12 +15,7 @@ import type { Logger } from 'pino'
 const REJOIN_WAIT_MS = 10_000
 
 /** A publish as the caller sees it: sent now, or held until the certificate is valid again. */
-export interface AnomalyOutcome {
-  messageId: string
-  origin: string
-  timestamp: number
-  expiry: number
-  recipients: number
+export interface AnomalyOutcome extends PublishedRow {
   held: boolean
 }
 
@@ -100,19 +95,6 @@ export class CertHold {
       await new Promise(resolve => setTimeout(resolve, 100))
     }
     await this.release().catch(err => { this.#log.error({ err }, 'releasing held sends failed') })
-  }
-
-  /** The admin API's gossip source with the hold in front of its publish. */
-  gossipSource (inner: GossipApiSource): GossipApiSource {
-    return {
-      list: async (q) => inner.list(q),
-      publish: async (req) => {
-        if (!this.holding) { return inner.publish(req) }
-        const payload = { type: req.type, value: req.value, ...(req.meta != null ? { meta: req.meta as Record<string, string | number | boolean> } : {}) }
-        const o = await this.publishAnomaly(payload, req.ttl_sec != null ? { ttl: req.ttl_sec } : {})
-        return { message_id: o.messageId, origin: o.origin, timestamp: new Date(o.timestamp).toISOString(), expiry: new Date(o.expiry).toISOString(), recipients: 0 }
-      }
-    }
   }
 
   stop (): void {

@@ -190,7 +190,7 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
         clientCaPem: nd.rootPem,
         trust: { nodeId: nd.nodeId, roots: () => nd.roots, intermediates: () => nd.intermediates, crls: () => nd.chainVerifier.crls },
         source: {
-          ...(node.gossip != null ? { gossip: hold.gossipSource(gossipApiSource(node.gossip, now)) } : {}),
+          ...(node.gossip != null ? { gossip: gossipApiSource(node.gossip, now, async (payload, o) => hold.publishAnomaly(payload, o)) } : {}),
           bundles: bundleApiSource(dtn.bundles),
           peers: () => node.peers.rows(),
           info: () => ({
