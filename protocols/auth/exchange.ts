@@ -3,6 +3,7 @@ import { decodeFrame, encodeFrame } from './codec.ts'
 import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WIRE_VERSION } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { buildTranscript } from './transcript.ts'
+import { expectSelected, selectLines } from './pipelined-select.ts'
 import { precheckAuth, verifyAuth } from './verify-auth.ts'
 import type { AuthFrame, HelloFrame } from './codec.ts'
 import type { AuthRole, TranscriptInput } from './transcript.ts'
@@ -63,6 +64,11 @@ export interface ExchangeParams {
    * handed here, and the caller closes the connection. Without it the opener waits for the verdict.
    */
   onLateVerdict?(err: AuthError): void
+  /**
+   * Set when the opener's stream is bare (see pipelined-select.ts): the multistream-select lines
+   * for this protocol go out with the hello, and their answers are read before the peer's hello.
+   */
+  select?: string
 }
 
 type Examined = Omit<AuthCheckInput, 'transcript' | 'signature'>
@@ -95,7 +101,13 @@ const otherRole = (role: AuthRole): AuthRole => role === 'dialer' ? 'listener' :
 
 async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
   const options = { signal: p.signal }
-  await lp.write(encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce }), options)
+  const ourHello = encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce })
+  if (p.select == null) {
+    await lp.write(ourHello, options)
+  } else {
+    await lp.writeV([...selectLines(p.select), ourHello], options)
+    await expectSelected(lp, p.select, options)
+  }
   const hello = await readFrame(lp, 1, options)
   const t = transcriptOf(p, hello.nonce)
   // Our proof needs only the two nonces: it is signed while we check the peer's hello and proof.

@@ -5,6 +5,7 @@ import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUN
 import { AuthError } from './errors.ts'
 import { runExchange, toAuthError } from './exchange.ts'
 import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
+import { openBareStream } from './pipelined-select.ts'
 import { ReplayCache } from './replay-cache.ts'
 import { sessionAction } from './session-watch.ts'
 import { transportOf } from './transport-name.ts'
@@ -227,17 +228,21 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   }
 
   private async openAuthStream (state: ConnectionAuth): Promise<void> {
-    let stream: Stream
+    let stream: Stream | null
+    const signal = state.controller.signal
     try {
-      // Optimistic protocol select: the protocol id rides with our hello, saving the
-      // multistream-select round trip (one of three on the dial's critical path). A peer without
-      // the protocol answers "na", which fails the first read like any refusal.
-      stream = await state.connection.newStream(PROTOCOL, { signal: state.controller.signal, negotiateFully: false })
+      // The select lines ride with our hello on a bare stream (pipelined-select.ts), saving the
+      // multistream-select round trip; without access to the muxer, a full negotiation.
+      stream = await openBareStream(state.connection, PROTOCOL, signal)
+      if (stream == null) {
+        await this.runOn(state, await state.connection.newStream(PROTOCOL, { signal }), true)
+        return
+      }
     } catch (err: any) {
-      this.fail(state, toAuthError(err, state.controller.signal))
+      this.fail(state, toAuthError(err, signal))
       return
     }
-    await this.runOn(state, stream, true)
+    await this.runOn(state, stream, true, PROTOCOL)
   }
 
   private async onInboundStream (stream: Stream, connection: Connection): Promise<void> {
@@ -251,7 +256,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     await this.runOn(state, stream, false)
   }
 
-  private async runOn (state: ConnectionAuth, stream: Stream, opener: boolean): Promise<void> {
+  private async runOn (state: ConnectionAuth, stream: Stream, opener: boolean, select?: string): Promise<void> {
     const remotePeer = state.connection.remotePeer
     const role: AuthRole = state.connection.direction === 'outbound' ? 'dialer' : 'listener'
     try {
@@ -273,7 +278,8 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
         },
         onRefuse: (err) => { this.fail(state, err) },
         // The opener is done once its proof is out (see ExchangeParams.onLateVerdict).
-        ...(opener ? { onLateVerdict: (err: AuthError) => { this.lateRefusal(state, err) } } : {})
+        ...(opener ? { onLateVerdict: (err: AuthError) => { this.lateRefusal(state, err) } } : {}),
+        ...(select != null ? { select } : {})
       })
       if (state.outcome == null) {
         state.chain = presented

@@ -31,17 +31,27 @@ const ECDSA_SHA384_ALG = { oid: SIG_OID.ECDSA_SHA384, der: Uint8Array.from([0x30
 const ED25519_ALG = { oid: SIG_OID.ED25519, der: Uint8Array.from([0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]) }
 
 /**
+ * KeyObjects by SPKI array. The chain verifier's cache hands back the same parsed leaf, and so the
+ * same `spki` array, for every handshake with a known certificate: a repeat dial then skips the
+ * key import. Weak, so a certificate that leaves that cache takes its key with it.
+ */
+const publicKeys = new WeakMap<Uint8Array, KeyObject>()
+
+/**
  * Verifies a transcript signature with the certificate's key. The algorithm follows from the key
  * type in the certificate, never from anything the peer says, so there is no algorithm to confuse.
  * Signatures use the X.509 encodings (DER ECDSA-Sig-Value, raw Ed25519), as the identity key
  * stores produce them. Returns false for a wrong signature or an unusable key.
  */
 export function verifyTranscriptSignature (spki: Uint8Array, transcript: Uint8Array, signature: Uint8Array): boolean {
-  let key: KeyObject
-  try {
-    key = createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' })
-  } catch {
-    return false
+  let key = publicKeys.get(spki)
+  if (key == null) {
+    try {
+      key = createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' })
+    } catch {
+      return false
+    }
+    publicKeys.set(spki, key)
   }
   const alg = key.asymmetricKeyType === 'ed25519'
     ? ED25519_ALG

@@ -1,5 +1,4 @@
-import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto'
-import { p1363ToDer } from './ecdsa-format.ts'
+import { createPrivateKey, createPublicKey, sign as signSync, webcrypto } from 'node:crypto'
 import { KeyStoreError } from './errors.ts'
 import type { KeyAlgorithm, KeyHandle, X509Signer } from './key-store.ts'
 
@@ -35,8 +34,11 @@ export async function softwareKeyFromPkcs8 (label: string, algorithm: KeyAlgorit
     publicKey,
     exportable,
     async sign (data: Uint8Array): Promise<Uint8Array> {
-      const sig = new Uint8Array(await subtle.sign(signParams, privateKey, data as BufferSource))
-      return algorithm === 'P-256' ? p1363ToDer(sig) : sig
+      // node:crypto signs in the calling turn (about 50 us for P-256), where WebCrypto's sign
+      // queues on the thread pool and resolves a turn or more later. An auth handshake waits on
+      // two such signatures, so the sync path is what a dial wants. The KeyObject never leaves
+      // this closure; the non-extractable CryptoKey stays the one that X.509 signing uses.
+      return new Uint8Array(signSync(algorithm === 'P-256' ? 'sha256' : null, data, keyObject))
     },
     signer (): X509Signer {
       return { privateKey, publicKey, crypto, signingAlgorithm: signParams }
