@@ -101,6 +101,8 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
   private readonly ctx: AnomalyValidationContext
   private started = false
   private sweeper?: ReturnType<typeof setInterval>
+  /** Our leaf and the node_id it names, from the last publish. */
+  private ownLeaf?: { der: Uint8Array, nodeId: string }
 
   constructor (components: AnomalyGossipComponents, init: AnomalyGossipInit) {
     this.components = components
@@ -157,6 +159,8 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
     this.sweeper = undefined
     const pubsub = this.components.pubsub
     if (pubsub?.topicValidators.get(TOPIC) === this.topicValidator) { pubsub.topicValidators.delete(TOPIC) }
+    // Accepted signatures still waiting for their batch are written before the store can close.
+    await this.init.store.flush()
   }
 
   /** The gossipsub topic validator: validate, count, store on accept, map to the gossipsub result. */
@@ -170,7 +174,7 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
     }, this.ctx)
     this.validationMetrics.record(TOPIC, verdict)
     if (verdict.action === 'accept') {
-      void this.keep(verdict, 'gossip', from)
+      void this.keep(this.recordOf(verdict, 'gossip', from))
     } else {
       this.log.trace('%s message from %s: %s', verdict.action, from, verdict.code)
     }
@@ -198,8 +202,10 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
       origin_cert: chain
     }
     const bytes = encodeEnvelope(envelope)
-    const record = await this.keep({ envelope, payload, digest: envelopeDigest(envelope), origin: { nodeId, peerId: this.components.peerId.toString() } }, 'local')
-    const result = await this.pubsub.publish(TOPIC, bytes)
+    const record = this.recordOf({ envelope, payload, digest: envelopeDigest(envelope), origin: { nodeId, peerId: this.components.peerId.toString() } }, 'local')
+    // Sent first, then stored (before we return): the local write is not on the path to the
+    // other nodes. keep never throws; a failed write is logged, as a failed send is thrown.
+    const result = await this.pubsub.publish(TOPIC, bytes).finally(async () => { await this.keep(record) })
     this.log('published %s to %d peers', envelope.message_id, result.recipients.length)
     return { messageId: envelope.message_id, record, recipients: result.recipients.length }
   }
@@ -207,6 +213,8 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
   /** Our node_id from our leaf; refuses a chain whose PeerId is not ours (every node would reject it). */
   private ownNodeId (chain: Uint8Array[]): string {
     if (chain.length === 0) { throw new AnomalyGossipError('NO_CREDENTIALS', 'no certificate chain to publish under') }
+    // The same leaf array until a rotation hands us a new one: parsed once, not per publish.
+    if (this.ownLeaf?.der === chain[0]) { return this.ownLeaf.nodeId }
     let id
     try {
       id = nodeIdentity(parseCertificate(chain[0]))
@@ -216,11 +224,12 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
     if (id.peerId !== this.components.peerId.toString()) {
       throw new AnomalyGossipError('NO_CREDENTIALS', 'our leaf certificate binds another PeerId than this node\'s')
     }
+    this.ownLeaf = { der: chain[0], nodeId: id.nodeId }
     return id.nodeId
   }
 
-  private async keep (v: Pick<AnomalyAccepted, 'envelope' | 'payload' | 'digest' | 'origin'>, source: 'local' | 'gossip', relay?: string): Promise<AnomalyRecord> {
-    const record: AnomalyRecord = {
+  private recordOf (v: Pick<AnomalyAccepted, 'envelope' | 'payload' | 'digest' | 'origin'>, source: 'local' | 'gossip', relay?: string): AnomalyRecord {
+    return {
       message_id: v.envelope.message_id,
       origin: v.origin.nodeId,
       origin_peer_id: v.origin.peerId,
@@ -232,12 +241,15 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
       source,
       ...(relay != null ? { relay } : {})
     }
+  }
+
+  /** Writes a record to the store; a failure is logged, never thrown (the message was accepted). */
+  private async keep (record: AnomalyRecord): Promise<void> {
     try {
       await this.init.store.put(record)
     } catch (err: any) {
       this.log.error('storing %s failed - %e', record.message_id, err)
     }
-    return record
   }
 
   private sweep (): void {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { Certificate, nodeIdentity, NodeIdentityError, parseCertificate } from './certificate.ts'
 import { ChainValidationError } from './chain-errors.ts'
 import { resolvePolicy } from './chain-policy.ts'
@@ -282,7 +282,8 @@ function revocationKey (issuerKey: string, serialHex: string): string {
 }
 
 function fingerprint (c: Uint8Array | Certificate): string {
-  return c instanceof Certificate ? c.fingerprint : createHash('sha256').update(c).digest('hex')
+  // One-shot hash: on a warm cache this is most of a chain check, once per certificate per message.
+  return c instanceof Certificate ? c.fingerprint : hash('sha256', c, 'hex')
 }
 
 function toCertificate (c: Uint8Array | Certificate): Certificate {

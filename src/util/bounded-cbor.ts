@@ -28,6 +28,10 @@ const DECODE_OPTIONS = {
   useMaps: false
 }
 
+const MAJOR_ARRAY = Type.array.major
+const MAJOR_MAP = Type.map.major
+const MAJOR_TAG = Type.tag.major
+
 class BoundedTokenizer {
   private readonly inner: Tokenizer
   private readonly limits: CborLimits
@@ -48,14 +52,15 @@ class BoundedTokenizer {
     const token = this.inner.next()
     const open = this.open
     if (open.length > 0) { open[open.length - 1]-- }
-    const type = token.type
-    if (Type.equals(type, Type.array) || Type.equals(type, Type.map)) {
-      const items = Type.equals(type, Type.map) ? token.value * 2 : token.value
+    // Compared by major type number: this runs once per token of every gossip message.
+    const major = token.type.major
+    if (major === MAJOR_ARRAY || major === MAJOR_MAP) {
+      const items = major === MAJOR_MAP ? token.value * 2 : token.value
       if (items > 0) {
         open.push(items)
         if (open.length > this.limits.maxDepth) { throw new Error('nested too deep') }
       }
-    } else if (Type.equals(type, Type.tag)) {
+    } else if (major === MAJOR_TAG) {
       throw new Error('tags are not used')
     }
     while (open.length > 0 && open[open.length - 1] === 0) { open.pop() }

@@ -66,6 +66,39 @@ describe('store: AnomalyStore', () => {
     expect(await pending).to.equal(true)
   })
 
+  it('announces a record before its write, serves it from memory meanwhile, and writes a turn\'s records in one batch', async () => {
+    const batches: number[] = []
+    const db = mesh.db as any
+    const batch = db.batch.bind(db)
+    db.batch = async (ops: unknown[], ...rest: unknown[]) => { batches.push(ops.length); return batch(ops, ...rest) }
+    const events: string[] = []
+    store.addEventListener('anomaly', (evt) => events.push(evt.detail.message_id))
+    const puts = [store.put(record('node-a:1', T0 + 1000)), store.put(record('node-a:2', T0 + 2000))]
+    // Announced in the caller's turn, before anything is written.
+    expect(events).to.deep.equal(['node-a:1', 'node-a:2'])
+    expect(batches).to.deep.equal([])
+    expect((await store.get('node-a:2'))?.expiry).to.equal(T0 + 2000)
+    expect(await Promise.all(puts)).to.deep.equal([true, true])
+    // One batch for both records (record + expiry index each).
+    expect(batches).to.deep.equal([4])
+    expect((await store.list()).map(r => r.message_id)).to.deep.equal(['node-a:2', 'node-a:1'])
+  })
+
+  it('drops the records of a failed batch from the seen index and rejects their puts', async () => {
+    const db = mesh.db as any
+    db.batch = async () => { throw new Error('disk full') }
+    const err = await store.put(record('node-a:1', T0 + 1000)).catch(e => e)
+    expect(err).to.have.property('message', 'disk full')
+    expect(store.seen('node-a:1')).to.equal(undefined)
+    expect(store.size).to.equal(0)
+  })
+
+  it('flush() waits for every pending write (what a stopping node does before the store closes)', async () => {
+    void store.put(record('node-a:1', T0 + 1000))
+    await store.flush()
+    expect(await mesh.sublevel<AnomalyRecord>('anomaly-signatures').get('node-a:1')).to.have.property('message_id', 'node-a:1')
+  })
+
   it('sweeps what expired before now (clock passed in), and only that', async () => {
     const gone: string[][] = []
     store.addEventListener('expired', (evt) => gone.push(evt.detail.messageIds))
