@@ -93,10 +93,8 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
   readonly #expiry: Sublevel<string>
   readonly #seen = new Map<string, SeenEntry>()
   readonly #maxEntries: number
-  /** Records accepted in this turn, for the next batch (see the class comment). */
-  #gathering: Map<string, AnomalyRecord> | undefined
-  /** Settles when the gathering batch is written (rejects when that write fails). */
-  #gathered: Promise<void> | undefined
+  /** Records accepted in this turn, for the next batch (see the class comment), and its write (rejects when that fails). */
+  #gathering: { records: Map<string, AnomalyRecord>, written: Promise<void> } | undefined
   /** Batches being written: still readable through `get`. */
   readonly #writing = new Set<Map<string, AnomalyRecord>>()
   /** The newest batch write, after all earlier ones: writes stay in order. Never rejects. */
@@ -146,7 +144,7 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
 
   async get (messageId: string): Promise<AnomalyRecord | undefined> {
     if (!this.#seen.has(messageId)) { return undefined }
-    const pending = this.#gathering?.get(messageId)
+    const pending = this.#gathering?.records.get(messageId)
     if (pending != null) { return pending }
     for (const batch of this.#writing) {
       const r = batch.get(messageId)
@@ -162,27 +160,24 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
 
   /** Adds a record to this turn's batch, opening the batch (and its write after the turn) if needed. */
   #enqueue (record: AnomalyRecord): Promise<void> {
-    let batch = this.#gathering
-    if (batch == null || this.#gathered == null) {
-      const b = new Map<string, AnomalyRecord>()
+    if (this.#gathering == null) {
+      const records = new Map<string, AnomalyRecord>()
       const previous = this.#lastWrite
-      batch = b
-      this.#gathering = b
-      this.#gathered = new Promise<void>(resolve => { setImmediate(resolve) }).then(async () => {
+      const written = new Promise<void>(resolve => { setImmediate(resolve) }).then(async () => {
         this.#gathering = undefined
-        this.#gathered = undefined
-        this.#writing.add(b)
+        this.#writing.add(records)
         try {
           await previous
-          await this.#write(b)
+          await this.#write(records)
         } finally {
-          this.#writing.delete(b)
+          this.#writing.delete(records)
         }
       })
-      this.#lastWrite = this.#gathered.catch(() => {})
+      this.#gathering = { records, written }
+      this.#lastWrite = written.catch(() => {})
     }
-    batch.set(record.message_id, record)
-    return this.#gathered as Promise<void>
+    this.#gathering.records.set(record.message_id, record)
+    return this.#gathering.written
   }
 
   async #write (batch: Map<string, AnomalyRecord>): Promise<void> {

@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto'
+import { handle } from '@libp2p/multistream-select'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
+import { PROTOCOL } from '../../../protocols/auth/constants.ts'
 import { runExchange } from '../../../protocols/auth/exchange.ts'
 import { AuthError, encodeFrame } from '../../../protocols/auth/index.ts'
+import { expectSelected, openBareStream, selectLines } from '../../../protocols/auth/pipelined-select.ts'
 import { createTestCa, enroll, NOW, verifierFor } from '../../node/fixtures.ts'
 import { noCertificate } from './hostile.ts'
 import type { ExchangeParams } from '../../../protocols/auth/exchange.ts'
 import type { LocalCredentials } from '../../../protocols/auth/index.ts'
 import type { Enrolled, TestCa } from '../../node/fixtures.ts'
+import type { Connection, Stream } from '@libp2p/interface'
 
 /** The byte-moving half over in-memory stream pairs: fast, and every failure path reachable. */
 describe('auth exchange over a stream pair', () => {
@@ -96,5 +100,64 @@ describe('auth exchange over a stream pair', () => {
     ])
     expect(dialerErr).to.be.instanceOf(AuthError)
     expect(dialerErr.code).to.equal('LOCAL_CREDENTIALS')
+  })
+
+  /*
+   * The dialer's multistream-select lines ride with its hello (pipelined-select.ts); the listener
+   * is libp2p's own select handler, as on a real connection, and must hand our responder the
+   * hello intact.
+   */
+  describe('with pipelined multistream-select', () => {
+    const dialer = (): ExchangeParams => ({ ...params('dialer', a, b), select: PROTOCOL })
+
+    /** What libp2p does with an inbound stream: select with mss.handle, then call the handler. */
+    async function libp2pListener (stream: Stream, protocols: string[], handler: (s: Stream) => Promise<unknown>): Promise<unknown> {
+      stream.protocol = await handle(stream, protocols, { signal: AbortSignal.timeout(5_000) })
+      return handler(stream)
+    }
+
+    it('completes the exchange when the select lines and the hello arrive in one flight', async () => {
+      const [out, inb] = await streamPair()
+      const [fromB, fromA] = await Promise.all([
+        runExchange(out, dialer()),
+        libp2pListener(inb, [PROTOCOL], async (s) => runExchange(s, params('listener', b, a)))
+      ])
+      expect(fromB.nodeId).to.equal('ex-b')
+      expect((fromA as { nodeId: string }).nodeId).to.equal('ex-a')
+    })
+
+    it('refuses a listener without the protocol, which answers "na" (PROTOCOL_UNSUPPORTED)', async () => {
+      const [out, inb] = await streamPair()
+      const listening = libp2pListener(inb, ['/other/1.0.0'], async () => {}).catch(() => {})
+      const err = await runExchange(out, dialer()).catch(e => e)
+      expect(err).to.include({ name: 'AuthError', code: 'PROTOCOL_UNSUPPORTED' })
+      inb.abort(new Error('test over'))
+      await listening
+    })
+
+    it('refuses a listener that does not speak multistream-select (PROTOCOL_UNSUPPORTED)', async () => {
+      const [out, inb] = await streamPair()
+      const lp = lpStream(out)
+      await lp.writeV(selectLines(PROTOCOL))
+      await lpStream(inb).write(new TextEncoder().encode('hello there\n'))
+      const err = await expectSelected(lp, PROTOCOL, { signal: AbortSignal.timeout(5_000) }).catch(e => e)
+      expect(err).to.include({ name: 'AuthError', code: 'PROTOCOL_UNSUPPORTED' })
+    })
+
+    it('refuses a listener that selects another protocol than ours (PROTOCOL_UNSUPPORTED)', async () => {
+      const [out, inb] = await streamPair()
+      const lp = lpStream(out)
+      await lpStream(inb).writeV(selectLines('/other/1.0.0'))
+      const err = await expectSelected(lp, PROTOCOL, { signal: AbortSignal.timeout(5_000) }).catch(e => e)
+      expect(err).to.include({ name: 'AuthError', code: 'PROTOCOL_UNSUPPORTED' })
+    })
+
+    it('falls back (null) when the connection exposes no muxer, and refuses a closed connection (CLOSED)', async () => {
+      const bare = { status: 'open' } as unknown as Connection
+      expect(await openBareStream(bare, PROTOCOL, AbortSignal.timeout(1_000))).to.equal(null)
+      const closed = { status: 'closed', muxer: { status: 'open', createStream: async () => { throw new Error('must not be called') } } } as unknown as Connection
+      const err = await openBareStream(closed, PROTOCOL, AbortSignal.timeout(1_000)).catch(e => e)
+      expect(err).to.include({ name: 'AuthError', code: 'CLOSED' })
+    })
   })
 })
