@@ -29,7 +29,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
  * exchange queues behind the other end's work), and the listening end in a child process (its
  * own event loop, as on another machine). The ratio goal is judged on the second.
  */
-const DIALS = 60
+const DIALS = 150
 const WARM_UP = 5
 
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex')

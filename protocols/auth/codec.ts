@@ -8,7 +8,7 @@ import type { AuthErrorCode } from './errors.ts'
  * The three frames of `/dadm-mesh/auth/1.0.0`, CBOR maps (cborg, the mesh's one wire codec),
  * each sent length-prefixed (unsigned varint) on the auth stream:
  *
- *   hello   { t: 1, v: 1, chain: [bstr DER, ...] (leaf first), nonce: bstr(32) }
+ *   hello   { t: 1, v: 1, chain: [bstr DER, ...] (leaf first, no self-signed root), nonce: bstr(32) }
  *   proof   { t: 2, sig: bstr }                 signature over the transcript
  *   verdict { t: 3, ok: bool, code?: tstr }     what the sender concluded about the receiver
  *
@@ -41,6 +41,32 @@ export function encodeFrame (frame: AuthFrame): Uint8Array {
     throw new AuthError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
   }
   return bytes
+}
+
+/**
+ * Encoded hellos per chain, with a zero nonce. In canonical CBOR key order (length first: t, v,
+ * chain, nonce) the nonce is the last value, a 32-byte string, so a hello is its template with
+ * the last NONCE_BYTES replaced: no CBOR encoding of the chain on every dial (the chain array is
+ * the same until the credentials rotate).
+ */
+const helloTemplates = new WeakMap<Uint8Array[], Uint8Array>()
+
+/** `encodeFrame({ t: 1, v: WIRE_VERSION, chain, nonce })`, from a per-chain template. */
+export function encodeHello (chain: Uint8Array[], nonce: Uint8Array): Uint8Array {
+  if (nonce.byteLength !== NONCE_BYTES) { throw new AuthError('MALFORMED_MESSAGE', `hello nonce is not ${NONCE_BYTES} bytes`) }
+  let template = helloTemplates.get(chain)
+  if (template == null) {
+    template = encodeFrame({ t: FRAME_HELLO, v: WIRE_VERSION, chain, nonce: new Uint8Array(NONCE_BYTES) })
+    helloTemplates.set(chain, template)
+  }
+  const end = template.byteLength - NONCE_BYTES
+  // bstr(32) header right before the nonce; anything else means the key order is not what we think.
+  if (template[end - 2] !== 0x58 || template[end - 1] !== NONCE_BYTES) {
+    return encodeFrame({ t: FRAME_HELLO, v: WIRE_VERSION, chain, nonce })
+  }
+  const out = template.slice()
+  out.set(nonce, end)
+  return out
 }
 
 /** Decodes one frame, checking size first, then depth, then every field. */

@@ -1,10 +1,11 @@
 import { lpStream } from '@libp2p/utils'
-import { decodeFrame, encodeFrame } from './codec.ts'
-import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES, WIRE_VERSION } from './constants.ts'
+import { decodeFrame, encodeFrame, encodeHello } from './codec.ts'
+import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { buildTranscript } from './transcript.ts'
-import { expectSelected, selectLines } from './pipelined-select.ts'
+import { expectSelected, selectLines, withFirstWritePrefix } from './pipelined-select.ts'
 import { precheckAuth, verifyAuth } from './verify-auth.ts'
+import { wireChain } from './wire-chain.ts'
 import type { AuthFrame, HelloFrame } from './codec.ts'
 import type { AuthRole, TranscriptInput } from './transcript.ts'
 import type { LocalCredentials } from './types.ts'
@@ -69,6 +70,11 @@ export interface ExchangeParams {
    * for this protocol go out with the hello, and their answers are read before the peer's hello.
    */
   select?: string
+  /**
+   * The responder's select answer when it was held back (pipelined-select.ts `answerSelect`):
+   * written ahead of our first frame, whichever that is.
+   */
+  replyPrefix?: Uint8Array[]
 }
 
 type Examined = Omit<AuthCheckInput, 'transcript' | 'signature'>
@@ -76,7 +82,7 @@ type Lp = LengthPrefixedStream<Stream>
 
 /** Runs the exchange on an open auth stream; resolves with the peer's identity or throws AuthError. */
 export async function runExchange (stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
-  const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES })
+  const lp = withFirstWritePrefix(lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES }), p.replyPrefix)
   try {
     const identity = p.opener ? await asOpener(lp, stream, p) : await asResponder(lp, stream, p)
     // After an early finish the stream stays open for the peer's verdict (lateVerdict closes it).
@@ -101,7 +107,7 @@ const otherRole = (role: AuthRole): AuthRole => role === 'dialer' ? 'listener' :
 
 async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
   const options = { signal: p.signal }
-  const ourHello = encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce })
+  const ourHello = encodeHello(wireChain(p.credentials.chain), p.nonce)
   if (p.select == null) {
     await lp.write(ourHello, options)
   } else {
@@ -130,9 +136,13 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
 
 /** After an early finish: waits for our proof's write, then the peer's verdict; anything but "ok" in time goes to `report`. */
 function lateVerdict (lp: Lp, stream: Stream, p: ExchangeParams, written: Promise<void>, report: (err: AuthError) => void): void {
-  const signal = AbortSignal.any([p.signal, AbortSignal.timeout(DEFAULT_DEADLINE_MS)])
+  // The verdict's deadline is made once the write is out, not in the turn that finishes the dial.
+  let signal = p.signal
   written
-    .then(async () => readFrame(lp, 3, { signal }))
+    .then(async () => {
+      signal = AbortSignal.any([p.signal, AbortSignal.timeout(DEFAULT_DEADLINE_MS)])
+      return readFrame(lp, 3, { signal })
+    })
     .then(() => { closeQuietly(stream) }, (err) => {
       const authErr = toAuthError(err, signal)
       if (stream.status === 'open') { stream.abort(authErr) }
@@ -150,7 +160,7 @@ async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<
   const hello = await readFrame(lp, 1, options)
   const examined = await examine(lp, stream, p, hello)
   const t = transcriptOf(p, hello.nonce)
-  const ourHello = encodeFrame({ t: 1, v: WIRE_VERSION, chain: p.credentials.chain, nonce: p.nonce })
+  const ourHello = encodeHello(wireChain(p.credentials.chain), p.nonce)
   await lp.writeV([ourHello, encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t, p.label)) })], options)
   const proof = await readFrame(lp, 2, options)
   const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)

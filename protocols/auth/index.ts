@@ -29,6 +29,7 @@ export { encodeFrame, decodeFrame } from './codec.ts'
 export type { AuthFrame, HelloFrame, ProofFrame, VerdictFrame } from './codec.ts'
 export type { AuthenticatedPeer, AuthFailure, AuthRegistrar, IdentitySigner, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, ReauthenticatedPeer, RevocationPredicate, SessionEnded, TransportName } from './types.ts'
 export { DefaultMeshAuth } from './mesh-auth.ts'
+export { claimableMuxer, claimableTransport } from './first-stream.ts'
 
 /** The auth service factory for libp2p's `services` map. */
 export function meshAuth (init: MeshAuthInit): (components: MeshAuthComponents) => MeshAuth {

@@ -4,8 +4,11 @@ import { MeshError } from '../../src/errors.ts'
 import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, NONCE_BYTES, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { runExchange, toAuthError } from './exchange.ts'
+import type { ExchangeParams } from './exchange.ts'
 import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
-import { openBareStream } from './pipelined-select.ts'
+import { claimFirstInboundStream, handBack } from './first-stream.ts'
+import { answerSelect, openBareStream } from './pipelined-select.ts'
+import type { SelectAnswer } from './pipelined-select.ts'
 import { ReplayCache } from './replay-cache.ts'
 import { sessionAction } from './session-watch.ts'
 import { transportOf } from './transport-name.ts'
@@ -223,6 +226,8 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     if (connection.direction === STREAM_OPENER) {
       state.streamSeen = true
       void this.openAuthStream(state)
+    } else {
+      claimFirstInboundStream(connection, (stream) => { void this.onFirstStream(stream, state) })
     }
     return state
   }
@@ -242,7 +247,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       this.fail(state, toAuthError(err, signal))
       return
     }
-    await this.runOn(state, stream, true, PROTOCOL)
+    await this.runOn(state, stream, true, { select: PROTOCOL })
   }
 
   private async onInboundStream (stream: Stream, connection: Connection): Promise<void> {
@@ -256,7 +261,30 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     await this.runOn(state, stream, false)
   }
 
-  private async runOn (state: ConnectionAuth, stream: Stream, opener: boolean, select?: string): Promise<void> {
+  /** The connection's first inbound stream, taken before libp2p's select (first-stream.ts). */
+  private async onFirstStream (stream: Stream, state: ConnectionAuth): Promise<void> {
+    let answer: SelectAnswer
+    try {
+      answer = await answerSelect(stream, PROTOCOL, { signal: state.controller.signal })
+    } catch (err: any) {
+      if (stream.status === 'open') { stream.abort(err) }
+      this.fail(state, toAuthError(err, state.controller.signal))
+      return
+    }
+    if (!answer.selected) {
+      // Another protocol first: libp2p's select and our guard treat it as any stream before auth.
+      handBack(state.connection, stream)
+      return
+    }
+    if (state.streamSeen || state.outcome != null) {
+      stream.abort(new AuthError('MALFORMED_MESSAGE', 'second auth stream on one connection'))
+      return
+    }
+    state.streamSeen = true
+    await this.runOn(state, stream, false, { replyPrefix: answer.unsent })
+  }
+
+  private async runOn (state: ConnectionAuth, stream: Stream, opener: boolean, wire: Pick<ExchangeParams, 'select' | 'replyPrefix'> = {}): Promise<void> {
     const remotePeer = state.connection.remotePeer
     const role: AuthRole = state.connection.direction === 'outbound' ? 'dialer' : 'listener'
     try {
@@ -279,7 +307,8 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
         onRefuse: (err) => { this.fail(state, err) },
         // The opener is done once its proof is out (see ExchangeParams.onLateVerdict).
         ...(opener ? { onLateVerdict: (err: AuthError) => { this.lateRefusal(state, err) } } : {}),
-        ...(select != null ? { select } : {})
+        ...(wire.select != null ? { select: wire.select } : {}),
+        ...(wire.replyPrefix != null ? { replyPrefix: wire.replyPrefix } : {})
       })
       if (state.outcome == null) {
         state.chain = presented

@@ -1,3 +1,4 @@
+import { lpStream } from '@libp2p/utils'
 import { AuthError } from './errors.ts'
 import type { Connection, Stream, StreamMuxer } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -60,5 +61,77 @@ export async function expectSelected (lp: LengthPrefixedStream<Stream>, protocol
   }
   if (answer !== `${protocol}\n`) {
     throw new AuthError('PROTOCOL_UNSUPPORTED', 'peer selected a different protocol')
+  }
+}
+
+/** Longest select line we read on a claimed stream (libp2p's own limit for protocol names). */
+const MAX_SELECT_LINE = 1024
+
+/** What `answerSelect` found on a claimed stream. */
+export interface SelectAnswer {
+  /**
+   * The dialer asked for our protocol. Else the lines read are back on the stream, unanswered,
+   * for libp2p's own select to read them again (first-stream.ts `handBack`).
+   */
+  selected: boolean
+  /**
+   * The answer lines, when they were not sent: the dialer had already pipelined its hello after
+   * the lines, so it is not waiting for them; they go out in front of our first frame.
+   */
+  unsent?: Uint8Array[]
+}
+
+/**
+ * The listener's half on a stream it claimed before libp2p saw it (first-stream.ts): reads the
+ * two select lines and answers them as `mss.handle` would. A dialer that negotiates in full waits
+ * for that answer before its hello, so then it is sent at once (not waited for). A dialer that
+ * pipelined its hello behind the lines (ours) is not waiting: its hello is buffered already, and
+ * the answer is handed back to ride with our first frame, saving a write through the QUIC binding
+ * that the reply would otherwise queue behind. The hello stays on the stream for the exchange.
+ */
+export async function answerSelect (stream: Stream, protocol: string, options: { signal: AbortSignal }): Promise<SelectAnswer> {
+  const lp = lpStream(stream, { maxDataLength: MAX_SELECT_LINE })
+  const read: Uint8Array[] = []
+  const line = async (): Promise<string> => {
+    const bytes = (await lp.read(options)).subarray()
+    read.push(bytes)
+    return utf8Decoder.decode(bytes)
+  }
+  const selected = await line() === MSS_HEADER && await line() === `${protocol}\n`
+  lp.unwrap()
+  if (!selected) {
+    // Put back what we took, in front of what is still buffered: the stream is as it came.
+    stream.unshift(Buffer.concat(read.flatMap(b => [lengthPrefix(b.byteLength), b])))
+    return { selected }
+  }
+  const lines = [utf8.encode(MSS_HEADER), utf8.encode(`${protocol}\n`)]
+  stream.protocol = protocol
+  if (stream.readBufferLength > 0) {
+    return { selected, unsent: lines }
+  }
+  // A failed write closes the stream; the exchange that follows sees that.
+  lpStream(stream).writeV(lines, options).catch(() => {})
+  return { selected }
+}
+
+/** The unsigned-varint length prefix of a select line (at most MAX_SELECT_LINE: two bytes). */
+function lengthPrefix (n: number): Uint8Array {
+  return Uint8Array.from(n < 0x80 ? [n] : [(n & 0x7f) | 0x80, n >> 7])
+}
+
+/** `lp`, with `prefix` (already length-prefixed frames' contents) written ahead of its first write. */
+export function withFirstWritePrefix (lp: LengthPrefixedStream<Stream>, prefix: Uint8Array[] | undefined): LengthPrefixedStream<Stream> {
+  if (prefix == null || prefix.length === 0) { return lp }
+  let pending: Uint8Array[] = prefix
+  const take = (): Uint8Array[] => {
+    const out = pending
+    pending = []
+    return out
+  }
+  return {
+    read: async (options) => lp.read(options),
+    write: async (data, options) => { await lp.writeV([...take(), data], options) },
+    writeV: async (data, options) => { await lp.writeV([...take(), ...data], options) },
+    unwrap: () => lp.unwrap()
   }
 }

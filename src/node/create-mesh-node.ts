@@ -11,7 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import { meshAttest } from '../../protocols/attest/index.ts'
-import { meshAuth } from '../../protocols/auth/index.ts'
+import { claimableMuxer, claimableTransport, meshAuth } from '../../protocols/auth/index.ts'
 import { BlockList } from './block-list.ts'
 import { resolveOptions } from './config.ts'
 import { meshConnectionGater } from './connection-gater.ts'
@@ -125,13 +125,14 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     start: false,
     addresses: { listen: options.listen, ...(options.announce.length > 0 ? { announce: options.announce } : {}) },
     transports: [
-      ...(options.transports.quic ? [quic()] : []),
+      // The listener takes the auth stream from the muxer itself (protocols/auth/first-stream.ts).
+      ...(options.transports.quic ? [claimableTransport(quic())] : []),
       ...(options.transports.tcp ? [tcp()] : []),
       ...(init.extraTransports ?? []) as any[]
     ],
     // QUIC brings its own TLS 1.3 and streams; these serve TCP only. No Noise: TLS 1.3 is mandated.
     connectionEncrypters: options.transports.tcp ? [tls()] : [],
-    streamMuxers: options.transports.tcp ? [yamux()] : [],
+    streamMuxers: options.transports.tcp ? [claimableMuxer(yamux())] : [],
     connectionGater: meshConnectionGater(blockList),
     connectionManager: {
       maxConnections: options.connectionManager.maxConnections,

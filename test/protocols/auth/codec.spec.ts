@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
-import { decodeFrame, encodeFrame } from '../../../protocols/auth/codec.ts'
+import { decodeFrame, encodeFrame, encodeHello } from '../../../protocols/auth/codec.ts'
 import { MAX_FRAME_BYTES } from '../../../protocols/auth/constants.ts'
 
 const nonce = new Uint8Array(32).fill(7)
@@ -23,6 +24,16 @@ describe('auth codec', () => {
     expect(decodeFrame(encodeFrame({ t: 2, sig: new Uint8Array(64) }))).to.deep.equal({ t: 2, sig: new Uint8Array(64) })
     expect(decodeFrame(encodeFrame({ t: 3, ok: true }))).to.deep.equal({ t: 3, ok: true })
     expect(decodeFrame(encodeFrame({ t: 3, ok: false, code: 'REVOKED' }))).to.deep.equal({ t: 3, ok: false, code: 'REVOKED' })
+  })
+
+  it('a hello from the per-chain template is byte for byte the encoded frame, for any nonce', () => {
+    for (const chain of [[cert], [cert, new Uint8Array(437).fill(2)], [new Uint8Array(30).fill(3), cert, cert]]) {
+      for (let i = 0; i < 4; i++) {
+        const fresh = new Uint8Array(randomBytes(32))
+        expect(encodeHello(chain, fresh)).to.deep.equal(encodeFrame({ t: 1, v: 1, chain, nonce: fresh }))
+      }
+    }
+    expect(codeOf(() => encodeHello([cert], new Uint8Array(31)))).to.equal('MALFORMED_MESSAGE')
   })
 
   it('refuses an oversized frame before decoding it (FRAME_TOO_LARGE)', () => {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { handle } from '@libp2p/multistream-select'
+import { handle, select } from '@libp2p/multistream-select'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
 import { PROTOCOL } from '../../../protocols/auth/constants.ts'
 import { runExchange } from '../../../protocols/auth/exchange.ts'
 import { AuthError, encodeFrame } from '../../../protocols/auth/index.ts'
-import { expectSelected, openBareStream, selectLines } from '../../../protocols/auth/pipelined-select.ts'
+import { answerSelect, expectSelected, openBareStream, selectLines } from '../../../protocols/auth/pipelined-select.ts'
 import { createTestCa, enroll, NOW, verifierFor } from '../../node/fixtures.ts'
 import { noCertificate } from './hostile.ts'
 import type { ExchangeParams } from '../../../protocols/auth/exchange.ts'
@@ -150,6 +150,60 @@ describe('auth exchange over a stream pair', () => {
       await lpStream(inb).writeV(selectLines('/other/1.0.0'))
       const err = await expectSelected(lp, PROTOCOL, { signal: AbortSignal.timeout(5_000) }).catch(e => e)
       expect(err).to.include({ name: 'AuthError', code: 'PROTOCOL_UNSUPPORTED' })
+    })
+
+    /*
+     * The listener's side of a first stream it took from the muxer (first-stream.ts): it reads
+     * the select lines itself instead of libp2p's mss.handle.
+     */
+    it('a claimed stream: the answer to pipelined lines is held back and rides with the listener\'s first frame', async () => {
+      const [out, inb] = await streamPair()
+      const dialing = runExchange(out, dialer())
+      const answer = await answerSelect(inb, PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      expect(answer.selected).to.equal(true)
+      expect(answer.unsent?.map(l => new TextDecoder().decode(l))).to.deep.equal(['/multistream/1.0.0\n', `${PROTOCOL}\n`])
+      expect(inb.protocol).to.equal(PROTOCOL)
+      const [fromB, fromA] = await Promise.all([dialing, runExchange(inb, { ...params('listener', b, a), replyPrefix: answer.unsent })])
+      expect(fromB.nodeId).to.equal('ex-b')
+      expect(fromA.nodeId).to.equal('ex-a')
+    })
+
+    it('a claimed stream: a refusal still carries the held-back answer, so the dialer hears the code (REMOTE_REJECTED)', async () => {
+      const [out, inb] = await streamPair()
+      const dialing = runExchange(out, { ...params('dialer', a, b, noCertificate()), select: PROTOCOL }).catch(e => e)
+      const answer = await answerSelect(inb, PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      const listenerErr = await runExchange(inb, { ...params('listener', b, a), replyPrefix: answer.unsent }).catch(e => e)
+      expect(listenerErr).to.include({ name: 'AuthError', code: 'NO_CERTIFICATE' })
+      expect(await dialing).to.include({ name: 'AuthError', code: 'REMOTE_REJECTED', remoteCode: 'NO_CERTIFICATE' })
+    })
+
+    it('a claimed stream: a dialer that waits for the answer (full negotiation) gets it at once', async () => {
+      const [out, inb] = await streamPair()
+      const selecting = select(out, PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      const answer = await answerSelect(inb, PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      expect(answer).to.deep.equal({ selected: true })
+      expect(await selecting).to.equal(PROTOCOL)
+      const [fromB, fromA] = await Promise.all([runExchange(out, params('dialer', a, b)), runExchange(inb, params('listener', b, a))])
+      expect(fromB.nodeId).to.equal('ex-b')
+      expect(fromA.nodeId).to.equal('ex-a')
+    })
+
+    it('a claimed stream that asks for another protocol goes back unread: libp2p\'s select reads the same lines, and the data after them', async () => {
+      const [out, inb] = await streamPair()
+      const payload = new TextEncoder().encode('first message')
+      await lpStream(out).writeV([...selectLines('/other/1.0.0'), payload])
+      const answer = await answerSelect(inb, PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      expect(answer).to.deep.equal({ selected: false })
+      expect(await handle(inb, ['/other/1.0.0'], { signal: AbortSignal.timeout(5_000) })).to.equal('/other/1.0.0')
+      expect((await lpStream(inb).read({ signal: AbortSignal.timeout(5_000) })).subarray()).to.deep.equal(payload)
+    })
+
+    it('a claimed stream that does not speak multistream-select goes back unread too', async () => {
+      const [out, inb] = await streamPair()
+      const junk = new TextEncoder().encode('GET / HTTP/1.1\n')
+      await lpStream(out).write(junk)
+      expect(await answerSelect(inb, PROTOCOL, { signal: AbortSignal.timeout(5_000) })).to.deep.equal({ selected: false })
+      expect((await lpStream(inb).read({ signal: AbortSignal.timeout(5_000) })).subarray()).to.deep.equal(junk)
     })
 
     it('falls back (null) when the connection exposes no muxer, and refuses a closed connection (CLOSED)', async () => {
