@@ -34,8 +34,12 @@ const MAX_DEPTH = 2
 /** Tokens in the largest legal frame: 1 map + 4 keys + 4 values + chain items. */
 const MAX_TOKENS = 16 + MAX_CHAIN_LENGTH
 
+/** {t: 3, ok: true}: the same bytes on every successful exchange. */
+const VERDICT_OK = encode({ t: FRAME_VERDICT, ok: true })
+
 /** Encodes a frame; refuses to produce one we would not accept ourselves. */
 export function encodeFrame (frame: AuthFrame): Uint8Array {
+  if (frame.t === FRAME_VERDICT && frame.ok && frame.code == null) { return VERDICT_OK.slice() }
   const bytes = encode(frame.t === FRAME_VERDICT && frame.code == null ? { t: frame.t, ok: frame.ok } : frame)
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     throw new AuthError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)

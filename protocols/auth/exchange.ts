@@ -3,7 +3,8 @@ import { decodeFrame, encodeFrame, encodeHello } from './codec.ts'
 import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { buildTranscript } from './transcript.ts'
-import { expectSelected, selectLines, withFirstWritePrefix } from './pipelined-select.ts'
+import { directWrites } from './frame-writer.ts'
+import { expectSelected, selectLines } from './pipelined-select.ts'
 import { precheckAuth, verifyAuth } from './verify-auth.ts'
 import { wireChain } from './wire-chain.ts'
 import type { AuthFrame, HelloFrame } from './codec.ts'
@@ -82,7 +83,7 @@ type Lp = LengthPrefixedStream<Stream>
 
 /** Runs the exchange on an open auth stream; resolves with the peer's identity or throws AuthError. */
 export async function runExchange (stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
-  const lp = withFirstWritePrefix(lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES }), p.replyPrefix)
+  const lp = directWrites(lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES }), stream, p.replyPrefix)
   try {
     const identity = p.opener ? await asOpener(lp, stream, p) : await asResponder(lp, stream, p)
     // After an early finish the stream stays open for the peer's verdict (lateVerdict closes it).

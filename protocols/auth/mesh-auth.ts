@@ -155,6 +155,10 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     return this.live(this.states.get(typeof connection === 'string' ? connection : connection.id))
   }
 
+  connectionOf (connectionId: string): Connection | undefined {
+    return this.states.get(connectionId)?.connection
+  }
+
   authenticatedConnections (): Array<{ connection: Connection, peer: AuthenticatedPeer }> {
     const out: Array<{ connection: Connection, peer: AuthenticatedPeer }> = []
     for (const state of this.states.values()) {

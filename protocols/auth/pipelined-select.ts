@@ -1,4 +1,5 @@
 import { lpStream } from '@libp2p/utils'
+import { lengthPrefix, sendFrames } from './frame-writer.ts'
 import { AuthError } from './errors.ts'
 import type { Connection, Stream, StreamMuxer } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -110,28 +111,6 @@ export async function answerSelect (stream: Stream, protocol: string, options: {
     return { selected, unsent: lines }
   }
   // A failed write closes the stream; the exchange that follows sees that.
-  lpStream(stream).writeV(lines, options).catch(() => {})
+  sendFrames(stream, lines, options.signal).catch(() => {})
   return { selected }
-}
-
-/** The unsigned-varint length prefix of a select line (at most MAX_SELECT_LINE: two bytes). */
-function lengthPrefix (n: number): Uint8Array {
-  return Uint8Array.from(n < 0x80 ? [n] : [(n & 0x7f) | 0x80, n >> 7])
-}
-
-/** `lp`, with `prefix` (already length-prefixed frames' contents) written ahead of its first write. */
-export function withFirstWritePrefix (lp: LengthPrefixedStream<Stream>, prefix: Uint8Array[] | undefined): LengthPrefixedStream<Stream> {
-  if (prefix == null || prefix.length === 0) { return lp }
-  let pending: Uint8Array[] = prefix
-  const take = (): Uint8Array[] => {
-    const out = pending
-    pending = []
-    return out
-  }
-  return {
-    read: async (options) => lp.read(options),
-    write: async (data, options) => { await lp.writeV([...take(), data], options) },
-    writeV: async (data, options) => { await lp.writeV([...take(), ...data], options) },
-    unwrap: () => lp.unwrap()
-  }
 }

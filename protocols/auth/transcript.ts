@@ -1,5 +1,4 @@
 import { createPublicKey } from 'node:crypto'
-import { encode } from 'cborg'
 import { SIG_OID, verifySignature } from '../../src/pki/signature.ts'
 import { TRANSCRIPT_LABEL } from './constants.ts'
 import type { KeyObject } from 'node:crypto'
@@ -22,7 +21,37 @@ export interface TranscriptInput {
  * nonces make every transcript unique, so an old signature never verifies again.
  */
 export function buildTranscript (role: AuthRole, t: TranscriptInput, label: string = TRANSCRIPT_LABEL): Uint8Array {
-  return encode([label, role, t.dialerPeerId, t.listenerPeerId, t.dialerNonce, t.listenerNonce])
+  // The CBOR is written out by hand: a fixed array of two text and four byte strings. cborg's
+  // general encoder cost more than the signature's hashing on every dial; the bytes are the same
+  // (test/protocols/auth/transcript.spec.ts compares them with cborg).
+  const parts = [
+    cborHead(MAJOR_ARRAY, 6),
+    ...cborString(MAJOR_TEXT, utf8.encode(label)),
+    ...cborString(MAJOR_TEXT, utf8.encode(role)),
+    ...cborString(MAJOR_BYTES, t.dialerPeerId),
+    ...cborString(MAJOR_BYTES, t.listenerPeerId),
+    ...cborString(MAJOR_BYTES, t.dialerNonce),
+    ...cborString(MAJOR_BYTES, t.listenerNonce)
+  ]
+  return Buffer.concat(parts)
+}
+
+const MAJOR_BYTES = 2
+const MAJOR_TEXT = 3
+const MAJOR_ARRAY = 4
+const utf8 = new TextEncoder()
+
+/** A CBOR head (RFC 8949 §3): major type and argument, in the shortest form. */
+function cborHead (major: number, n: number): Uint8Array {
+  const m = major << 5
+  if (n < 24) { return Uint8Array.of(m | n) }
+  if (n < 0x100) { return Uint8Array.of(m | 24, n) }
+  if (n < 0x10000) { return Uint8Array.of(m | 25, n >> 8, n & 0xff) }
+  return Uint8Array.of(m | 26, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+}
+
+function cborString (major: number, bytes: Uint8Array): Uint8Array[] {
+  return [cborHead(major, bytes.byteLength), bytes]
 }
 
 // AlgorithmIdentifier DER for the two identity key types (RFC 5758 §3.2, RFC 8410 §3).

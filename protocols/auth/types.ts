@@ -125,6 +125,8 @@ export interface MeshAuth extends TypedEventTarget<MeshAuthEvents>, AuthGate, St
   readonly protocol: string
   /** The verdict for a connection, if it has one and it was a success. */
   getAuthenticated(connection: Connection | string): AuthenticatedPeer | undefined
+  /** The connection of a verdict's `connectionId`, while auth tracks it (no PeerId parsing). */
+  connectionOf(connectionId: string): Connection | undefined
   /** Every open connection that passed auth, with who is behind it. */
   authenticatedConnections(): Array<{ connection: Connection, peer: AuthenticatedPeer }>
   /** `requireAuthenticated` bound to this service. */

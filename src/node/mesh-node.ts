@@ -250,7 +250,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   private onAuthenticated (evt: CustomEvent<AuthenticatedPeer>): void {
     const peer = evt.detail
-    const connection = this.libp2p.getConnections(peerIdFromString(peer.peerId)).find(c => c.id === peer.connectionId)
+    const connection = this.auth.connectionOf(peer.connectionId)
     // A revocation applied while this handshake was in flight still wins.
     if (this.revocation.isRevoked(peer)) {
       void this.expel({ peerId: peer.peerId, nodeId: peer.nodeId, serialHex: peer.serialHex })
@@ -261,8 +261,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (connection != null) {
       // Identify only now: protocols and addresses of unauthenticated peers never reach the
       // peer store, so topologies (kad-dht, gossip) only ever hear of authenticated peers.
-      this.libp2p.services.identify.identify(connection).catch((err: Error) => {
-        this.log.error('identify of %p after auth failed - %e', connection.remotePeer, err)
+      // In the next turn: whoever awaits this auth (a dial) goes on first, not behind identify's stream open.
+      setImmediate(() => {
+        if (connection.status !== 'open') { return }
+        this.libp2p.services.identify.identify(connection).catch((err: Error) => {
+          this.log.error('identify of %p after auth failed - %e', connection.remotePeer, err)
+        })
       })
     }
     this.safeDispatchEvent('peer:authenticated', { detail: peer })

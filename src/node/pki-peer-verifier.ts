@@ -49,6 +49,8 @@ export class PkiPeerVerifier implements PeerCertificateVerifier {
       }
       throw new PeerCertificateError('CHAIN_INVALID', 'chain could not be validated', 'MALFORMED_CERTIFICATE', { cause: err })
     }
+    const known = identities.get(verified)
+    if (known != null) { return { ...known } }
     const leaf = verified.path[0]
     let ids: { nodeId: string, peerId?: string }
     try {
@@ -61,7 +63,7 @@ export class PkiPeerVerifier implements PeerCertificateVerifier {
       throw new PeerCertificateError('NOT_NODE_CERTIFICATE', 'leaf binds no libp2p PeerId', 'MISSING_PEER_ID')
     }
     const issuer = verified.path[1] ?? verified.anchor
-    return {
+    const identity: PeerIdentity = {
       nodeId: ids.nodeId,
       peerId: ids.peerId,
       serialHex: leaf.serialHex,
@@ -71,8 +73,16 @@ export class PkiPeerVerifier implements PeerCertificateVerifier {
       fingerprint: leaf.fingerprint,
       issuerFingerprint: issuer.fingerprint
     }
+    identities.set(verified, identity)
+    return { ...identity }
   }
 }
+
+/**
+ * Identities by verified path. A caching validator hands back the same path object for a chain
+ * it has seen, so a repeat handshake skips decoding the SAN again; every caller gets its own copy.
+ */
+const identities = new WeakMap<VerifiedPath, PeerIdentity>()
 
 /** The part of src/pki's caching ChainVerifier the node needs. */
 export interface CachingChainVerifier {
