@@ -1,5 +1,6 @@
 import { encode } from 'cborg'
 import { decodeBounded } from '../../src/util/bounded-cbor.ts'
+import { readCanonicalFrame } from './canonical-frame.ts'
 import { MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_FRAME_BYTES, MAX_SIGNATURE_BYTES, NONCE_BYTES, WIRE_VERSION } from './constants.ts'
 import { AuthError, isAuthErrorCode } from './errors.ts'
 import type { AuthErrorCode } from './errors.ts'
@@ -73,17 +74,22 @@ export function encodeHello (chain: Uint8Array[], nonce: Uint8Array): Uint8Array
   return out
 }
 
-/** Decodes one frame, checking size first, then depth, then every field. */
+/**
+ * Decodes one frame, checking size first, then depth, then every field. Frames in exactly the
+ * form we write take a fast path (canonical-frame.ts); the field checks are the same.
+ */
 export function decodeFrame (bytes: Uint8Array): AuthFrame {
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     throw new AuthError('FRAME_TOO_LARGE', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
   }
-  let value: unknown
-  try {
-    // Depth and item count are bounded while decoding, before any object is built.
-    value = decodeBounded(bytes, { maxDepth: MAX_DEPTH, maxTokens: MAX_TOKENS })
-  } catch (err: any) {
-    throw new AuthError('MALFORMED_MESSAGE', 'frame is not strict CBOR within its shape limits', {}, { cause: err })
+  let value: unknown = readCanonicalFrame(bytes)
+  if (value == null) {
+    try {
+      // Depth and item count are bounded while decoding, before any object is built.
+      value = decodeBounded(bytes, { maxDepth: MAX_DEPTH, maxTokens: MAX_TOKENS })
+    } catch (err: any) {
+      throw new AuthError('MALFORMED_MESSAGE', 'frame is not strict CBOR within its shape limits', {}, { cause: err })
+    }
   }
   return checkFrame(value)
 }

@@ -1,3 +1,4 @@
+import { encodeVarint } from '../../src/util/varint-frames.ts'
 import type { Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 
@@ -28,7 +29,7 @@ export function directWrites (lp: LengthPrefixedStream<Stream>, stream: Stream, 
 /** Sends the frames as one buffer; resolves at once, or when the stream drains (it rejects when the stream closes or `signal` aborts first). */
 export async function sendFrames (stream: Stream, frames: Uint8Array[], signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted()
-  if (stream.send(Buffer.concat(frames.flatMap(f => [lengthPrefix(f.byteLength), f])))) { return }
+  if (stream.send(Buffer.concat(frames.flatMap(f => [encodeVarint(f.byteLength), f])))) { return }
   await new Promise<void>((resolve, reject) => {
     const finish = (err?: unknown): void => {
       stream.removeEventListener('drain', onDrain)
@@ -43,15 +44,4 @@ export async function sendFrames (stream: Stream, frames: Uint8Array[], signal?:
     stream.addEventListener('close', onClose)
     signal?.addEventListener('abort', onAbort)
   })
-}
-
-/** The unsigned-varint length prefix libp2p frames carry (it-length-prefixed's encoding). */
-export function lengthPrefix (n: number): Uint8Array {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  out.push(n)
-  return Uint8Array.from(out)
 }

@@ -1,5 +1,6 @@
 import { lpStream } from '@libp2p/utils'
-import { lengthPrefix, sendFrames } from './frame-writer.ts'
+import { encodeVarint } from '../../src/util/varint-frames.ts'
+import { sendFrames } from './frame-writer.ts'
 import { AuthError } from './errors.ts'
 import type { Connection, Stream, StreamMuxer } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -102,7 +103,7 @@ export async function answerSelect (stream: Stream, protocol: string, options: {
   lp.unwrap()
   if (!selected) {
     // Put back what we took, in front of what is still buffered: the stream is as it came.
-    stream.unshift(Buffer.concat(read.flatMap(b => [lengthPrefix(b.byteLength), b])))
+    stream.unshift(Buffer.concat(read.flatMap(b => [encodeVarint(b.byteLength), b])))
     return { selected }
   }
   const lines = [utf8.encode(MSS_HEADER), utf8.encode(`${protocol}\n`)]

@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { SIG_OID, verifySignature } from '../../src/pki/signature.ts'
+import { cborHead, MAJOR_ARRAY, MAJOR_BYTES, MAJOR_TEXT } from '../../src/util/cbor-heads.ts'
 import { TRANSCRIPT_LABEL } from './constants.ts'
 import type { KeyObject } from 'node:crypto'
 
@@ -36,19 +37,7 @@ export function buildTranscript (role: AuthRole, t: TranscriptInput, label: stri
   return Buffer.concat(parts)
 }
 
-const MAJOR_BYTES = 2
-const MAJOR_TEXT = 3
-const MAJOR_ARRAY = 4
 const utf8 = new TextEncoder()
-
-/** A CBOR head (RFC 8949 §3): major type and argument, in the shortest form. */
-function cborHead (major: number, n: number): Uint8Array {
-  const m = major << 5
-  if (n < 24) { return Uint8Array.of(m | n) }
-  if (n < 0x100) { return Uint8Array.of(m | 24, n) }
-  if (n < 0x10000) { return Uint8Array.of(m | 25, n >> 8, n & 0xff) }
-  return Uint8Array.of(m | 26, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
-}
 
 function cborString (major: number, bytes: Uint8Array): Uint8Array[] {
   return [cborHead(major, bytes.byteLength), bytes]

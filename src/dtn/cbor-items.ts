@@ -1,4 +1,5 @@
 import { decode } from 'cborg'
+import { MAJOR_ARRAY, MAJOR_BYTES, MAJOR_MAP, MAJOR_NEGINT, MAJOR_TAG, MAJOR_TEXT, MAJOR_UINT } from '../util/cbor-heads.ts'
 import { BundleError } from './errors.ts'
 
 /**
@@ -16,14 +17,6 @@ export interface WalkLimits {
   /** Most heads (items at any depth) accepted in the whole walk. */
   maxItems: number
 }
-
-const MAJOR_UINT = 0
-const MAJOR_NEGINT = 1
-const MAJOR_BYTES = 2
-const MAJOR_TEXT = 3
-const MAJOR_ARRAY = 4
-const MAJOR_MAP = 5
-const MAJOR_TAG = 6
 
 interface Head { major: number, info: number, arg: number, size: number }
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
+import { readCanonicalFrame } from '../../../protocols/auth/canonical-frame.ts'
 import { decodeFrame, encodeFrame, encodeHello } from '../../../protocols/auth/codec.ts'
 import { MAX_FRAME_BYTES } from '../../../protocols/auth/constants.ts'
+import { decodeBounded } from '../../../src/util/bounded-cbor.ts'
 
 const nonce = new Uint8Array(32).fill(7)
 const cert = new Uint8Array(700).fill(1)
@@ -74,5 +76,49 @@ describe('auth codec', () => {
 
   it('drops a verdict code it does not know instead of echoing it into logs', () => {
     expect(decodeFrame(encode({ t: 3, ok: false, code: 'SOMETHING_<script>' }))).to.deep.equal({ t: 3, ok: false })
+  })
+})
+
+describe('auth codec: the fast path for canonical frames', () => {
+  const decodeSlow = (bytes: Uint8Array): unknown => decodeBounded(bytes, { maxDepth: 2, maxTokens: 32 })
+
+  it('reads every frame encodeFrame writes exactly as the general decoder does', () => {
+    const frames = [
+      { t: 1 as const, v: 1, chain: [cert, new Uint8Array(30).fill(2)], nonce },
+      { t: 1 as const, v: 1, chain: [], nonce },
+      { t: 1 as const, v: 1, chain: [new Uint8Array(300).fill(5)], nonce },
+      { t: 2 as const, sig: new Uint8Array(72).fill(9) },
+      { t: 2 as const, sig: new Uint8Array(20).fill(9) },
+      { t: 3 as const, ok: true },
+      { t: 3 as const, ok: false, code: 'REVOKED' as const }
+    ]
+    for (const frame of frames) {
+      const bytes = encodeFrame(frame)
+      const fast = readCanonicalFrame(bytes)
+      expect(fast, JSON.stringify(Object.keys(frame))).to.not.equal(null)
+      expect(fast).to.deep.equal(decodeSlow(bytes))
+      expect(decodeFrame(bytes)).to.deep.equal(frame)
+    }
+  })
+
+  it('leaves everything else to the general decoder: long-form heads, unsorted or unknown keys, other types, trailing bytes', () => {
+    const proof = encodeFrame({ t: 2, sig: new Uint8Array(4).fill(1) })
+    const cases: Array<[string, Uint8Array]> = [
+      ['trailing byte', Uint8Array.from([...proof, 0])],
+      ['long-form t', Uint8Array.from([0xa2, 0x61, 0x74, 0x18, 0x02, 0x63, 0x73, 0x69, 0x67, 0x44, 1, 1, 1, 1])],
+      ['keys out of order', Uint8Array.from([0xa2, 0x63, 0x73, 0x69, 0x67, 0x44, 1, 1, 1, 1, 0x61, 0x74, 0x02])],
+      ['unknown key', encode({ t: 2, xx: 1 })],
+      ['duplicate key', Uint8Array.from([0xa2, 0x61, 0x74, 0x02, 0x61, 0x74, 0x02])],
+      ['indefinite-length bytes', Uint8Array.from([0xa2, 0x61, 0x74, 0x02, 0x63, 0x73, 0x69, 0x67, 0x5f, 0x41, 1, 0xff])],
+      ['sig as text', encode({ t: 2, sig: 'abc' })],
+      ['cut short', proof.subarray(0, proof.byteLength - 1)],
+      ['not a map', encode([1, 2])]
+    ]
+    for (const [what, bytes] of cases) {
+      expect(readCanonicalFrame(bytes), what).to.equal(null)
+    }
+    // and the general path still gives these their usual codes
+    expect(codeOf(() => decodeFrame(cases[0][1]))).to.equal('MALFORMED_MESSAGE')
+    expect(codeOf(() => decodeFrame(cases[3][1]))).to.equal('MALFORMED_MESSAGE')
   })
 })

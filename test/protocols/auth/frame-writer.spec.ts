@@ -1,15 +1,8 @@
 import { lpStream, streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
-import { directWrites, lengthPrefix, sendFrames } from '../../../protocols/auth/frame-writer.ts'
+import { directWrites, sendFrames } from '../../../protocols/auth/frame-writer.ts'
 
 describe('auth frame writer', () => {
-  it('length prefixes are unsigned varints (multiformats unsigned-varint examples)', () => {
-    const examples: Array<[number, number[]]> = [[0, [0x00]], [1, [0x01]], [127, [0x7f]], [128, [0x80, 0x01]], [255, [0xff, 0x01]], [300, [0xac, 0x02]], [16_384, [0x80, 0x80, 0x01]]]
-    for (const [n, bytes] of examples) {
-      expect([...lengthPrefix(n)], String(n)).to.deep.equal(bytes)
-    }
-  })
-
   it('frames sent in one buffer read back one by one, the held-back prefix first and only once', async () => {
     const [out, inb] = await streamPair()
     const writer = directWrites(lpStream(out), out, [Uint8Array.of(1)])
