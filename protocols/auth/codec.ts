@@ -1,5 +1,6 @@
 import { encode } from 'cborg'
 import { decodeBounded } from '../../src/util/bounded-cbor.ts'
+import { cborHead, MAJOR_BYTES } from '../../src/util/cbor-heads.ts'
 import { readCanonicalFrame } from './canonical-frame.ts'
 import { MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_FRAME_BYTES, MAX_SIGNATURE_BYTES, NONCE_BYTES, WIRE_VERSION } from './constants.ts'
 import { AuthError, isAuthErrorCode } from './errors.ts'
@@ -72,6 +73,18 @@ export function encodeHello (chain: Uint8Array[], nonce: Uint8Array): Uint8Array
   const out = template.slice()
   out.set(nonce, end)
   return out
+}
+
+/** The head of a proof frame up to its signature: map(2), "t", 2, "sig" (canonical key order). */
+const PROOF_HEAD = Uint8Array.of(0xa2, 0x61, 0x74, FRAME_PROOF, 0x63, 0x73, 0x69, 0x67)
+
+/**
+ * `encodeFrame({ t: 2, sig })`, written directly: it is on both sides' dial path. Only our own
+ * signer's output gets here, so a signature the peer could not accept is our fault.
+ */
+export function encodeProof (sig: Uint8Array): Uint8Array {
+  if (sig.byteLength === 0 || sig.byteLength > MAX_SIGNATURE_BYTES) { throw new AuthError('LOCAL_CREDENTIALS', `our signer made a ${sig.byteLength}-byte signature`) }
+  return Buffer.concat([PROOF_HEAD, cborHead(MAJOR_BYTES, sig.byteLength), sig])
 }
 
 /**

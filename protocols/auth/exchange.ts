@@ -1,5 +1,5 @@
 import { lpStream } from '@libp2p/utils'
-import { decodeFrame, encodeFrame, encodeHello } from './codec.ts'
+import { decodeFrame, encodeFrame, encodeHello, encodeProof } from './codec.ts'
 import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { buildTranscript } from './transcript.ts'
@@ -124,7 +124,7 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
   const examined = await examine(lp, stream, p, hello)
   const proof = await readFrame(lp, 2, options)
   const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
-  const written = lp.writeV([encodeFrame({ t: 2, sig: await ourSig }), encodeFrame({ t: 3, ok: true })], options)
+  const written = lp.writeV([encodeProof(await ourSig), encodeFrame({ t: 3, ok: true })], options)
   if (p.onLateVerdict == null) {
     await written
     await readFrame(lp, 3, options)
@@ -162,7 +162,7 @@ async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<
   const examined = await examine(lp, stream, p, hello)
   const t = transcriptOf(p, hello.nonce)
   const ourHello = encodeHello(wireChain(p.credentials.chain), p.nonce)
-  await lp.writeV([ourHello, encodeFrame({ t: 2, sig: await sign(p, buildTranscript(p.role, t, p.label)) })], options)
+  await lp.writeV([ourHello, encodeProof(await sign(p, buildTranscript(p.role, t, p.label)))], options)
   const proof = await readFrame(lp, 2, options)
   const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
   await readFrame(lp, 3, options)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
 import { readCanonicalFrame } from '../../../protocols/auth/canonical-frame.ts'
-import { decodeFrame, encodeFrame, encodeHello } from '../../../protocols/auth/codec.ts'
+import { decodeFrame, encodeFrame, encodeHello, encodeProof } from '../../../protocols/auth/codec.ts'
 import { MAX_FRAME_BYTES } from '../../../protocols/auth/constants.ts'
 import { decodeBounded } from '../../../src/util/bounded-cbor.ts'
 
@@ -36,6 +36,15 @@ describe('auth codec', () => {
       }
     }
     expect(codeOf(() => encodeHello([cert], new Uint8Array(31)))).to.equal('MALFORMED_MESSAGE')
+  })
+
+  it('a proof written directly is byte for byte the encoded frame; an unusable signature of ours is LOCAL_CREDENTIALS', () => {
+    for (const n of [1, 23, 24, 64, 72, 160]) {
+      const sig = new Uint8Array(randomBytes(n))
+      expect(encodeProof(sig)).to.deep.equal(encodeFrame({ t: 2, sig }))
+    }
+    expect(codeOf(() => encodeProof(new Uint8Array(0)))).to.equal('LOCAL_CREDENTIALS')
+    expect(codeOf(() => encodeProof(new Uint8Array(161)))).to.equal('LOCAL_CREDENTIALS')
   })
 
   it('refuses an oversized frame before decoding it (FRAME_TOO_LARGE)', () => {
