@@ -8,7 +8,8 @@ import { MAJOR_ARRAY, MAJOR_BYTES, MAJOR_MAP, MAJOR_TEXT, MAJOR_UINT } from '../
  * Both paths hand their object to the same field checks.
  *
  * Why: cborg's decoder and the bounded token scan in front of it were about 120 us of each
- * side's critical path per dial (`.tmp/window-prof.ts`), for three frames of at most six items.
+ * side's critical path per dial (a CPU profile of the dial), for three frames of at most
+ * six items.
  */
 
 const FALSE = 0xf4

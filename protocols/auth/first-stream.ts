@@ -8,7 +8,8 @@ import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport, Up
  * `mss.handle`, which answers the two select lines with two writes, each waited out (a QUIC
  * stream write resolves through the native binding: a few hundred microseconds each), then
  * records the protocol in the peer store, and only then calls our handler. That was about
- * 1.3 ms of the listener's 2 ms between the dialer's hello and its reply (`.tmp/dial-phases.ts`).
+ * 1.3 ms of the listener's 2 ms between the dialer's hello and its reply (timing marks in both
+ * processes of the dial benchmark's set-up).
  *
  * So the muxer of every inbound connection gets a 'stream' listener ahead of libp2p's own (it is
  * added when the muxer is made, before the Connection exists). The first stream is taken

@@ -6,7 +6,7 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
  * The exchange's writes, straight to the stream: each call joins its frames, length-prefixed,
  * into one buffer and sends it. `lpStream.writeV` does the same through a Uint8ArrayList, a copy
  * in the QUIC stream and a p-event listener per write, about 50 us a write on a dial's critical
- * path (measured with `.tmp/window-prof.ts`). Reads stay with `lp`.
+ * path (a CPU profile of the dial). Reads stay with `lp`.
  *
  * `prefix` (already framed contents, e.g. a held-back select answer) goes out in front of the
  * first write, whichever that is.

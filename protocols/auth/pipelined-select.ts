@@ -12,7 +12,7 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
  * name together with the first data, but libp2p 3.3 always negotiates in full: it writes the
  * header and the protocol, then waits for both to come back before it returns the stream. On a
  * fresh QUIC connection that wait is a whole round trip (about 1 ms here, measured with
- * `.tmp/dial-prof.ts`), a quarter of what auth added to a dial.
+ * timing marks in the dial benchmark), a quarter of what auth added to a dial.
  *
  * So the dialer opens a bare stream on the connection's muxer and sends the select lines and its
  * hello in one flight; they are all varint-length-prefixed messages, so one length-prefixed writer
