@@ -26,6 +26,14 @@ import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport, Up
 
 type FirstStreamSink = (stream: Stream) => void
 
+/**
+ * The stream muxer libp2p keeps on a connection. It is not part of the Connection interface, so
+ * every caller must cope with undefined (another libp2p build, a test double).
+ */
+export function muxerOf (connection: Connection): StreamMuxer | undefined {
+  return (connection as unknown as { muxer?: StreamMuxer }).muxer
+}
+
 /** Muxers that have the interceptor and have not had a stream yet; only these can be claimed. */
 const interceptable = new WeakSet<object>()
 /** The claim on a muxer's first inbound stream, until that stream arrives. */
@@ -50,7 +58,7 @@ function intercept (muxer: StreamMuxer): void {
  * the auth stream through the registrar.
  */
 export function claimFirstInboundStream (connection: Connection, sink: FirstStreamSink): boolean {
-  const muxer = (connection as unknown as { muxer?: StreamMuxer }).muxer
+  const muxer = muxerOf(connection)
   if (muxer == null || !interceptable.has(muxer) || claims.has(muxer)) { return false }
   claims.set(muxer, sink)
   return true
@@ -61,7 +69,7 @@ export function claimFirstInboundStream (connection: Connection, sink: FirstStre
  * asked for another protocol (the peer gets what libp2p gives any unauthenticated peer).
  */
 export function handBack (connection: Connection, stream: Stream): void {
-  const muxer = (connection as unknown as { muxer?: StreamMuxer }).muxer
+  const muxer = muxerOf(connection)
   if (muxer == null || connection.status !== 'open') {
     stream.abort(new Error('connection gone before the stream was handed back'))
     return
@@ -91,28 +99,21 @@ function wrapFactory (inner: StreamMuxerFactory): StreamMuxerFactory {
  * (symbols included) is the inner transport's.
  */
 export function claimableTransport<C> (factory: (components: C) => Transport): (components: C) => Transport {
-  return (components) => {
-    const inner = factory(components)
-    return new Proxy(inner, {
-      get (target, prop) {
-        if (prop === 'createListener') {
-          return (options: Parameters<Transport['createListener']>[0]) => target.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader) })
-        }
-        const value = Reflect.get(target, prop, target)
-        return typeof value === 'function' ? value.bind(target) : value
-      }
-    })
-  }
+  return (components) => withMethod(factory(components), 'createListener', (inner) => (options) => inner.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader) }))
 }
 
 function claimingUpgrader (upgrader: Upgrader): Upgrader {
-  return new Proxy(upgrader, {
-    get (target, prop) {
-      if (prop === 'upgradeInbound') {
-        return async (maConn: any, opts: any) => target.upgradeInbound(maConn, opts?.muxerFactory == null ? opts : { ...opts, muxerFactory: wrapFactory(opts.muxerFactory) })
-      }
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
+  return withMethod(upgrader, 'upgradeInbound', (inner) => async (maConn, opts: any) => inner.upgradeInbound(maConn, opts?.muxerFactory == null ? opts : { ...opts, muxerFactory: wrapFactory(opts.muxerFactory) }))
+}
+
+/** `target` with one method replaced; every other property (symbols too) is the target's own, methods bound to it. */
+function withMethod<T extends object, K extends keyof T> (target: T, name: K, replace: (inner: T) => T[K]): T {
+  const method = replace(target)
+  return new Proxy(target, {
+    get (t, prop) {
+      if (prop === name) { return method }
+      const value = Reflect.get(t, prop, t)
+      return typeof value === 'function' ? value.bind(t) : value
     }
   })
 }

@@ -256,13 +256,23 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
 
   private async onInboundStream (stream: Stream, connection: Connection): Promise<void> {
     const state = this.track(connection)
-    if (state.streamSeen || state.outcome != null || connection.direction === STREAM_OPENER) {
+    if (connection.direction === STREAM_OPENER) {
+      // We open the auth stream on our own connections; the peer opening one is a second exchange.
+      refuseSecondStream(stream)
+      return
+    }
+    await this.respondOn(state, stream)
+  }
+
+  /** Runs our side as responder, unless this connection already has its exchange. */
+  private async respondOn (state: ConnectionAuth, stream: Stream, wire: Pick<ExchangeParams, 'replyPrefix'> = {}): Promise<void> {
+    if (state.streamSeen || state.outcome != null) {
       // One exchange per connection; a second stream is refused without touching the first.
-      stream.abort(new AuthError('MALFORMED_MESSAGE', 'second auth stream on one connection'))
+      refuseSecondStream(stream)
       return
     }
     state.streamSeen = true
-    await this.runOn(state, stream, false)
+    await this.runOn(state, stream, false, wire)
   }
 
   /** The connection's first inbound stream, taken before libp2p's select (first-stream.ts). */
@@ -280,12 +290,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       handBack(state.connection, stream)
       return
     }
-    if (state.streamSeen || state.outcome != null) {
-      stream.abort(new AuthError('MALFORMED_MESSAGE', 'second auth stream on one connection'))
-      return
-    }
-    state.streamSeen = true
-    await this.runOn(state, stream, false, { replyPrefix: answer.unsent })
+    await this.respondOn(state, stream, { replyPrefix: answer.unsent })
   }
 
   private async runOn (state: ConnectionAuth, stream: Stream, opener: boolean, wire: Pick<ExchangeParams, 'select' | 'replyPrefix'> = {}): Promise<void> {
@@ -600,6 +605,10 @@ function verifierRefusal (err: any): { code: 'CHAIN_INVALID' | 'REVOKED' | 'NO_C
   if (typeof err?.chainCode === 'string') { return { code: 'CHAIN_INVALID', chainCode: err.chainCode } }
   // A MeshError's code is bounded by its class; anything else is named, not echoed.
   return { code: 'CHAIN_INVALID', chainCode: err instanceof MeshError ? err.code : 'VERIFIER_ERROR' }
+}
+
+function refuseSecondStream (stream: Stream): void {
+  stream.abort(new AuthError('MALFORMED_MESSAGE', 'second auth stream on one connection'))
 }
 
 async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {

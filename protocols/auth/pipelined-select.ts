@@ -1,8 +1,9 @@
 import { lpStream } from '@libp2p/utils'
 import { encodeVarint } from '../../src/util/varint-frames.ts'
+import { muxerOf } from './first-stream.ts'
 import { sendFrames } from './frame-writer.ts'
 import { AuthError } from './errors.ts'
-import type { Connection, Stream, StreamMuxer } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /**
@@ -34,7 +35,7 @@ const utf8Decoder = new TextDecoder()
 
 /** Opens a bare muxed stream for `protocol` on `connection`, or null when the muxer is out of reach. */
 export async function openBareStream (connection: Connection, protocol: string, signal: AbortSignal): Promise<Stream | null> {
-  const muxer = (connection as unknown as { muxer?: StreamMuxer }).muxer
+  const muxer = muxerOf(connection)
   if (muxer == null || typeof muxer.createStream !== 'function') { return null }
   if (connection.status !== 'open' || muxer.status !== 'open') {
     throw new AuthError('CLOSED', 'connection closed before the auth stream opened')
@@ -106,7 +107,7 @@ export async function answerSelect (stream: Stream, protocol: string, options: {
     stream.unshift(Buffer.concat(read.flatMap(b => [encodeVarint(b.byteLength), b])))
     return { selected }
   }
-  const lines = [utf8.encode(MSS_HEADER), utf8.encode(`${protocol}\n`)]
+  const lines = selectLines(protocol)
   stream.protocol = protocol
   if (stream.readBufferLength > 0) {
     return { selected, unsent: lines }
