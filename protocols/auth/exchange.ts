@@ -1,19 +1,19 @@
-import { lpStream } from '@libp2p/utils'
 import { decodeFrame, encodeFrame, encodeHello, encodeProof } from './codec.ts'
-import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
+import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { buildTranscript } from './transcript.ts'
+import { frameReaderOf } from './frame-reader.ts'
 import { directWrites } from './frame-writer.ts'
 import { expectSelected, selectLines } from './pipelined-select.ts'
 import { precheckAuth, verifyAuth } from './verify-auth.ts'
 import { wireChain } from './wire-chain.ts'
 import type { AuthFrame, HelloFrame } from './codec.ts'
+import type { FrameChannel } from './frame-writer.ts'
 import type { AuthRole, TranscriptInput } from './transcript.ts'
 import type { LocalCredentials } from './types.ts'
 import type { AuthCheckInput } from './verify-auth.ts'
 import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
 import type { Stream } from '@libp2p/interface'
-import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /*
  * The byte-moving half of the auth protocol. The dialer opens the stream; two flights each way:
@@ -79,11 +79,12 @@ export interface ExchangeParams {
 }
 
 type Examined = Omit<AuthCheckInput, 'transcript' | 'signature'>
-type Lp = LengthPrefixedStream<Stream>
+type Lp = FrameChannel
 
 /** Runs the exchange on an open auth stream; resolves with the peer's identity or throws AuthError. */
 export async function runExchange (stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
-  const lp = directWrites(lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_READ_BUFFER_BYTES }), stream, p.replyPrefix)
+  // The reader answerSelect used, when the listener claimed this stream (one reader per stream).
+  const lp = directWrites(frameReaderOf(stream), stream, p.replyPrefix)
   try {
     const identity = p.opener ? await asOpener(lp, stream, p) : await asResponder(lp, stream, p)
     // After an early finish the stream stays open for the peer's verdict (lateVerdict closes it).
@@ -135,11 +136,13 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
   return identity
 }
 
-/** After an early finish: waits for our proof's write, then the peer's verdict; anything but "ok" in time goes to `report`. */
+/** After an early finish: once our proof is queued, waits for the peer's verdict; anything but "ok" in time goes to `report`. */
 function lateVerdict (lp: Lp, stream: Stream, p: ExchangeParams, written: Promise<void>, report: (err: AuthError) => void): void {
-  // The verdict's deadline is made once the write is out, not in the turn that finishes the dial.
+  // The verdict's deadline (two signals and a timer) is made in a later turn, not in the one
+  // that finishes the dial.
   let signal = p.signal
   written
+    .then(async () => { await new Promise(resolve => setImmediate(resolve)) })
     .then(async () => {
       signal = AbortSignal.any([p.signal, AbortSignal.timeout(DEFAULT_DEADLINE_MS)])
       return readFrame(lp, 3, { signal })

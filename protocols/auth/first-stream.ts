@@ -1,3 +1,5 @@
+import { muxerOf, withMethod } from './muxer-access.ts'
+import { preopeningUpgrader } from './preopen.ts'
 import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport, Upgrader } from '@libp2p/interface'
 
 /**
@@ -25,14 +27,6 @@ import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport, Up
  */
 
 type FirstStreamSink = (stream: Stream) => void
-
-/**
- * The stream muxer libp2p keeps on a connection. It is not part of the Connection interface, so
- * every caller must cope with undefined (another libp2p build, a test double).
- */
-export function muxerOf (connection: Connection): StreamMuxer | undefined {
-  return (connection as unknown as { muxer?: StreamMuxer }).muxer
-}
 
 /** Muxers that have the interceptor and have not had a stream yet; only these can be claimed. */
 const interceptable = new WeakSet<object>()
@@ -94,26 +88,18 @@ function wrapFactory (inner: StreamMuxerFactory): StreamMuxerFactory {
 }
 
 /**
- * A transport (QUIC) that hands its own muxer factory to the upgrader on inbound connections:
- * the listener's upgrader is wrapped so that factory's muxers can be claimed. Everything else
- * (symbols included) is the inner transport's.
+ * A transport (QUIC) that hands its own muxer factory to the upgrader: on inbound connections the
+ * listener's upgrader is wrapped so that factory's muxers can be claimed, and on outbound ones
+ * the dialer's, so that the auth stream is opened during the upgrade (preopen.ts). Everything
+ * else (symbols included) is the inner transport's.
  */
 export function claimableTransport<C> (factory: (components: C) => Transport): (components: C) => Transport {
-  return (components) => withMethod(factory(components), 'createListener', (inner) => (options) => inner.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader) }))
+  return (components) => {
+    const listening = withMethod(factory(components), 'createListener', (inner) => (options) => inner.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader) }))
+    return withMethod(listening, 'dial', (inner) => async (ma, options) => inner.dial(ma, { ...options, upgrader: preopeningUpgrader(options.upgrader) }))
+  }
 }
 
 function claimingUpgrader (upgrader: Upgrader): Upgrader {
   return withMethod(upgrader, 'upgradeInbound', (inner) => async (maConn, opts: any) => inner.upgradeInbound(maConn, opts?.muxerFactory == null ? opts : { ...opts, muxerFactory: wrapFactory(opts.muxerFactory) }))
-}
-
-/** `target` with one method replaced; every other property (symbols too) is the target's own, methods bound to it. */
-function withMethod<T extends object, K extends keyof T> (target: T, name: K, replace: (inner: T) => T[K]): T {
-  const method = replace(target)
-  return new Proxy(target, {
-    get (t, prop) {
-      if (prop === name) { return method }
-      const value = Reflect.get(t, prop, t)
-      return typeof value === 'function' ? value.bind(t) : value
-    }
-  })
 }

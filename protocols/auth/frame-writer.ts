@@ -1,17 +1,36 @@
 import { encodeVarint } from '../../src/util/varint-frames.ts'
 import type { Stream } from '@libp2p/interface'
-import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /**
  * The exchange's writes, straight to the stream: each call joins its frames, length-prefixed,
- * into one buffer and sends it. `lpStream.writeV` does the same through a Uint8ArrayList, a copy
- * in the QUIC stream and a p-event listener per write, about 50 us a write on a dial's critical
- * path (a CPU profile of the dial). Reads stay with `lp`.
+ * into one buffer and queues it on the stream. `lpStream.writeV` does the same through a
+ * Uint8ArrayList, a copy in the QUIC stream and a p-event listener per write, about 50 us a write
+ * on a dial's critical path (a CPU profile of the dial). Reads stay with `reader`.
+ *
+ * A write does not wait for the stream to drain. The QUIC stream reports "needs drain" after
+ * every write, so waiting meant three event listeners and a native round trip per frame (about
+ * 40 us of the listener's reply, CPU profile of the dial benchmark's child), and the exchange
+ * never has more than a few kilobytes in flight (MAX_FRAME_BYTES a frame, at most three frames a
+ * side), so there is no backpressure to honour. The stream keeps what it cannot send yet and
+ * sends it on drain; a write that fails aborts the stream, and the exchange's next read (or the
+ * close that flushes it) sees that.
  *
  * `prefix` (already framed contents, e.g. a held-back select answer) goes out in front of the
  * first write, whichever that is.
  */
-export function directWrites (lp: LengthPrefixedStream<Stream>, stream: Stream, prefix: Uint8Array[] = []): LengthPrefixedStream<Stream> {
+
+/** Where frames are read from: our FrameReader, or (in tests) an `lpStream`. */
+export interface FrameSource {
+  read(options?: { signal?: AbortSignal }): Promise<{ subarray(): Uint8Array }>
+}
+
+/** Frames both ways on one stream, as the exchange uses them. */
+export interface FrameChannel extends FrameSource {
+  write(data: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  writeV(data: Uint8Array[], options?: { signal?: AbortSignal }): Promise<void>
+}
+
+export function directWrites (reader: FrameSource, stream: Stream, prefix: Uint8Array[] = []): FrameChannel {
   let pending = prefix
   const take = (): Uint8Array[] => {
     const out = pending
@@ -19,29 +38,17 @@ export function directWrites (lp: LengthPrefixedStream<Stream>, stream: Stream, 
     return out
   }
   return {
-    read: async (options) => lp.read(options),
-    write: async (data, options) => { await sendFrames(stream, [...take(), data.subarray()], options?.signal) },
-    writeV: async (data, options) => { await sendFrames(stream, [...take(), ...data.map(d => d.subarray())], options?.signal) },
-    unwrap: () => lp.unwrap()
+    read: async (options) => reader.read(options),
+    write: async (data, options) => { queueFrames(stream, [...take(), data], options?.signal) },
+    writeV: async (data, options) => { queueFrames(stream, [...take(), ...data], options?.signal) }
   }
 }
 
-/** Sends the frames as one buffer; resolves at once, or when the stream drains (it rejects when the stream closes or `signal` aborts first). */
-export async function sendFrames (stream: Stream, frames: Uint8Array[], signal?: AbortSignal): Promise<void> {
+/**
+ * Queues the frames on the stream as one buffer, without waiting for it to drain (see above).
+ * Throws when `signal` has aborted or the stream no longer takes writes.
+ */
+export function queueFrames (stream: Stream, frames: Uint8Array[], signal?: AbortSignal): void {
   signal?.throwIfAborted()
-  if (stream.send(Buffer.concat(frames.flatMap(f => [encodeVarint(f.byteLength), f])))) { return }
-  await new Promise<void>((resolve, reject) => {
-    const finish = (err?: unknown): void => {
-      stream.removeEventListener('drain', onDrain)
-      stream.removeEventListener('close', onClose)
-      signal?.removeEventListener('abort', onAbort)
-      if (err == null) { resolve() } else { reject(err) }
-    }
-    const onDrain = (): void => { finish() }
-    const onClose = (evt: Event): void => { finish((evt as Event & { error?: Error }).error ?? new Error('stream closed before the write drained')) }
-    const onAbort = (): void => { finish(signal?.reason) }
-    stream.addEventListener('drain', onDrain)
-    stream.addEventListener('close', onClose)
-    signal?.addEventListener('abort', onAbort)
-  })
+  stream.send(Buffer.concat(frames.flatMap(f => [encodeVarint(f.byteLength), f])))
 }

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
 import { MeshError } from '../../src/errors.ts'
-import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, NONCE_BYTES, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
+import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
+import { raceAbort } from '../../src/util/race-abort.ts'
 import { runExchange, toAuthError } from './exchange.ts'
+import { freshNonce } from './nonce.ts'
 import type { ExchangeParams } from './exchange.ts'
 import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
 import { claimFirstInboundStream, handBack } from './first-stream.ts'
@@ -306,7 +307,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
         remotePeerId: remotePeer.toMultihash().bytes,
         remotePeerIdString: remotePeer.toString(),
         credentials,
-        nonce: this.init.nonce?.() ?? randomBytes(NONCE_BYTES),
+        nonce: this.init.nonce?.() ?? freshNonce(),
         signal: state.controller.signal,
         now: this.now,
         examineHello: async (hello) => {
@@ -457,7 +458,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
         remotePeerId: c.remotePeer.toMultihash().bytes,
         remotePeerIdString: c.remotePeer.toString(),
         credentials,
-        nonce: this.init.nonce?.() ?? randomBytes(NONCE_BYTES),
+        nonce: this.init.nonce?.() ?? freshNonce(),
         signal,
         now: this.now,
         label: REAUTH_TRANSCRIPT_LABEL,
@@ -609,18 +610,6 @@ function verifierRefusal (err: any): { code: 'CHAIN_INVALID' | 'REVOKED' | 'NO_C
 
 function refuseSecondStream (stream: Stream): void {
   stream.abort(new AuthError('MALFORMED_MESSAGE', 'second auth stream on one connection'))
-}
-
-async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted()
-  const { promise: aborted, reject } = Promise.withResolvers<never>()
-  const onAbort = (): void => { reject(signal.reason) }
-  signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    return await Promise.race([promise, aborted])
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-  }
 }
 
 /** The `peer:auth-failed` record of a connection's auth and the error that ended it. */

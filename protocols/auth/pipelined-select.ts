@@ -1,10 +1,11 @@
-import { lpStream } from '@libp2p/utils'
 import { encodeVarint } from '../../src/util/varint-frames.ts'
-import { muxerOf } from './first-stream.ts'
-import { sendFrames } from './frame-writer.ts'
+import { muxerOf } from './muxer-access.ts'
+import { takePreopenedStream } from './preopen.ts'
+import { frameReaderOf } from './frame-reader.ts'
+import { queueFrames } from './frame-writer.ts'
 import { AuthError } from './errors.ts'
 import type { Connection, Stream } from '@libp2p/interface'
-import type { LengthPrefixedStream } from '@libp2p/utils'
+import type { FrameSource } from './frame-writer.ts'
 
 /**
  * Opening the auth stream without the multistream-select round trip.
@@ -41,19 +42,27 @@ export async function openBareStream (connection: Connection, protocol: string, 
     throw new AuthError('CLOSED', 'connection closed before the auth stream opened')
   }
   signal.throwIfAborted()
-  const stream = await muxer.createStream({ signal })
+  // The stream opened during the upgrade when there is one (preopen.ts).
+  const stream = takePreopenedStream(connection) ?? await muxer.createStream({ signal })
   // What newStream would have recorded: the stream shows under its protocol in connection.streams.
   stream.protocol = protocol
   return stream
 }
 
-/** The select lines to send ahead of the first frame on a bare stream. */
+const encodedLines = new Map<string, [Uint8Array, Uint8Array]>()
+
+/** The select lines to send ahead of the first frame on a bare stream (each protocol's encoded once; the bytes are only ever written out). */
 export function selectLines (protocol: string): Uint8Array[] {
-  return [utf8.encode(MSS_HEADER), utf8.encode(`${protocol}\n`)]
+  let lines = encodedLines.get(protocol)
+  if (lines == null) {
+    lines = [utf8.encode(MSS_HEADER), utf8.encode(`${protocol}\n`)]
+    encodedLines.set(protocol, lines)
+  }
+  return [...lines]
 }
 
 /** Reads the listener's two select answers; anything but an echo of both is a refusal. */
-export async function expectSelected (lp: LengthPrefixedStream<Stream>, protocol: string, options: { signal: AbortSignal }): Promise<void> {
+export async function expectSelected (lp: FrameSource, protocol: string, options: { signal: AbortSignal }): Promise<void> {
   const header = utf8Decoder.decode((await lp.read(options)).subarray())
   if (header !== MSS_HEADER) {
     throw new AuthError('PROTOCOL_UNSUPPORTED', 'peer did not answer multistream-select')
@@ -93,26 +102,27 @@ export interface SelectAnswer {
  * that the reply would otherwise queue behind. The hello stays on the stream for the exchange.
  */
 export async function answerSelect (stream: Stream, protocol: string, options: { signal: AbortSignal }): Promise<SelectAnswer> {
-  const lp = lpStream(stream, { maxDataLength: MAX_SELECT_LINE })
+  // The exchange goes on with this reader (frameReaderOf), and so with what it has buffered.
+  const reader = frameReaderOf(stream)
   const read: Uint8Array[] = []
-  const line = async (): Promise<string> => {
-    const bytes = (await lp.read(options)).subarray()
+  const line = async (): Promise<string | undefined> => {
+    const bytes = await reader.read(options)
     read.push(bytes)
-    return utf8Decoder.decode(bytes)
+    // libp2p's own limit for a protocol line; a longer one is not ours to answer.
+    return bytes.byteLength <= MAX_SELECT_LINE ? utf8Decoder.decode(bytes) : undefined
   }
   const selected = await line() === MSS_HEADER && await line() === `${protocol}\n`
-  lp.unwrap()
   if (!selected) {
     // Put back what we took, in front of what is still buffered: the stream is as it came.
-    stream.unshift(Buffer.concat(read.flatMap(b => [encodeVarint(b.byteLength), b])))
+    reader.release(read.flatMap(b => [encodeVarint(b.byteLength), b]))
     return { selected }
   }
   const lines = selectLines(protocol)
   stream.protocol = protocol
-  if (stream.readBufferLength > 0) {
+  if (reader.bufferedBytes > 0 || stream.readBufferLength > 0) {
     return { selected, unsent: lines }
   }
-  // A failed write closes the stream; the exchange that follows sees that.
-  sendFrames(stream, lines, options.signal).catch(() => {})
+  // A failed write aborts the stream; the exchange that follows sees that.
+  queueFrames(stream, lines, options.signal)
   return { selected }
 }
