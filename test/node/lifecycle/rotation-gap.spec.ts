@@ -96,6 +96,11 @@ describe('lifecycle: rotation under traffic, five nodes, three rotations each, n
     expect(closes).to.equal(0)
     expect(ended).to.equal(0)
     // Every node now presents a certificate other than its enrollment one, and its peers know it.
+    // The loop above ends as the last rotation lands, whose re-auths may still be on the wire:
+    // give them (bounded) time before reading the peer tables.
+    const known = (): boolean => rs.every(r => rs.every(o => o === r || o.node.peers.get(r.node.peerId.toString())?.certSerial === r.lifecycle.credentials.current().leaf.serialHex))
+    const settle = performance.now() + 5_000
+    while (!known() && performance.now() < settle) { await new Promise(resolve => setTimeout(resolve, 25)) }
     for (const r of rs) {
       const serial = r.lifecycle.credentials.current().leaf.serialHex
       for (const o of rs) {
