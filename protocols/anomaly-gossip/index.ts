@@ -33,7 +33,7 @@ export type { AnomalyAccepted, AnomalyRefused, AnomalyValidationContext, Anomaly
 export { GossipValidationMetrics, toTopicValidatorResult, VALIDATION_METRIC } from './gossip-result.ts'
 export type { ValidationSample, VerdictLike } from './gossip-result.ts'
 export { anomalyMsgId, meshMsgIdFn, peekEnvelope } from './msg-id.ts'
-export { meshGossipsubOptions, NOT_MEMBER_SCORE } from './gossipsub-options.ts'
+export { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from './gossipsub-options.ts'
 export type { MeshGossipsubInit } from './gossipsub-options.ts'
 export { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
 export { DefaultAnomalyGossip } from './anomaly-gossip.ts'

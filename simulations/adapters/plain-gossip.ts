@@ -8,6 +8,7 @@ import { createLibp2p } from 'libp2p'
 import { countingRegister, newCounters } from './gossip-counters.ts'
 import { SIM_CONNECTION_LIMITS, simListen, simTransports } from './libp2p-parts.ts'
 import { decodeSimPayload, encodeSimPayload } from './sim-payload.ts'
+import { IDONTWANT_MIN_BYTES } from '../../protocols/anomaly-gossip/index.ts'
 import type { GossipCounters } from './gossip-counters.ts'
 import type { NodeHooks, SimAdapter, SimContext, SimNode } from './types.ts'
 import type { NodeMaterial } from '../pki/sim-pki.ts'
@@ -64,6 +65,9 @@ class PlainNode implements SimNode {
         pubsub: gossipsub({
           emitSelf: false,
           allowPublishToZeroTopicPeers: true,
+          // The mesh's gossipsub choice that changes what goes on the wire (not a security one):
+          // the baseline differs from the mesh only by auth and the envelope validator.
+          idontwantMinDataSize: IDONTWANT_MIN_BYTES,
           metricsRegister: countingRegister(counters),
           metricsTopicStrToLabel: new Map([[PLAIN_TOPIC, 'plain']])
         }) as any

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import type { TransportKind } from '../adapters/types.ts'
 
-export const SIM_USAGE = 'sim [--scenario NAME|FILE] [--nodes N] [--transport memory|quic] [--seed S] [--shards K] [--duration-ms MS] [--rate MSG_PER_S] [--clock-speed X] [--baseline|--no-baseline] [--results DIR] [--name RUN] [--store-dir DIR] [--json] | sim --compare RUN_A RUN_B | sim --load-sweep [--nodes N] [--sweep-start R] [--sweep-factor F] [--sweep-steps K]'
+export const SIM_USAGE = 'sim [--scenario NAME|FILE] [--nodes N] [--transport memory|quic] [--seed S] [--shards K] [--duration-ms MS] [--rate MSG_PER_S] [--clock-speed X] [--baseline|--no-baseline] [--results DIR] [--name RUN] [--store-dir DIR] [--json] | sim --compare RUN_A RUN_B | sim --load-sweep [--nodes N] [--sweep-start R] [--sweep-factor F] [--sweep-steps K] [--sweep-refine K]'
 
 export interface SimArgs {
   mode: 'run' | 'compare' | 'sweep' | 'help'
@@ -23,6 +23,8 @@ export interface SimArgs {
   sweepStart: number
   sweepFactor: number
   sweepSteps: number
+  /** Runs after the geometric steps that bisect the last bracket (sustained, failed). @default 3 */
+  sweepRefine: number
 }
 
 /** Thrown for a bad command line (exit 2). */
@@ -58,6 +60,7 @@ export function parseSimArgs (argv: string[]): SimArgs {
         'sweep-start': { type: 'string' },
         'sweep-factor': { type: 'string' },
         'sweep-steps': { type: 'string' },
+        'sweep-refine': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -88,7 +91,8 @@ export function parseSimArgs (argv: string[]): SimArgs {
     compare: v.positionals,
     sweepStart: o['sweep-start'] != null ? num(o['sweep-start'], '--sweep-start', 0.1, 100_000) : 5,
     sweepFactor: o['sweep-factor'] != null ? num(o['sweep-factor'], '--sweep-factor', 1.05, 10) : 1.6,
-    sweepSteps: o['sweep-steps'] != null ? int(o['sweep-steps'], '--sweep-steps', 1, 30) : 10
+    sweepSteps: o['sweep-steps'] != null ? int(o['sweep-steps'], '--sweep-steps', 1, 30) : 10,
+    sweepRefine: o['sweep-refine'] != null ? int(o['sweep-refine'], '--sweep-refine', 0, 10) : 3
   }
 }
 

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { grid } from '../output/table.ts'
 import { runSimulation } from './run.ts'
+import { nextRefinement } from './sweep-refine.ts'
 import type { Progress } from './run.ts'
 import type { SimArgs } from '../cli/args.ts'
 import type { AdapterSummary } from '../metrics/summary.ts'
@@ -25,8 +26,9 @@ const MIN_DELIVERY = 0.99
 
 /**
  * `--load-sweep`: steady-gossip at rising publish rates (start x factor^k), mesh and baseline at
- * each rate on the same plan, until both have passed p99 1 s (or the steps run out). Reports the
- * highest sustained deliveries per second of each and their ratio.
+ * each rate on the same plan, until both have passed p99 1 s (or the steps run out), then
+ * `--sweep-refine` runs that bisect the brackets. Reports the highest sustained deliveries per
+ * second of each and their ratio.
  */
 export async function runLoadSweep (o: { args: SimArgs, onPhase?(p: string): void, onProgress?(p: Progress): void }): Promise<SweepResult> {
   const a = o.args
@@ -35,10 +37,9 @@ export async function runLoadSweep (o: { args: SimArgs, onPhase?(p: string): voi
   await mkdir(dir, { recursive: true })
   const steps: SweepStep[] = []
   let shards = 1
-  const done = { mesh: false, plain: false }
-  for (let k = 0; k < a.sweepSteps && !(done.mesh && done.plain); k++) {
-    const rate = Math.round(a.sweepStart * a.sweepFactor ** k * 100) / 100
-    o.onPhase?.(`sweep step ${k + 1}: ${rate} msg/s`)
+  let runs = 0
+  const runStep = async (rate: number, baseline: boolean, label: string): Promise<SweepStep[]> => {
+    o.onPhase?.(`sweep ${label}: ${rate} msg/s`)
     const { summary } = await runSimulation({
       scenario: a.scenario === 'steady-gossip' ? 'steady-gossip' : a.scenario,
       nodes: a.nodes ?? 100,
@@ -47,21 +48,36 @@ export async function runLoadSweep (o: { args: SimArgs, onPhase?(p: string): voi
       ...(a.shards != null ? { shards: a.shards } : {}),
       durationMs: a.durationMs ?? 8000,
       rate,
-      baseline: !done.plain,
+      baseline,
       resultsDir: dir,
-      name: `step-${k + 1}-rate-${rate}`,
+      name: `step-${++runs}-rate-${rate}`,
       ...(a.storeDir != null ? { storeDir: a.storeDir } : {}),
       ...(o.onPhase != null ? { onPhase: o.onPhase } : {}),
       ...(o.onProgress != null ? { onProgress: o.onProgress } : {})
     })
     shards = summary.shards
-    for (const s of [summary.mesh, summary.baseline]) {
-      if (s == null) { continue }
-      const step = stepOf(rate, s)
-      steps.push(step)
-      if (!step.sustained) { done[s.adapter as 'mesh' | 'plain'] = true }
+    const out = [summary.mesh, summary.baseline].filter(s => s != null).map(s => stepOf(rate, s))
+    steps.push(...out)
+    return out
+  }
+  // Geometric steps until each side has failed once.
+  const done = { mesh: false, plain: false }
+  for (let k = 0; k < a.sweepSteps && !(done.mesh && done.plain); k++) {
+    const rate = Math.round(a.sweepStart * a.sweepFactor ** k * 100) / 100
+    for (const step of await runStep(rate, !done.plain, `step ${k + 1}`)) {
+      if (!step.sustained) { done[step.adapter as 'mesh' | 'plain'] = true }
     }
   }
+  // Then narrow the widest bracket (last sustained, first failed) by its geometric midpoint: with
+  // factor 1.6 the highest sustained rate could sit up to 60% below the real limit. The mesh runs
+  // every time (the baseline's message size comes from it); the baseline only where it narrows
+  // the baseline's own bracket.
+  for (let k = 0; k < a.sweepRefine; k++) {
+    const next = nextRefinement(steps, ['mesh', 'plain'])
+    if (next == null) { break }
+    await runStep(next.rate, next.adapters.includes('plain'), `refine ${k + 1}`)
+  }
+  steps.sort((x, y) => x.rate - y.rate || x.adapter.localeCompare(y.adapter))
   const best = (adapter: string): number => Math.max(0, ...steps.filter(s => s.adapter === adapter && s.sustained).map(s => s.deliveriesPerSecond ?? 0))
   const mesh = best('mesh')
   const plain = best('plain')

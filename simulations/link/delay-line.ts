@@ -22,13 +22,20 @@ export class DelayLine<T> {
   private readonly rng: Rng
   private readonly deliver: (item: T) => void
   private readonly now: () => number
+  private readonly merge?: (items: T[]) => T
   private drainedWaiters: Array<() => void> = []
 
-  constructor (params: () => LinkParams, rng: Rng, deliver: (item: T) => void, now: () => number = () => performance.now()) {
+  /**
+   * `merge`, when given, joins chunks that come due together into one delivery, as a network
+   * hands the receiver what arrived between two reads: each delivery costs the receiving stack
+   * a full pass (decrypt, demultiplex, events), whatever its size.
+   */
+  constructor (params: () => LinkParams, rng: Rng, deliver: (item: T) => void, now: () => number = () => performance.now(), merge?: (items: T[]) => T) {
     this.params = params
     this.rng = rng
     this.deliver = deliver
     this.now = now
+    if (merge != null) { this.merge = merge }
   }
 
   /** Queues `item` of `bytes` bytes; it comes out after the link's delay, never before an earlier one. */
@@ -83,11 +90,14 @@ export class DelayLine<T> {
   private flush (): void {
     this.timer = undefined
     const now = this.now()
-    // Deliver everything due; bounded by the queue length at entry.
-    let n = this.queue.length
-    while (n-- > 0 && this.queue.length > 0 && this.queue[0].at <= now + 0.5) {
-      const { item } = this.queue.shift()!
-      this.deliver(item)
+    // Deliver everything due, in order; bounded by the queue length at entry.
+    let due = 0
+    while (due < this.queue.length && this.queue[due].at <= now + 0.5) { due++ }
+    const items = this.queue.splice(0, due).map(q => q.item)
+    if (this.merge != null && items.length > 1) {
+      this.deliver(this.merge(items))
+    } else {
+      for (const item of items) { this.deliver(item) }
     }
     if (this.queue.length > 0) { this.arm() } else { this.wake() }
   }

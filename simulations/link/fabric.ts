@@ -4,7 +4,7 @@ import { DelayLine } from './delay-line.ts'
 import type { Directory } from './directory.ts'
 import type { LinkModel } from './link-model.ts'
 import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 /** Something that can take an inbound connection for a local node (its memory listener's upgrader). */
 export type InboundHandler = (maConn: MultiaddrConnection) => void
@@ -78,7 +78,7 @@ export class LinkFabric {
     const onData = c.onData.bind(c) as (d: Uint8Array | Uint8ArrayList) => void
     const line = new DelayLine<Uint8ArrayList>(() => this.model.params(local, remote), this.rng.fork(`line-${this.nextLine++}`), (d) => {
       if (c.status === 'open' || c.status === 'closing') { send(d) }
-    })
+    }, undefined, (chunks) => new Uint8ArrayList(...chunks))
     c.sendData = (data: Uint8ArrayList) => {
       this.bytesSent[local] += data.byteLength
       line.push(data, data.byteLength)

@@ -50,6 +50,19 @@ describe('simulation link model', () => {
     expect(out).to.have.length(1)
   })
 
+  it('hands chunks that come due together over as one delivery when it can merge, still in order', async () => {
+    const model = new LinkModel({ latencyMs: 50, jitterMs: 0, loss: 0, bandwidthKbps: 0 })
+    const out: Array<[string, number]> = []
+    const l = new DelayLine<string>(() => model.params(0, 1), new Rng('x'), (s) => { out.push([s, Date.now()]) }, () => Date.now(), (items) => items.join('+'))
+    l.push('a', 10)
+    l.push('b', 10)
+    await clock.tickAsync(5)
+    l.push('c', 10)
+    await clock.tickAsync(100)
+    // a and b were due at 50 ms, c at 55 ms: two deliveries, no chunk early, none out of order.
+    expect(out).to.deep.equal([['a+b', 50], ['c', 55]])
+  })
+
   it('cuts links across a partition and heals them', () => {
     const model = new LinkModel()
     model.partition([[0, 1], [2, 3]])

@@ -4,11 +4,11 @@ import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
 import { TOPIC } from '../../../protocols/anomaly-gossip/constants.ts'
 import { toTopicValidatorResult, GossipValidationMetrics, VALIDATION_METRIC } from '../../../protocols/anomaly-gossip/gossip-result.ts'
-import { meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
+import { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
 import { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn, peekEnvelope } from '../../../protocols/anomaly-gossip/msg-id.ts'
 import { TOPIC as CRL_TOPIC } from '../../../protocols/crl-gossip/constants.ts'
 import { NOTICE_TOPIC } from '../../../protocols/rotate-now/constants.ts'
-import { createGossipPki, encoded, envelopeFrom, rawEncode } from './fixtures.ts'
+import { createGossipPki, encoded, envelopeFrom, PAYLOAD, rawEncode } from './fixtures.ts'
 import { signedMessage } from './helpers.ts'
 import type { GossipPki } from './fixtures.ts'
 import type { Metrics } from '@libp2p/interface'
@@ -120,6 +120,15 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
 
   it('encodes nothing it would refuse: the shape scan bounds nesting', () => {
     expect(peekEnvelope(encode({ a: { b: { c: [1] } } }))).to.have.property('code', 'MALFORMED')
+  })
+
+  it('sends IDONTWANT only for large messages: an anomaly envelope with its origin chain is below the threshold', () => {
+    const o = meshGossipsubOptions({ isMember: () => true })
+    expect(o.idontwantMinDataSize).to.equal(IDONTWANT_MIN_BYTES)
+    // The envelope as published: payload, signature and the origin's chain (gossipsub compares
+    // the message data's length with the threshold).
+    const envelope = encoded(envelopeFrom(pki.a, { payload: { ...PAYLOAD, meta: { rule: 'r'.repeat(200), score: 7 } } }))
+    expect(envelope.byteLength).to.be.above(512).and.below(IDONTWANT_MIN_BYTES)
   })
 
   it('has score parameters gossipsub accepts, and P4 tuned as documented', () => {
