@@ -105,11 +105,12 @@ export async function answerSelect (stream: Stream, protocol: string, options: {
   // The exchange goes on with this reader (frameReaderOf), and so with what it has buffered.
   const reader = frameReaderOf(stream)
   const read: Uint8Array[] = []
-  const line = async (): Promise<string | undefined> => {
+  const line = async (): Promise<string> => {
     const bytes = await reader.read(options)
+    // libp2p's own limit for a protocol line: a longer one is refused, as lpStream refused it.
+    if (bytes.byteLength > MAX_SELECT_LINE) { throw new AuthError('FRAME_TOO_LARGE', `select line of ${bytes.byteLength} bytes`) }
     read.push(bytes)
-    // libp2p's own limit for a protocol line; a longer one is not ours to answer.
-    return bytes.byteLength <= MAX_SELECT_LINE ? utf8Decoder.decode(bytes) : undefined
+    return utf8Decoder.decode(bytes)
   }
   const selected = await line() === MSS_HEADER && await line() === `${protocol}\n`
   if (!selected) {

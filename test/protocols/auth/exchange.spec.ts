@@ -198,6 +198,12 @@ describe('auth exchange over a stream pair', () => {
       expect((await lpStream(inb).read({ signal: AbortSignal.timeout(5_000) })).subarray()).to.deep.equal(payload)
     })
 
+    it('a claimed stream whose select line is longer than libp2p allows is refused at once (FRAME_TOO_LARGE)', async () => {
+      const [out, inb] = await streamPair()
+      await lpStream(out).write(new Uint8Array(1025).fill(0x61))
+      expect(await answerSelect(inb, PROTOCOL, { signal: AbortSignal.timeout(5_000) }).catch(e => e)).to.include({ name: 'AuthError', code: 'FRAME_TOO_LARGE' })
+    })
+
     it('a claimed stream that does not speak multistream-select goes back unread too', async () => {
       const [out, inb] = await streamPair()
       const junk = new TextEncoder().encode('GET / HTTP/1.1\n')
