@@ -1,5 +1,4 @@
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
-import { MeshError } from '../../src/errors.ts'
 import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { raceAbort } from '../../src/util/race-abort.ts'
@@ -10,6 +9,8 @@ import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
 import { claimFirstInboundStream, handBack } from './first-stream.ts'
 import { answerSelect, openBareStream } from './pipelined-select.ts'
 import type { SelectAnswer } from './pipelined-select.ts'
+import { failureOf, refuseSecondStream, sessionOf, verifierRefusal } from './connection-auth.ts'
+import type { ConnectionAuth } from './connection-auth.ts'
 import { ReplayCache } from './replay-cache.ts'
 import { sessionAction } from './session-watch.ts'
 import { transportOf } from './transport-name.ts'
@@ -25,38 +26,6 @@ import type { AbortOptions, Connection, CounterGroup, Logger, Stream, StreamHand
  * the listener open it instead, to overlap the dialer's set-up, measured no faster here.)
  */
 const STREAM_OPENER = 'outbound'
-
-interface ConnectionAuth {
-  connection: Connection
-  startedAt: number
-  controller: AbortController
-  timer?: ReturnType<typeof setTimeout>
-  done: Promise<AuthenticatedPeer>
-  resolve(peer: AuthenticatedPeer): void
-  reject(err: AuthError): void
-  outcome?: AuthenticatedPeer | AuthError
-  streamSeen: boolean
-  /** Pending close of a refused connection (after the verdict had time to arrive). */
-  closer?: ReturnType<typeof setTimeout>
-  /** The chain the peer presented in the exchange the session rests on (kept to re-verify it). */
-  chain?: Uint8Array[]
-  /** SPKI of the identity key we presented in that exchange. */
-  localSpki?: Uint8Array
-  /** Start order of the re-auth whose credentials `localSpki` is (0: the first exchange). */
-  localBegun?: number
-  /** Real time (performance.now) of the last re-auth the peer started. */
-  reauthInAt?: number
-  /** Our re-auths of this connection run one after another, so the last one carries our newest credentials. */
-  reauthQueue?: Promise<unknown>
-  /** Clock time the session watch last asked for a re-auth. */
-  refreshAskedAt?: number
-}
-
-/** The outcome of a state, when it is a success. */
-function sessionOf (state: ConnectionAuth | undefined): AuthenticatedPeer | undefined {
-  const o = state?.outcome
-  return o == null || o instanceof AuthError ? undefined : o
-}
 
 /** See `meshAuth()` in index.ts; the class is exported for tests that build it with stub components. */
 export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implements MeshAuth {
@@ -596,34 +565,4 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       c.abort(err)
     }
   }
-}
-
-/** Maps a verifier's refusal to the chain part of the check input; codes stay bounded. */
-function verifierRefusal (err: any): { code: 'CHAIN_INVALID' | 'REVOKED' | 'NO_CERTIFICATE', chainCode?: string } {
-  const code: unknown = err?.code
-  if (code === 'REVOKED') { return { code: 'REVOKED' } }
-  if (code === 'NO_CERTIFICATE') { return { code: 'NO_CERTIFICATE' } }
-  if (typeof err?.chainCode === 'string') { return { code: 'CHAIN_INVALID', chainCode: err.chainCode } }
-  // A MeshError's code is bounded by its class; anything else is named, not echoed.
-  return { code: 'CHAIN_INVALID', chainCode: err instanceof MeshError ? err.code : 'VERIFIER_ERROR' }
-}
-
-function refuseSecondStream (stream: Stream): void {
-  stream.abort(new AuthError('MALFORMED_MESSAGE', 'second auth stream on one connection'))
-}
-
-/** The `peer:auth-failed` record of a connection's auth and the error that ended it. */
-function failureOf (state: ConnectionAuth, err: AuthError): AuthFailure {
-  const c = state.connection
-  const failure: AuthFailure = {
-    peerId: c.remotePeer.toString(),
-    connectionId: c.id,
-    direction: c.direction,
-    remoteAddr: c.remoteAddr.toString(),
-    code: err.code,
-    elapsedMs: performance.now() - state.startedAt
-  }
-  if (err.chainCode != null) { failure.chainCode = err.chainCode }
-  if (err.remoteCode != null) { failure.remoteCode = err.remoteCode }
-  return failure
 }
