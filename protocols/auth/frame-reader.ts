@@ -1,6 +1,7 @@
 import { MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { raceAbort } from '../../src/util/race-abort.ts'
+import { varintLength } from '../../src/util/varint-frames.ts'
 import type { Stream } from '@libp2p/interface'
 
 /**
@@ -146,7 +147,7 @@ export class FrameReader {
 }
 
 /** Bytes of the varint that encodes MAX_FRAME_BYTES: a longer prefix cannot be a frame we take. */
-const MAX_PREFIX_BYTES = Math.ceil(Math.log2(MAX_FRAME_BYTES + 1) / 7)
+const MAX_PREFIX_BYTES = varintLength(MAX_FRAME_BYTES)
 
 const readers = new WeakMap<Stream, FrameReader>()
 

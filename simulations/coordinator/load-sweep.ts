@@ -38,7 +38,7 @@ export async function runLoadSweep (o: { args: SimArgs, onPhase?(p: string): voi
   const steps: SweepStep[] = []
   let shards = 1
   let runs = 0
-  const runStep = async (rate: number, baseline: boolean, label: string): Promise<SweepStep[]> => {
+  const runStep = async (rate: number, baseline: boolean, label: string): Promise<void> => {
     o.onPhase?.(`sweep ${label}: ${rate} msg/s`)
     const { summary } = await runSimulation({
       scenario: a.scenario === 'steady-gossip' ? 'steady-gossip' : a.scenario,
@@ -56,17 +56,13 @@ export async function runLoadSweep (o: { args: SimArgs, onPhase?(p: string): voi
       ...(o.onProgress != null ? { onProgress: o.onProgress } : {})
     })
     shards = summary.shards
-    const out = [summary.mesh, summary.baseline].filter(s => s != null).map(s => stepOf(rate, s))
-    steps.push(...out)
-    return out
+    steps.push(...[summary.mesh, summary.baseline].filter(s => s != null).map(s => stepOf(rate, s)))
   }
   // Geometric steps until each side has failed once.
-  const done = { mesh: false, plain: false }
-  for (let k = 0; k < a.sweepSteps && !(done.mesh && done.plain); k++) {
+  const failed = (adapter: string): boolean => steps.some(s => s.adapter === adapter && !s.sustained)
+  for (let k = 0; k < a.sweepSteps && !(failed('mesh') && failed('plain')); k++) {
     const rate = Math.round(a.sweepStart * a.sweepFactor ** k * 100) / 100
-    for (const step of await runStep(rate, !done.plain, `step ${k + 1}`)) {
-      if (!step.sustained) { done[step.adapter as 'mesh' | 'plain'] = true }
-    }
+    await runStep(rate, !failed('plain'), `step ${k + 1}`)
   }
   // Then narrow the widest bracket (last sustained, first failed) by its geometric midpoint: with
   // factor 1.6 the highest sustained rate could sit up to 60% below the real limit. The mesh runs
