@@ -1,18 +1,21 @@
 import { randomUUID } from 'node:crypto'
-import { serviceDependencies } from '@libp2p/interface'
+import { serviceDependencies, TypedEventEmitter } from '@libp2p/interface'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { nodeIdentity } from '../../src/pki/node-identity.ts'
 import { encodeEnvelope, encodePayload, envelopeDigest } from './codec.ts'
 import { DEFAULT_MAX_SKEW_MS, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS, TOPIC, WIRE_VERSION } from './constants.ts'
+import { EquivocationReports } from './equivocation.ts'
 import { AnomalyGossipError } from './errors.ts'
 import { GossipValidationMetrics, toTopicValidatorResult } from './gossip-result.ts'
 import { peekEnvelope } from './msg-id.ts'
-import { validateAnomaly } from './validate.ts'
+import { isConflict, validateAnomaly } from './validate.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
+import type { EquivocationLimits, EquivocationReport } from './equivocation.ts'
 import type { AnomalyAccepted, AnomalyValidationContext, OriginChainVerifier } from './validate.ts'
+import type { Certificate } from '../../src/pki/certificate.ts'
 import type { AnomalyRecord, AnomalyStore } from '../../src/store/anomaly-store.ts'
 import type { Message, PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
-import type { ComponentLogger, Logger, Metrics, PeerId, Startable } from '@libp2p/interface'
+import type { ComponentLogger, Logger, Metrics, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 
 /** A v4-style UUID as randomUUID makes it (lower-case hex, dashes): the promised id suffix. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -47,6 +50,8 @@ export interface AnomalyGossipInit {
   origin(): AnomalyOrigin
   /** The peer table's "authenticated and not revoked". @default every relay is a member */
   isMember?(peerId: string): boolean
+  /** False for an origin certificate the attestation policy refuses (ORIGIN_NOT_ATTESTED). @default every origin passes */
+  originAttested?(leaf: Certificate): boolean
   /** Revoked node_ids (operator deny list). @default none */
   isRevoked?(nodeId: string): boolean
   /** The clock, ms since the epoch. @default Date.now */
@@ -59,6 +64,8 @@ export interface AnomalyGossipInit {
   maxTtlMs?: number
   /** Sweep period of expired signatures; 0 disables the timer. @default 60 s */
   sweepIntervalMs?: number
+  /** Bounds of the equivocation reports. @default EQUIVOCATION_DEFAULTS (8 per origin per hour, 1024 origins) */
+  equivocation?: EquivocationLimits
 }
 
 export interface PublishOptions {
@@ -71,6 +78,15 @@ export interface PublishOptions {
    * @default a new random UUID
    */
   idSuffix?: string
+  /**
+   * The envelope's timestamp, ms, when the content was fixed before the signature is made (a
+   * held send): publishing it again after a crash then repeats the same content, and so the same
+   * gossip id, instead of a second version of its message_id that peers report as equivocation.
+   * Not in the future; the lifetime counts from it.
+   *
+   * @default now
+   */
+  timestamp?: number
 }
 
 export interface PublishedAnomaly {
@@ -80,19 +96,30 @@ export interface PublishedAnomaly {
   recipients: number
 }
 
+export interface AnomalyGossipEvents {
+  /**
+   * An origin signed a second version of a message_id we hold (bounded per origin, see
+   * EquivocationReports). The version we hold stays; the other was refused as CONFLICTING_PAYLOAD.
+   */
+  equivocation: CustomEvent<EquivocationReport>
+}
+
 /** Publishes our anomaly signatures and validates everyone's on `/dadm-mesh/anomaly/1`. */
-export interface AnomalyGossip extends Startable {
+export interface AnomalyGossip extends Startable, TypedEventTarget<AnomalyGossipEvents> {
   readonly topic: string
   /** Verdict counts by {topic, result, code}. */
   readonly validationMetrics: GossipValidationMetrics
+  /** Equivocating origins and recent reports (the operator's listing). */
+  readonly equivocations: EquivocationReports
   publish(payload: AnomalyPayload, options?: PublishOptions): Promise<PublishedAnomaly>
   /** The topic validator as installed on gossipsub (exposed for tests and benchmarks). */
   readonly topicValidator: TopicValidatorFn
 }
 
-export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
+export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents> implements AnomalyGossip, Startable {
   readonly topic = TOPIC
   readonly validationMetrics: GossipValidationMetrics
+  readonly equivocations: EquivocationReports
   readonly [serviceDependencies] = ['@libp2p/pubsub']
   private readonly components: AnomalyGossipComponents
   private readonly init: AnomalyGossipInit
@@ -105,18 +132,21 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
   private ownLeaf?: { der: Uint8Array, nodeId: string }
 
   constructor (components: AnomalyGossipComponents, init: AnomalyGossipInit) {
+    super()
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('dadm-mesh:anomaly-gossip')
     this.now = init.now ?? Date.now
     this.validationMetrics = new GossipValidationMetrics(components.metrics)
+    this.equivocations = new EquivocationReports(init.equivocation)
     this.ctx = {
       verifier: init.verifier,
       seen: (id) => init.store.seen(id),
       maxSkewMs: init.maxSkewMs ?? DEFAULT_MAX_SKEW_MS,
       maxTtlMs: init.maxTtlMs ?? MAX_TTL_MS,
       ...(init.isRevoked != null ? { isRevoked: init.isRevoked } : {}),
-      ...(init.isMember != null ? { isMember: init.isMember } : {})
+      ...(init.isMember != null ? { isMember: init.isMember } : {}),
+      ...(init.originAttested != null ? { originAttested: init.originAttested } : {})
     }
     this.topicValidator = this.topicValidator.bind(this)
   }
@@ -175,6 +205,12 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
     this.validationMetrics.record(TOPIC, verdict)
     if (verdict.action === 'accept') {
       void this.keep(this.recordOf(verdict, 'gossip', from))
+    } else if (isConflict(verdict)) {
+      const report = this.equivocations.note(this.now(), verdict, from)
+      if (report != null) {
+        this.log('equivocation: origin %s (%s) signed a second version of %s; kept the first', report.nodeId, report.peerId, report.messageId)
+        this.safeDispatchEvent('equivocation', { detail: report })
+      }
     } else {
       this.log.trace('%s message from %s: %s', verdict.action, from, verdict.code)
     }
@@ -191,13 +227,17 @@ export class DefaultAnomalyGossip implements AnomalyGossip, Startable {
     const { chain } = this.init.origin()
     const nodeId = this.ownNodeId(chain)
     const now = this.now()
+    const at = options.timestamp ?? now
+    if (!Number.isSafeInteger(at) || at > now || at + ttl <= now) {
+      throw new AnomalyGossipError('INVALID_TTL', 'timestamp must lie in the past, with its lifetime not yet over')
+    }
     const envelope: AnomalyEnvelope = {
       v: WIRE_VERSION,
       // A random UUID: unique without persisted state, and no clock rollback can ever reuse one.
       message_id: `${nodeId}:${options.idSuffix ?? randomUUID()}`,
       origin: nodeId,
-      timestamp: now,
-      expiry: now + ttl,
+      timestamp: at,
+      expiry: at + ttl,
       payload: encodePayload(payload),
       origin_cert: chain
     }

@@ -17,7 +17,7 @@ export type AnomalyValidationCode =
   | 'EXPIRED' // reject: expiry before now - skew
   | 'EXPIRED_IN_TRANSIT' // ignore: expired by our clock, but within the skew
   | 'REPLAYED' // reject: a message_id already accepted, same content, after gossipsub's own dedup window
-  | 'CONFLICTING_PAYLOAD' // reject: a message_id already accepted with other content
+  | 'CONFLICTING_PAYLOAD' // ignore: a message_id already accepted with other content, both signed by the origin (equivocation)
   | 'ORIGIN_REVOKED' // reject: origin node_id, or a certificate on its path, is revoked
   | 'CERT_UNTRUSTED' // reject: the origin chain leads to no trusted root (a foreign CA)
   | 'CERT_EXPIRED' // reject: a certificate on the origin path is expired or not yet valid
@@ -25,6 +25,7 @@ export type AnomalyValidationCode =
   | 'NOT_NODE_CERT' // reject: the leaf carries no single node_id + PeerId
   | 'PEER_ID_MISMATCH' // reject: the leaf binds another PeerId than the gossipsub signer's
   | 'ORIGIN_MISMATCH' // reject: the leaf's node_id is not the envelope's origin
+  | 'ORIGIN_NOT_ATTESTED' // reject: under an enforcing attestation policy, the origin's certificate lacks the attested-device extension
   | 'PAYLOAD_TOO_LARGE' // reject: payload bytes above MAX_PAYLOAD_BYTES
   | 'BAD_PAYLOAD' // reject: payload fails its schema (or is not canonical CBOR)
 
@@ -43,7 +44,7 @@ export const ANOMALY_CODE_ACTIONS: Readonly<Record<AnomalyValidationCode, 'rejec
   EXPIRED: 'reject',
   EXPIRED_IN_TRANSIT: 'ignore',
   REPLAYED: 'reject',
-  CONFLICTING_PAYLOAD: 'reject',
+  CONFLICTING_PAYLOAD: 'ignore',
   ORIGIN_REVOKED: 'reject',
   CERT_UNTRUSTED: 'reject',
   CERT_EXPIRED: 'reject',
@@ -51,6 +52,7 @@ export const ANOMALY_CODE_ACTIONS: Readonly<Record<AnomalyValidationCode, 'rejec
   NOT_NODE_CERT: 'reject',
   PEER_ID_MISMATCH: 'reject',
   ORIGIN_MISMATCH: 'reject',
+  ORIGIN_NOT_ATTESTED: 'reject',
   PAYLOAD_TOO_LARGE: 'reject',
   BAD_PAYLOAD: 'reject'
 })

@@ -28,16 +28,18 @@ export { ANOMALY_CODE_ACTIONS, ANOMALY_VALIDATION_CODES, AnomalyGossipError, Env
 export type { AnomalyGossipErrorCode, AnomalyValidationCode, EnvelopeErrorCode, ValidationAction } from './errors.ts'
 export { decodeEnvelope, decodePayload, encodeEnvelope, encodePayload, envelopeDigest, isValidMessageId } from './codec.ts'
 export type { AnomalyEnvelope, AnomalyPayload, MetaValue } from './codec.ts'
-export { validateAnomaly } from './validate.ts'
-export type { AnomalyAccepted, AnomalyRefused, AnomalyValidationContext, AnomalyValidationInput, AnomalyVerdict, OriginChainVerifier, SeenRecord } from './validate.ts'
+export { isConflict, validateAnomaly } from './validate.ts'
+export type { AnomalyAccepted, AnomalyConflict, AnomalyRefused, AnomalyValidationContext, AnomalyValidationInput, AnomalyVerdict, OriginChainVerifier, SeenRecord } from './validate.ts'
 export { GossipValidationMetrics, toTopicValidatorResult, VALIDATION_METRIC } from './gossip-result.ts'
 export type { ValidationSample, VerdictLike } from './gossip-result.ts'
-export { anomalyMsgId, meshMsgIdFn, peekEnvelope } from './msg-id.ts'
+export { anomalyMsgId, contentDigest, meshMsgIdFn, peekEnvelope } from './msg-id.ts'
+export { EQUIVOCATION_DEFAULTS, EquivocationReports } from './equivocation.ts'
+export type { EquivocatingOrigin, EquivocationLimits, EquivocationReport } from './equivocation.ts'
 export { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from './gossipsub-options.ts'
 export type { MeshGossipsubInit } from './gossipsub-options.ts'
 export { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
 export { DefaultAnomalyGossip } from './anomaly-gossip.ts'
-export type { AnomalyGossip, AnomalyGossipComponents, AnomalyGossipInit, AnomalyOrigin, AnomalyPubSub, PublishedAnomaly, PublishOptions } from './anomaly-gossip.ts'
+export type { AnomalyGossip, AnomalyGossipComponents, AnomalyGossipEvents, AnomalyGossipInit, AnomalyOrigin, AnomalyPubSub, PublishedAnomaly, PublishOptions } from './anomaly-gossip.ts'
 
 /** The anomaly gossip service factory for libp2p's `services` map (after `pubsub`). */
 export function anomalyGossip (init: AnomalyGossipInit): (components: AnomalyGossipComponents) => AnomalyGossip {

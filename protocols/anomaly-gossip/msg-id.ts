@@ -1,6 +1,6 @@
 import { createHash, hash } from 'node:crypto'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
-import { decodeEnvelope } from './codec.ts'
+import { decodeEnvelope, envelopeDigest } from './codec.ts'
 import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
 import { EnvelopeError } from './errors.ts'
 import type { AnomalyEnvelope } from './codec.ts'
@@ -19,12 +19,18 @@ import type { Hash } from 'node:crypto'
  * was closed in Optimism (PR 21804) and Aztec (PR 24214) by binding the id to what an attacker
  * cannot choose.
  *
- * So, for `/dadm-mesh/anomaly/1`, the id is SHA-256 over (topic, message_id, signer PeerId):
- * - deduplication is by message_id: copies of one envelope by one origin share an id, whatever
- * the gossipsub seqno, the signature or the envelope encoding. A re-signed or re-encoded copy by
- * the origin is therefore a gossipsub duplicate: dropped without validation and without penalty
- * for two minutes, and after that caught by the validator's own seen index (REPLAYED when the
- * content is the same, CONFLICTING_PAYLOAD when it differs);
+ * So, for `/dadm-mesh/anomaly/1`, the id is SHA-256 over (topic, message_id, signer PeerId,
+ * content digest), the digest being `envelopeDigest` (message_id, origin, timestamp, expiry and the
+ * payload bytes; not the chain):
+ * - copies of one message by one origin share an id, whatever the gossipsub seqno, the signature,
+ * the envelope encoding or the chain it carries. A re-signed or re-encoded copy is therefore a
+ * gossipsub duplicate: dropped without validation and without penalty for two minutes, and after
+ * that caught by the validator's seen index as REPLAYED;
+ * - a second VERSION (same message_id, other content) gets an id of its own, so gossipsub hands it
+ * to the validator instead of dropping it as a duplicate of the first: the validator sees the
+ * conflict (CONFLICTING_PAYLOAD) and the service reports the origin as an equivocator. With the
+ * bare message_id in the id, an origin could show different peers different content under one
+ * id, and every node would silently keep whichever it heard first;
  * - only the holder of the origin's PeerId key can produce an id in the origin's namespace (the
  * signature is checked before msgIdFn runs), so a forgery gets an id of its own and is rejected
  * alone.
@@ -44,6 +50,9 @@ const ID_BYTES = 20
 /** Envelopes decoded by msgIdFn, kept for the validator that runs next on the very same bytes object. */
 const decoded = new WeakMap<Uint8Array, AnomalyEnvelope | EnvelopeError>()
 
+/** Content digests of decoded envelopes: msgIdFn and the validator need the same one, hashed once. */
+const digests = new WeakMap<AnomalyEnvelope, string>()
+
 /** Decodes an envelope once per bytes object; msgIdFn and the validator share the result. */
 export function peekEnvelope (data: Uint8Array): AnomalyEnvelope | EnvelopeError {
   let result = decoded.get(data)
@@ -58,20 +67,34 @@ export function peekEnvelope (data: Uint8Array): AnomalyEnvelope | EnvelopeError
   return result
 }
 
+/**
+ * `envelopeDigest` of an envelope `peekEnvelope` (or the decoder) returned, computed once per
+ * envelope object. Only for envelopes nobody mutates after decoding: the memo is by identity.
+ */
+export function contentDigest (envelope: AnomalyEnvelope): string {
+  let digest = digests.get(envelope)
+  if (digest == null) {
+    digest = envelopeDigest(envelope)
+    digests.set(envelope, digest)
+  }
+  return digest
+}
+
 /** The msgIdFn to give gossipsub (see above). Never throws: a throw would skip peer scoring. */
 export function meshMsgIdFn (msg: Message): Uint8Array {
   if (msg.topic === ANOMALY_TOPIC && msg.type === 'signed') {
     const envelope = peekEnvelope(msg.data)
-    if (!(envelope instanceof EnvelopeError)) { return anomalyMsgId(envelope.message_id, msg.from.toString()) }
+    if (!(envelope instanceof EnvelopeError)) { return anomalyMsgId(envelope.message_id, msg.from.toString(), contentDigest(envelope)) }
   }
   return framed(msg.topic, msg.topic === CRL_TOPIC ? 'crl' : 'data').update(msg.data).digest().subarray(0, ID_BYTES)
 }
 
-/** The anomaly message id an envelope gets from a given signer. */
-export function anomalyMsgId (messageId: string, signerPeerId: string): Uint8Array {
-  // message_id and PeerId text cannot hold a newline (checked alphabets): the framing is unambiguous.
-  // One-shot hash: this runs for every anomaly message, and createHash costs more than the hashing.
-  return hash('sha256', `${prefix(ANOMALY_TOPIC, 'id')}${messageId}\n${signerPeerId}`, 'buffer').subarray(0, ID_BYTES)
+/** The anomaly message id an envelope with content digest `digest` (hex `envelopeDigest`) gets from a given signer. */
+export function anomalyMsgId (messageId: string, signerPeerId: string, digest: string): Uint8Array {
+  // message_id, PeerId text and a hex digest cannot hold a newline (checked alphabets): the framing
+  // is unambiguous. One-shot hash: this runs for every anomaly message, and createHash costs more
+  // than the hashing.
+  return hash('sha256', `${ANOMALY_ID_PREFIX}${messageId}\n${signerPeerId}\n${digest}`, 'buffer').subarray(0, ID_BYTES)
 }
 
 /** A hash started with the domain, the topic (length-prefixed: topics are arbitrary text) and the kind. */
@@ -104,3 +127,5 @@ export function meshFastMsgIdFn (msg: { topic?: string, from?: Uint8Array, seqno
 }
 
 const FAST_DOMAIN = `${DOMAIN}\nfast\n`
+/** Built once: the anomaly id is computed for every anomaly message. */
+const ANOMALY_ID_PREFIX = prefix(ANOMALY_TOPIC, 'id')

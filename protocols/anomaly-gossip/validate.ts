@@ -1,8 +1,9 @@
 import { ChainValidationError } from '../../src/pki/chain-errors.ts'
 import { nodeIdentity } from '../../src/pki/node-identity.ts'
-import { decodeEnvelope, decodePayload, envelopeDigest } from './codec.ts'
+import { decodeEnvelope, decodePayload } from './codec.ts'
 import { MAX_TTL_MS } from './constants.ts'
 import { ANOMALY_CODE_ACTIONS, EnvelopeError } from './errors.ts'
+import { contentDigest } from './msg-id.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
 import type { AnomalyValidationCode } from './errors.ts'
 import type { Certificate } from '../../src/pki/certificate.ts'
@@ -55,6 +56,8 @@ export interface AnomalyValidationContext {
   maxTtlMs?: number
   /** True while `peerId` is an authenticated, unrevoked mesh member. @default every relay is */
   isMember?(peerId: string): boolean
+  /** False when the attestation policy refuses this origin certificate (src/attestation/attested-origin.ts). @default every origin passes */
+  originAttested?(leaf: Certificate): boolean
 }
 
 export interface AnomalyAccepted {
@@ -73,7 +76,28 @@ export interface AnomalyRefused {
   code: AnomalyValidationCode
 }
 
-export type AnomalyVerdict = AnomalyAccepted | AnomalyRefused
+/**
+ * A second version of a message_id we hold, as valid as the first: its origin's chain verifies,
+ * its certificate binds the gossipsub signer (whose key signed these bytes) to the envelope's
+ * origin. Only then is it evidence of equivocation by that origin; a conflicting envelope that
+ * fails any of those checks is refused with that check's code and says nothing about the origin.
+ */
+export interface AnomalyConflict extends AnomalyRefused {
+  code: 'CONFLICTING_PAYLOAD'
+  messageId: string
+  origin: { nodeId: string, peerId: string }
+  /** Digest of the version we hold (the first we accepted). */
+  heldDigest: string
+  /** Digest of this version. */
+  conflictingDigest: string
+}
+
+export type AnomalyVerdict = AnomalyAccepted | AnomalyRefused | AnomalyConflict
+
+/** True for a verdict that reports an equivocation (see AnomalyConflict). */
+export function isConflict (v: AnomalyVerdict): v is AnomalyConflict {
+  return v.action !== 'accept' && v.code === 'CONFLICTING_PAYLOAD' && 'heldDigest' in v
+}
 
 function refuse (code: AnomalyValidationCode): AnomalyRefused {
   return { action: ANOMALY_CODE_ACTIONS[code], code }
@@ -107,12 +131,14 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
   if (now > envelope.expiry + ctx.maxSkewMs) { return refuse('EXPIRED') }
   if (now > envelope.expiry) { return refuse('EXPIRED_IN_TRANSIT') }
 
-  // [REJECT] The message_id was not accepted before. Every copy that reaches us already passed
-  // gossipsub's own duplicate cache (msgIdFn is the message_id bound to topic and signer), which
-  // absorbs honest multi-path copies and re-encoded or re-signed copies by the origin without
-  // penalty; a copy that gets here is a replay. The same id with other content is a conflict.
+  // [REJECT] The message_id was not accepted before with this content. Every copy that reaches us
+  // already passed gossipsub's own duplicate cache (msgIdFn binds the message_id to topic, signer
+  // and this digest), which absorbs honest multi-path copies and re-encoded or re-signed copies by
+  // the origin without penalty; a copy that gets here is a replay. Other content under a held id
+  // is judged at the end, once the whole envelope is known to be the origin's.
+  const digest = contentDigest(envelope)
   const seen = ctx.seen(envelope.message_id)
-  if (seen != null) { return refuse(seen.digest === envelopeDigest(envelope) ? 'REPLAYED' : 'CONFLICTING_PAYLOAD') }
+  if (seen?.digest === digest) { return refuse('REPLAYED') }
 
   // [REJECT] The origin node_id is not revoked (Set lookup).
   if (ctx.isRevoked?.(envelope.origin) === true) { return refuse('ORIGIN_REVOKED') }
@@ -135,6 +161,8 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
   if (id.peerId !== input.signerPeerId) { return refuse('PEER_ID_MISMATCH') }
   // [REJECT] The certificate's node_id is the envelope's origin.
   if (id.nodeId !== envelope.origin) { return refuse('ORIGIN_MISMATCH') }
+  // [REJECT] Under an enforcing attestation policy, the origin's certificate says its device passed.
+  if (ctx.originAttested?.(leaf) === false) { return refuse('ORIGIN_NOT_ATTESTED') }
 
   // [REJECT] The payload fits its schema and is canonical CBOR (checked last: it is opaque until here).
   let payload: AnomalyPayload
@@ -144,11 +172,27 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
     return refuse(err instanceof EnvelopeError ? err.code : 'BAD_PAYLOAD')
   }
 
+  // [IGNORE] A second version of a message_id we hold (CONFLICTING_PAYLOAD): the first version
+  // stays. Everything above passed, so the origin itself signed both: equivocation, reported with
+  // the evidence. Ignored rather than rejected: the relay may be an honest node that heard this
+  // version first and forwarded it, and scoring it would let an equivocating origin that splits
+  // the mesh turn honest nodes against each other (seven P4 rejections graylist a peer).
+  if (seen != null) {
+    return {
+      action: ANOMALY_CODE_ACTIONS.CONFLICTING_PAYLOAD,
+      code: 'CONFLICTING_PAYLOAD',
+      messageId: envelope.message_id,
+      origin: { nodeId: id.nodeId, peerId: id.peerId },
+      heldDigest: seen.digest,
+      conflictingDigest: digest
+    }
+  }
+
   return {
     action: 'accept',
     envelope,
     payload,
-    digest: envelopeDigest(envelope),
+    digest,
     origin: { nodeId: id.nodeId, peerId: id.peerId },
     leaf
   }

@@ -46,6 +46,13 @@ export const DEFAULT_MIN_PROVER_INTERVAL_MS = 1_000
 /** After a transient failure (the prover was busy, the connection went), try again this much later. */
 export const DEFAULT_RETRY_MS = 30_000
 
+/**
+ * While a peer is pending, a transient failure is retried this soon rather than after
+ * DEFAULT_RETRY_MS: the prover's once-a-second answer limit has passed by then, and the pending
+ * deadline (10 s by default) must leave room for `max_transient_failures` tries.
+ */
+export const PENDING_RETRY_MS = 1_000
+
 /** One attest stream per connection and direction at a time. */
 export const MAX_INBOUND_STREAMS = 1
 export const MAX_OUTBOUND_STREAMS = 1

@@ -21,9 +21,13 @@ export type AttestProtocolErrorCode =
   | 'RATE_LIMITED'
   /** The verifier refused our evidence; `remoteCode` says why. */
   | 'REMOTE_REJECTED'
+  /** The peer did not pass attestation within the policy's pending deadline after auth. */
+  | 'PENDING_TIMEOUT'
+  /** Under an enforcing policy the peer is pending or failed: this node takes nothing from it. */
+  | 'NOT_ATTESTED'
 
 export const ATTEST_PROTOCOL_ERROR_CODES: readonly AttestProtocolErrorCode[] = [
-  'TIMEOUT', 'FRAME_TOO_LARGE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION', 'PROTOCOL_UNSUPPORTED', 'CLOSED', 'PROVER_FAILED', 'RATE_LIMITED', 'REMOTE_REJECTED'
+  'TIMEOUT', 'FRAME_TOO_LARGE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION', 'PROTOCOL_UNSUPPORTED', 'CLOSED', 'PROVER_FAILED', 'RATE_LIMITED', 'REMOTE_REJECTED', 'PENDING_TIMEOUT', 'NOT_ATTESTED'
 ]
 
 /** Every reason an attestation of a peer fails: protocol, evidence, or a peer that attested with a TPM before now sending `none`. */

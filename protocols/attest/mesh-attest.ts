@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { serviceCapabilities, serviceDependencies, TypedEventEmitter } from '@libp2p/interface'
+import { AttestedOriginCheck } from '../../src/attestation/attested-origin.ts'
 import { policyPcrSelection } from '../../src/attestation/policy.ts'
 import { ReplayCache } from '../../src/attestation/replay-cache.ts'
-import { DEFAULT_MIN_PROVER_INTERVAL_MS, DEFAULT_RETRY_MS, DEFAULT_ROUND_TRIP_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_TRACKED_PEERS, NONCE_BYTES, PROTOCOL } from './constants.ts'
+import { DEFAULT_MIN_PROVER_INTERVAL_MS, DEFAULT_RETRY_MS, DEFAULT_ROUND_TRIP_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_TRACKED_PEERS, NONCE_BYTES, PENDING_RETRY_MS, PROTOCOL } from './constants.ts'
 import { AttestProtocolError } from './errors.ts'
 import { answerChallenge, sendChallenge, toAttestError } from './exchange.ts'
 import { MemoryDevicePins } from './pins.ts'
@@ -13,6 +14,7 @@ import type { DevicePinStore } from './pins.ts'
 import type { MeshAttest, MeshAttestComponents, MeshAttestEvents, MeshAttestInit, PeerAttestation, PeerDemotedEvent } from './types.ts'
 import type { AttestOutcome } from './verify-attest.ts'
 import type { AttestationPolicy } from '../../src/attestation/policy.ts'
+import type { Certificate } from '../../src/pki/certificate.ts'
 import type { AuthenticatedPeer } from '../auth/index.ts'
 import type { Connection, CounterGroup, Logger, Stream } from '@libp2p/interface'
 
@@ -20,7 +22,11 @@ interface PeerState extends PeerAttestation {
   peerId: string
   nodeId: string
   timer?: ReturnType<typeof setTimeout>
+  /** Fails a peer still pending when it runs (the policy's pending deadline after auth). */
+  deadline?: ReturnType<typeof setTimeout>
   running?: Promise<PeerAttestation>
+  /** Transient failures in a row (RATE_LIMITED, CLOSED); reset by any definite outcome. */
+  transient: number
 }
 
 /** Failures that say nothing about the peer's device: try again later, leave its status alone. */
@@ -44,6 +50,7 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
   /** peerId -> last time we answered it (prover rate limit). */
   private readonly answered = new Map<string, number>()
   private readonly results?: CounterGroup
+  private readonly origins: AttestedOriginCheck
   private running = false
 
   constructor (components: MeshAttestComponents, init: MeshAttestInit) {
@@ -55,6 +62,7 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     if (init.policy != null) { this.policy = init.policy }
     this.intervalMs = init.intervalMs ?? (init.policy?.recheck_interval_seconds ?? 3600) * 1000
     this.pins = init.pins ?? new MemoryDevicePins()
+    this.origins = new AttestedOriginCheck(init.policy)
     this.results = components.metrics?.registerCounterGroup('dadm_mesh_attest_results_total', { label: 'code' })
     this.onAuthenticated = this.onAuthenticated.bind(this)
     this.onReauthenticated = this.onReauthenticated.bind(this)
@@ -77,12 +85,24 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     this.running = false
     this.components.auth.removeEventListener('peer:authenticated', this.onAuthenticated)
     this.components.auth.removeEventListener('peer:reauthenticated', this.onReauthenticated)
-    for (const s of this.peers.values()) { clearTimeout(s.timer); delete s.timer }
+    for (const s of this.peers.values()) { clearTimeout(s.timer); delete s.timer; clearTimeout(s.deadline); delete s.deadline }
     await this.components.registrar.unhandle(PROTOCOL).catch(() => {})
   }
 
   isDemoted (peerId: string): boolean {
     return this.peers.get(peerId)?.status === 'failed'
+  }
+
+  isMember (peerId: string): boolean {
+    if (this.policy == null) { return true }
+    const status = this.peers.get(peerId)?.status ?? 'unknown'
+    if (status === 'failed') { return false }
+    // Under enforcement only a passed check makes a member: pending ('unknown') is not enough.
+    return !this.policy.enforce || status === 'attested' || status === 'accepted-none'
+  }
+
+  acceptsOrigin (leaf: Certificate | Uint8Array, fingerprint?: string): boolean {
+    return this.origins.accepts(leaf, fingerprint)
   }
 
   statusOf (peerId: string): PeerAttestation {
@@ -104,13 +124,34 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     let s = this.peers.get(peer.peerId)
     if (s == null) {
       this.evict()
-      s = { peerId: peer.peerId, nodeId: peer.nodeId, status: 'unknown' }
+      s = { peerId: peer.peerId, nodeId: peer.nodeId, status: 'unknown', transient: 0 }
       this.peers.set(peer.peerId, s)
     }
     s.nodeId = peer.nodeId
     // A new connection of a peer in good standing keeps its schedule; anyone else is checked now.
     const good = s.status === 'attested' || s.status === 'accepted-none'
     if (s.running == null && (s.timer == null || !good)) { this.schedule(s, 0) }
+    if (!good) { this.startDeadline(s) }
+  }
+
+  /**
+   * Starts the pending deadline of a peer that has not passed (once per pending spell): if it
+   * has not passed when the deadline comes, it fails with PENDING_TIMEOUT and the policy's
+   * action, whatever its checks were doing (a peer that stalls every round must not stay pending).
+   */
+  private startDeadline (s: PeerState): void {
+    const policy = this.policy as AttestationPolicy
+    if (s.deadline != null || !this.running) { return }
+    s.deadline = setTimeout(() => {
+      delete s.deadline
+      if (!this.running || s.status === 'attested' || s.status === 'accepted-none' || s.status === 'failed') { return }
+      // Gone before its deadline: it stays pending, and its next auth starts a new deadline.
+      if (!this.components.auth.authenticatedConnections().some(c => c.peer.peerId === s.peerId && c.connection.status === 'open')) { return }
+      this.apply(s, s.nodeId, { ok: false, code: 'PENDING_TIMEOUT' })
+        .then(() => { if (s.running == null) { this.schedule(s, this.intervalMs) } })
+        .catch((err: Error) => { this.log.error('failing pending peer %s failed - %e', s.peerId, err) })
+    }, (this.init.pendingDeadlineMs ?? policy.pending_deadline_seconds * 1000))
+    s.deadline.unref?.()
   }
 
   /**
@@ -166,46 +207,59 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
       outcome = { ok: false, code: toAttestError(err, signal).code }
     }
     if (!outcome.ok && TRANSIENT.has(outcome.code)) {
-      this.log('attestation of %s postponed: %s', s.peerId, outcome.code)
-      this.schedule(s, Math.min(this.init.retryMs ?? DEFAULT_RETRY_MS, this.intervalMs))
-      return this.statusOf(s.peerId)
+      s.transient++
+      // Each alone says nothing about the device; a peer that is "busy" or resets every time does.
+      if (s.transient < policy.max_transient_failures) {
+        this.log('attestation of %s postponed (%d of %d): %s', s.peerId, s.transient, policy.max_transient_failures, outcome.code)
+        const pending = s.status === 'unknown'
+        const retry = Math.min(this.init.retryMs ?? DEFAULT_RETRY_MS, this.intervalMs)
+        this.schedule(s, pending ? Math.min(retry, PENDING_RETRY_MS) : retry)
+        return this.statusOf(s.peerId)
+      }
     }
-    await this.apply(s, peer, connection, outcome)
+    await this.apply(s, peer.nodeId, outcome, connection)
     this.schedule(s, this.intervalMs)
     return this.statusOf(s.peerId)
   }
 
-  private async apply (s: PeerState, peer: AuthenticatedPeer, connection: Connection, outcome: AttestOutcome): Promise<void> {
+  private async apply (s: PeerState, nodeId: string, outcome: AttestOutcome, connection?: Connection): Promise<void> {
     const checkedAt = this.now()
     s.checkedAt = checkedAt
+    s.transient = 0
+    clearTimeout(s.deadline)
+    delete s.deadline
     this.results?.increment({ [outcome.ok ? (outcome.attested ? 'OK' : 'NONE') : outcome.code]: true })
     if (outcome.ok) {
       s.status = outcome.attested ? 'attested' : 'accepted-none'
       delete s.code
-      if (outcome.device != null && this.pins.set != null && await this.pins.get(peer.nodeId) == null) {
-        await this.pins.set(peer.nodeId, outcome.device)
+      if (outcome.device != null && this.pins.set != null && await this.pins.get(nodeId) == null) {
+        await this.pins.set(nodeId, outcome.device)
       }
-      this.log('attested %s node_id=%s type=%s', s.peerId, peer.nodeId, outcome.type)
-      this.safeDispatchEvent('peer:attested', { detail: { peerId: s.peerId, nodeId: peer.nodeId, attested: outcome.attested, type: outcome.type, checkedAt } })
+      this.log('attested %s node_id=%s type=%s', s.peerId, nodeId, outcome.type)
+      this.safeDispatchEvent('peer:attested', { detail: { peerId: s.peerId, nodeId, attested: outcome.attested, type: outcome.type, checkedAt } })
       return
     }
     s.status = 'failed'
     s.code = outcome.code
     const action = actionFor(this.policy as AttestationPolicy, outcome) === 'close' ? 'close' : 'demote'
-    const event: PeerDemotedEvent = { peerId: s.peerId, nodeId: peer.nodeId, code: outcome.code, action, checkedAt }
-    this.log.error('attestation of %s node_id=%s failed code=%s: %s', s.peerId, peer.nodeId, outcome.code, action)
+    // The peer's certificate, for the CA's report: taken before a close drops its sessions.
+    const serialHex = this.components.auth.authenticatedConnections().find(c => c.peer.peerId === s.peerId)?.peer.serialHex
+    const event: PeerDemotedEvent = { peerId: s.peerId, nodeId, code: outcome.code, action, checkedAt, ...(serialHex != null ? { serialHex } : {}) }
+    this.log.error('attestation of %s node_id=%s failed code=%s: %s', s.peerId, nodeId, outcome.code, action)
     this.safeDispatchEvent('peer:demoted', { detail: event })
     if (action === 'close') {
       const err = new AttestProtocolError('REMOTE_REJECTED', `attestation failed: ${outcome.code}`, { remoteCode: outcome.code })
       for (const c of this.components.auth.authenticatedConnections()) {
         if (c.peer.peerId === s.peerId) { c.connection.abort(err) }
       }
-      if (connection.status === 'open') { connection.abort(err) }
-      try {
-        await this.init.onRevocationRequest?.(event)
-      } catch (err: any) {
-        this.log.error('revocation request for %s failed - %e', s.peerId, err)
-      }
+      if (connection?.status === 'open') { connection.abort(err) }
+    }
+    // Every failure is reported (demote or close): the CA's policy, not this node, decides
+    // whether reports revoke, and it counts only distinct reporters of device-evidence codes.
+    try {
+      await this.init.onRevocationRequest?.(event)
+    } catch (err: any) {
+      this.log.error('revocation request for %s failed - %e', s.peerId, err)
     }
   }
 
@@ -240,7 +294,7 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     if (this.peers.size < MAX_TRACKED_PEERS) { return }
     for (const [id, s] of this.peers) {
       if (this.peers.size < MAX_TRACKED_PEERS) { return }
-      if (s.running == null) { clearTimeout(s.timer); this.peers.delete(id) }
+      if (s.running == null) { clearTimeout(s.timer); clearTimeout(s.deadline); this.peers.delete(id) }
     }
   }
 }

@@ -2,6 +2,7 @@ import type { AttestFailureCode } from './errors.ts'
 import type { DevicePinStore } from './pins.ts'
 import type { EvidenceProver } from './prover.ts'
 import type { AttestationPolicy } from '../../src/attestation/policy.ts'
+import type { Certificate } from '../../src/pki/certificate.ts'
 import type { AuthenticatedPeer } from '../auth/index.ts'
 import type { ComponentLogger, Connection, Metrics, Startable, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 
@@ -26,6 +27,8 @@ export interface PeerDemotedEvent {
   code: AttestFailureCode
   action: 'demote' | 'close'
   checkedAt: number
+  /** Serial of the certificate the peer authenticated with, when it was still connected. */
+  serialHex?: string
 }
 
 export interface MeshAttestEvents {
@@ -64,8 +67,13 @@ export interface MeshAttestInit {
   minProverIntervalMs?: number
   /** Delay before retrying after a transient failure, ms. @default 30000 */
   retryMs?: number
-  /** Called when the policy closes a failed peer, so the embedder can ask the CA to revoke it. */
+  /**
+   * Called on every failed attestation (demoted or closed), so the embedder can report it to the
+   * CA (`POST /v1/attestation-failures`), whose policy decides whether reports revoke.
+   */
   onRevocationRequest?(event: PeerDemotedEvent): void | Promise<void>
+  /** Pending deadline after auth, ms. @default the policy's pending_deadline_seconds (10 s) */
+  pendingDeadlineMs?: number
 }
 
 /** The subset of the auth service the attest service uses. */
@@ -101,6 +109,18 @@ export interface MeshAttest extends TypedEventTarget<MeshAttestEvents>, Startabl
   readonly protocol: string
   /** True once the peer's last attestation failed (its gossip is ignored, it is not a relay). */
   isDemoted(peerId: string): boolean
+  /**
+   * True when the peer may be a gossip, relay and bundle member as far as attestation goes:
+   * always without a policy; never once failed; under an enforcing policy only after it passed
+   * (a pending peer is not a member).
+   */
+  isMember(peerId: string): boolean
+  /**
+   * True unless the policy enforces attested origins (`enforce` without `accept_none`) and this
+   * origin certificate lacks the CA's attested-device extension: gossip and bundle validators
+   * then refuse what it signed (ORIGIN_NOT_ATTESTED). Cached by fingerprint.
+   */
+  acceptsOrigin(leaf: Certificate | Uint8Array, fingerprint?: string): boolean
   /** The peer's attestation state. */
   statusOf(peerId: string): PeerAttestation
   /** Attests the peer now (over one of its authenticated connections) and returns its new state. */

@@ -1,5 +1,6 @@
 import { MeshError } from '../../src/errors.ts'
 import { AuthError } from './errors.ts'
+import type { SelectRequest } from './pipelined-select.ts'
 import type { AuthenticatedPeer, AuthFailure } from './types.ts'
 import type { Connection, Stream } from '@libp2p/interface'
 
@@ -28,6 +29,8 @@ export interface ConnectionAuth {
   reauthQueue?: Promise<unknown>
   /** Clock time the session watch last asked for a re-auth. */
   refreshAskedAt?: number
+  /** Inbound streams waiting, unanswered, for the verdict (first-stream.ts), with the select lines read from them. */
+  held?: Array<{ stream: Stream, request: SelectRequest }>
 }
 
 /** The outcome of a state, when it is a success. */

@@ -6,11 +6,18 @@
 /** The libp2p protocol id (DESIGN.md, protocol table). */
 export const PROTOCOL = '/dadm-mesh/auth/1.0.0'
 
-/** Version carried inside the hello frame, so a v2 can refuse v1 peers with a clear code. */
-export const WIRE_VERSION = 1
+/**
+ * Version carried inside the hello frames, so a peer of another version is refused with a clear
+ * code (UNSUPPORTED_VERSION). 2: the listener proves first and the dialer's chain rides with its
+ * proof; a version-1 hello (chain first) is refused before anything of ours is sent.
+ */
+export const WIRE_VERSION = 2
 
-/** Domain-separation label at the head of every signed transcript (issue 4). */
-export const TRANSCRIPT_LABEL = 'dadm-mesh/auth/1'
+/**
+ * Domain-separation label at the head of every signed transcript. It names the wire version, so
+ * a signature made under one frame order can never be checked under the other.
+ */
+export const TRANSCRIPT_LABEL = 'dadm-mesh/auth/2'
 
 /**
  * Whole-exchange deadline: issue 4 asks for 5 s by default. A loopback QUIC dial takes about
@@ -97,3 +104,40 @@ export const SESSION_CHECK_MS = 1_000
  */
 export const REAUTH_LEAD_FRACTION = 0.1
 export const REAUTH_MAX_LEAD_MS = 10 * 60_000
+
+/**
+ * Caps and back-off of connections still waiting for auth (preauth-limits.ts), apart from
+ * libp2p's maxConnections (300 by default in the node config).
+ */
+export const PREAUTH_DEFAULTS = {
+  /**
+   * All sources together: the same as the node's cap on inbound connections still upgrading
+   * (connectionManager.maxIncomingPendingConnections, 64), since auth is the upgrade's last step.
+   * It leaves 236 of the 300 connection slots that only authenticated members can hold.
+   */
+  maxPending: 64,
+  /**
+   * One IPv4 address or IPv6 /64: a quarter of the global cap, so filling it takes at least four
+   * sources, and still room for a NAT, or a test host on loopback, starting many members at once.
+   */
+  maxPendingPerSource: 16,
+  /**
+   * Ten failed auths (the deadline counts) within a minute back a source off. An honest peer
+   * fails at most a few times in a row (clock skew, a CRL not fetched yet, a revoked member
+   * behind the same NAT); a certless flood of 16 waiting connections reaches ten at once.
+   */
+  strikesToBackoff: 10,
+  strikeWindowMs: 60_000,
+  /** 30 s first, as the PeerId back-off (node config `backoff.initialMs`), doubling up to 10 min. */
+  backoffInitialMs: 30_000,
+  backoffMaxMs: 10 * 60_000,
+  /** About 1 MiB of strike records at most; the stalest source is forgotten first. */
+  maxTrackedSources: 10_000
+} as const
+
+/**
+ * Inbound streams a connection may have waiting for its auth verdict (held unanswered, then
+ * handed to libp2p on success): an honest peer opens identify, ping, attest, gossipsub and the
+ * DHT right after its own side succeeds, a moment before ours does. More is refused with "na".
+ */
+export const MAX_HELD_STREAMS = 16

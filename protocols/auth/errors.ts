@@ -38,12 +38,19 @@ export type AuthErrorCode =
   | 'IDENTITY_CHANGED'
   /** A re-auth came sooner than REAUTH_MIN_INTERVAL_MS after the last one on the connection. */
   | 'RATE_LIMITED'
+  /** A connection came from a source (IPv4 address, IPv6 /64) backed off after repeated failed auths. */
+  | 'SOURCE_BACKED_OFF'
+  /** A connection came from a source that already holds its share of the connections waiting for auth. */
+  | 'SOURCE_LIMIT'
+  /** A connection waiting for auth was closed to make room (oldest of the source holding the most). */
+  | 'PREAUTH_PRUNED'
 
 export const AUTH_ERROR_CODES: readonly AuthErrorCode[] = [
   'NO_CERTIFICATE', 'CHAIN_INVALID', 'REVOKED', 'PEER_ID_MISMATCH', 'BAD_TRANSCRIPT_SIGNATURE',
   'REPLAYED_TRANSCRIPT', 'TIMEOUT', 'FRAME_TOO_LARGE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION',
   'PROTOCOL_UNSUPPORTED', 'REMOTE_REJECTED', 'CLOSED', 'NOT_AUTHENTICATED', 'LOCAL_CREDENTIALS',
-  'SESSION_EXPIRED', 'IDENTITY_CHANGED', 'RATE_LIMITED'
+  'SESSION_EXPIRED', 'IDENTITY_CHANGED', 'RATE_LIMITED',
+  'SOURCE_BACKED_OFF', 'SOURCE_LIMIT', 'PREAUTH_PRUNED'
 ]
 
 /** True when `s` is one of the bounded codes (used on codes a remote peer reports to us). */

@@ -1,13 +1,13 @@
-import { decodeFrame, encodeFrame, encodeHello, encodeProof } from './codec.ts'
+import { decodeFrame, encodeFrame, encodeHello, encodeOpening, encodeProof } from './codec.ts'
 import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
-import { buildTranscript } from './transcript.ts'
 import { frameReaderOf } from './frame-reader.ts'
 import { directWrites } from './frame-writer.ts'
 import { expectSelected, selectLines } from './pipelined-select.ts'
+import { buildTranscript } from './transcript.ts'
 import { precheckAuth, verifyAuth } from './verify-auth.ts'
 import { wireChain } from './wire-chain.ts'
-import type { AuthFrame, HelloFrame } from './codec.ts'
+import type { AuthFrame } from './codec.ts'
 import type { FrameChannel } from './frame-writer.ts'
 import type { AuthRole, TranscriptInput } from './transcript.ts'
 import type { LocalCredentials } from './types.ts'
@@ -16,22 +16,36 @@ import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
 import type { Stream } from '@libp2p/interface'
 
 /*
- * The byte-moving half of the auth protocol. The dialer opens the stream; two flights each way:
+ * The byte-moving half of the auth protocol. The dialer opens the stream; two flights each way,
+ * and the listener proves itself first:
  *
  *   dialer                                         listener
- *   hello_D {chain, nonce}            ------->
- *                                                  examine D's chain, sign
- *                                     <-------     hello_L {chain, nonce}, proof_L
+ *   hello_D {v, nonce}                ------->
+ *                                                  sign
+ *                                     <-------     hello_L {v, nonce, chain}, proof_L
  *   examine L's chain, check proof_L, sign
- *   proof_D, verdict_D (ok)           ------->
- *                                                  check proof_D
+ *   proof_D {sig, chain}, verdict_D (ok) ----->
+ *                                                  examine D's chain, check proof_D
  *                                     <-------     verdict_L (ok)
  *
+ * The dialer discloses nothing about itself (no certificate, so no node_id or serial) until the
+ * listener has proved it holds a mesh certificate for the PeerId the dialer reached: a spoofed
+ * mDNS announcement or a stranger's address collects a nonce, nothing more. The cost moves to
+ * the listener, which signs for whoever opens the stream, as a TLS server does; the auth
+ * service bounds that with its per-address caps and back-off of connections waiting for auth.
+ *
+ * Each signature covers [label, signer's role, dialer PeerId, listener PeerId, dialer nonce,
+ * listener nonce] (transcript.ts). Both nonces are fresh per handshake, so no signature verifies
+ * in another session (no replay); the role differs, so the listener's proof can never be sent
+ * back as the dialer's (no reflection); both PeerIds are the ones the QUIC/TLS handshake
+ * authenticated, and each certificate names its PeerId, so a proof cannot be relayed onto
+ * another connection. The order of frames adds nothing to bind: the signer's own role and the
+ * PeerIds fix who spoke first.
+ *
  * Either side that refuses sends a negative verdict {ok: false, code} in place of its next frame
- * and stops, so a peer always learns why. Neither side signs before it has checked the other's
- * chain, so our (maybe hardware) key never signs for a stranger. Success needs both verdicts: a
- * peer is authenticated on one side only if it is on both. Every read and write carries `signal`
- * (the whole-exchange deadline); errors come out as AuthError.
+ * and stops, so a peer always learns why. Success needs both verdicts: a peer is authenticated
+ * on one side only if it is on both. Every read and write carries `signal` (the whole-exchange
+ * deadline); errors come out as AuthError.
  */
 
 /** What one end of the exchange needs. */
@@ -51,8 +65,8 @@ export interface ExchangeParams {
   /** Transcript label. @default TRANSCRIPT_LABEL (REAUTH_TRANSCRIPT_LABEL for a re-auth) */
   label?: string
   now(): number
-  /** Everything `verifyAuth` needs about the peer's hello, except the proof. */
-  examineHello(hello: HelloFrame): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>>
+  /** Everything `verifyAuth` needs about the peer's chain and nonce, except the proof. */
+  examineHello(hello: PeerHello): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>>
   /**
    * Called the moment we refuse the peer, before the verdict frame goes out: the refusal is on
    * record even if the peer, told why, hangs up before our write returns.
@@ -77,6 +91,9 @@ export interface ExchangeParams {
    */
   replyPrefix?: Uint8Array[]
 }
+
+/** What the peer presented: its chain (from its hello or its proof) and its nonce. */
+export interface PeerHello { chain: Uint8Array[], nonce: Uint8Array }
 
 type Examined = Omit<AuthCheckInput, 'transcript' | 'signature'>
 type Lp = FrameChannel
@@ -109,7 +126,7 @@ const otherRole = (role: AuthRole): AuthRole => role === 'dialer' ? 'listener' :
 
 async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
   const options = { signal: p.signal }
-  const ourHello = encodeHello(wireChain(p.credentials.chain), p.nonce)
+  const ourHello = encodeOpening(p.nonce)
   if (p.select == null) {
     await lp.write(ourHello, options)
   } else {
@@ -117,15 +134,19 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
     await expectSelected(lp, p.select, options)
   }
   const hello = await readFrame(lp, 1, options)
+  // [REJECT] a responder that shows no chain has proved nothing; it hears why, and nothing of ours
+  if (hello.chain == null) { throw await refuse(p, lp, stream, shapeError('the responder\'s hello carries no chain')) }
   const t = transcriptOf(p, hello.nonce)
-  // Our proof needs only the two nonces: it is signed while we check the peer's hello and proof.
-  // The responder already passed our hello's checks (else it would have refused, not proved).
+  // Our proof needs only the two nonces: it is signed while we check the peer's hello and proof,
+  // and sent only if they pass (a signature that never leaves discloses nothing).
   const ourSig = sign(p, buildTranscript(p.role, t, p.label))
   ourSig.catch(() => {})
-  const examined = await examine(lp, stream, p, hello)
+  const examined = await examine(lp, stream, p, { chain: hello.chain, nonce: hello.nonce })
   const proof = await readFrame(lp, 2, options)
+  if (proof.chain != null) { throw await refuse(p, lp, stream, shapeError('the responder\'s proof carries a chain')) }
   const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
-  const written = lp.writeV([encodeProof(await ourSig), encodeFrame({ t: 3, ok: true })], options)
+  // The peer has proved itself: only now does our chain go out, with our proof.
+  const written = lp.writeV([encodeProof(await ourSig, wireChain(p.credentials.chain)), encodeFrame({ t: 3, ok: true })], options)
   if (p.onLateVerdict == null) {
     await written
     await readFrame(lp, 3, options)
@@ -134,6 +155,11 @@ async function asOpener (lp: Lp, stream: Stream, p: ExchangeParams): Promise<Pee
     lateVerdict(lp, stream, p, written, p.onLateVerdict)
   }
   return identity
+}
+
+/** A frame of the right type in the wrong shape for its place in the exchange. */
+function shapeError (what: string): AuthError {
+  return new AuthError('MALFORMED_MESSAGE', what, { verdictSent: true })
 }
 
 /** After an early finish: once our proof is queued, waits for the peer's verdict; anything but "ok" in time goes to `report`. */
@@ -162,19 +188,23 @@ function closeQuietly (stream: Stream): void {
 async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<PeerIdentity> {
   const options = { signal: p.signal }
   const hello = await readFrame(lp, 1, options)
-  const examined = await examine(lp, stream, p, hello)
+  // [REJECT] an opener that sends its chain first is not following this version's order
+  if (hello.chain != null) { throw await refuse(p, lp, stream, shapeError('the opener\'s hello carries a chain')) }
   const t = transcriptOf(p, hello.nonce)
   const ourHello = encodeHello(wireChain(p.credentials.chain), p.nonce)
   await lp.writeV([ourHello, encodeProof(await sign(p, buildTranscript(p.role, t, p.label)))], options)
   const proof = await readFrame(lp, 2, options)
+  // [REJECT] the opener's proof must carry the chain its key is certified by
+  if (proof.chain == null) { throw await refuse(p, lp, stream, shapeError('the opener\'s proof carries no chain')) }
+  const examined = await examine(lp, stream, p, { chain: proof.chain, nonce: hello.nonce })
   const identity = await decide(lp, stream, p, examined, buildTranscript(otherRole(p.role), t, p.label), proof.sig)
   await readFrame(lp, 3, options)
   await lp.write(encodeFrame({ t: 3, ok: true }), options)
   return identity
 }
 
-/** Examines the peer's hello and refuses at once what needs no proof to refuse. */
-async function examine (lp: Lp, stream: Stream, p: ExchangeParams, hello: HelloFrame): Promise<Examined> {
+/** Examines the peer's chain and nonce and refuses at once what needs no proof to refuse. */
+async function examine (lp: Lp, stream: Stream, p: ExchangeParams, hello: PeerHello): Promise<Examined> {
   const examined = await p.examineHello(hello)
   const early = precheckAuth(p.now(), examined)
   if (early != null) {

@@ -1,66 +1,93 @@
+import { MAX_HELD_STREAMS } from './constants.ts'
+import { AuthError } from './errors.ts'
 import { muxerOf, withMethod } from './muxer-access.ts'
 import { preopeningUpgrader } from './preopen.ts'
 import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport, Upgrader } from '@libp2p/interface'
 
 /**
- * The listener takes the first inbound stream of an inbound connection straight from the muxer.
+ * Until a connection has authenticated, its inbound streams are ours, not libp2p's.
  *
- * Our dialer opens the auth stream before anything else (mesh-auth.ts, on connection:open), and a
- * peer gets no other protocol before auth anyway. libp2p would hand that stream to
- * `mss.handle`, which answers the two select lines with two writes, each waited out (a QUIC
- * stream write resolves through the native binding: a few hundred microseconds each), then
- * records the protocol in the peer store, and only then calls our handler. That was about
- * 1.3 ms of the listener's 2 ms between the dialer's hello and its reply (timing marks in both
- * processes of the dial benchmark's set-up).
+ * libp2p hands every inbound stream to `mss.handle`, which answers the select lines from the
+ * registrar's list: it echoes any protocol we handle and answers `ls` with all of them, before
+ * any handler (and so the auth guard) runs. A stranger would learn every protocol id without a
+ * certificate. So the muxer of every connection gets a 'stream' listener ahead of libp2p's own
+ * (it is added when the muxer is made, before the Connection exists), and while the muxer is
+ * not released every inbound stream is taken (`stopImmediatePropagation`) and given to the auth
+ * service's sink (mesh-auth.ts `onPreauthStream`): the auth stream runs the exchange, anything
+ * else gets "na" or waits for the verdict. A stream that comes before the service has claimed
+ * the muxer waits for the claim (at most MAX_HELD_STREAMS of them). Once the connection has
+ * authenticated the service releases the muxer: later streams, and the held ones it hands back
+ * (`handBack`), go to libp2p as usual.
  *
- * So the muxer of every inbound connection gets a 'stream' listener ahead of libp2p's own (it is
- * added when the muxer is made, before the Connection exists). The first stream is taken
- * (`stopImmediatePropagation`) when the auth service has claimed that muxer; the service reads
- * the select lines itself and answers them without waiting (mesh-auth.ts `onFirstStream`). A
- * first stream that asks for another protocol is handed back with its lines unread (`handBack`),
- * and any later stream, or the first of a muxer nobody claimed, goes to libp2p as usual.
+ * Taking the auth stream from the muxer also saves the listener libp2p's select: two writes,
+ * each waited out, and a peer-store update before our handler ran (about 1.3 ms of the
+ * listener's 2 ms between the dialer's hello and its reply, timing marks in both processes of
+ * the dial benchmark's set-up).
  *
  * Two ways in: QUIC brings its own muxer per connection, handed to the upgrader, so its transport
- * is wrapped (`claimableTransport`); TCP negotiates yamux, so that factory is wrapped
- * (`claimableMuxer`). The muxer is not part of the Connection interface; without one (another
- * libp2p build, a test double) nothing is claimed and libp2p's path stays.
+ * is wrapped (`claimableTransport`, both directions); TCP negotiates yamux, so that factory is
+ * wrapped (`claimableMuxer`). The muxer is not part of the Connection interface; without one
+ * (another libp2p build, a test double) nothing is claimed and libp2p's path stays, with the
+ * auth guard on every handler.
  */
 
-type FirstStreamSink = (stream: Stream) => void
+type StreamSink = (stream: Stream) => void
 
-/** Muxers that have the interceptor and have not had a stream yet; only these can be claimed. */
-const interceptable = new WeakSet<object>()
-/** The claim on a muxer's first inbound stream, until that stream arrives. */
-const claims = new WeakMap<object, FirstStreamSink>()
+interface Gate {
+  sink?: StreamSink
+  /** Streams that came before the claim. */
+  early: Stream[]
+  released: boolean
+}
 
-function intercept (muxer: StreamMuxer): void {
+/** The gate of every muxer with the interceptor. */
+const gates = new WeakMap<object, Gate>()
+
+/** Puts the interceptor on `muxer`: from now on its inbound streams wait for a claim. */
+export function interceptStreams (muxer: StreamMuxer): void {
+  if (gates.has(muxer)) { return }
+  const gate: Gate = { early: [], released: false }
+  gates.set(muxer, gate)
   muxer.addEventListener('stream', (evt) => {
-    if (!interceptable.has(muxer)) { return }
-    interceptable.delete(muxer)
-    const sink = claims.get(muxer)
-    claims.delete(muxer)
-    if (sink == null) { return }
+    if (gate.released) { return }
     evt.stopImmediatePropagation()
-    sink(evt.detail)
+    if (gate.sink != null) {
+      gate.sink(evt.detail)
+    } else if (gate.early.length < MAX_HELD_STREAMS) {
+      gate.early.push(evt.detail)
+    } else {
+      evt.detail.abort(new AuthError('NOT_AUTHENTICATED', 'too many streams before auth'))
+    }
   })
-  interceptable.add(muxer)
 }
 
 /**
- * Claims the first inbound stream of `connection` for `sink`. False when that is not possible
- * (no intercepting muxer, its first stream came already, or it is claimed): libp2p then delivers
- * the auth stream through the registrar.
+ * Claims every inbound stream of `connection` for `sink` until `releaseStreams`; streams that
+ * came before are given to it now. False when that is not possible (no intercepting muxer, or
+ * it is claimed or released already): libp2p then delivers streams through the registrar.
  */
-export function claimFirstInboundStream (connection: Connection, sink: FirstStreamSink): boolean {
+export function claimInboundStreams (connection: Connection, sink: StreamSink): boolean {
   const muxer = muxerOf(connection)
-  if (muxer == null || !interceptable.has(muxer) || claims.has(muxer)) { return false }
-  claims.set(muxer, sink)
+  const gate = muxer == null ? undefined : gates.get(muxer)
+  if (gate == null || gate.sink != null || gate.released) { return false }
+  gate.sink = sink
+  for (const stream of gate.early.splice(0)) { sink(stream) }
   return true
 }
 
+/** The connection authenticated: its later inbound streams go to libp2p. */
+export function releaseStreams (connection: Connection): void {
+  const muxer = muxerOf(connection)
+  const gate = muxer == null ? undefined : gates.get(muxer)
+  if (gate == null) { return }
+  gate.released = true
+  delete gate.sink
+  for (const stream of gate.early.splice(0)) { handBack(connection, stream) }
+}
+
 /**
- * Gives a claimed stream back to libp2p, as if it had never been taken: for a first stream that
- * asked for another protocol (the peer gets what libp2p gives any unauthenticated peer).
+ * Gives a claimed stream to libp2p, as if it had never been taken (after `releaseStreams`, so
+ * the interceptor lets it through): a stream held until the verdict, its select lines put back.
  */
 export function handBack (connection: Connection, stream: Stream): void {
   const muxer = muxerOf(connection)
@@ -81,7 +108,7 @@ function wrapFactory (inner: StreamMuxerFactory): StreamMuxerFactory {
     protocol: inner.protocol,
     createStreamMuxer: (maConn) => {
       const muxer = inner.createStreamMuxer(maConn)
-      intercept(muxer)
+      interceptStreams(muxer)
       return muxer
     }
   }
@@ -90,13 +117,14 @@ function wrapFactory (inner: StreamMuxerFactory): StreamMuxerFactory {
 /**
  * A transport (QUIC) that hands its own muxer factory to the upgrader: on inbound connections the
  * listener's upgrader is wrapped so that factory's muxers can be claimed, and on outbound ones
- * the dialer's, so that the auth stream is opened during the upgrade (preopen.ts). Everything
- * else (symbols included) is the inner transport's.
+ * the dialer's, so that the auth stream is opened during the upgrade (preopen.ts) and the
+ * listener's streams to us wait for our verdict too. Everything else (symbols included) is the
+ * inner transport's.
  */
 export function claimableTransport<C> (factory: (components: C) => Transport): (components: C) => Transport {
   return (components) => {
     const listening = withMethod(factory(components), 'createListener', (inner) => (options) => inner.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader) }))
-    return withMethod(listening, 'dial', (inner) => async (ma, options) => inner.dial(ma, { ...options, upgrader: preopeningUpgrader(options.upgrader) }))
+    return withMethod(listening, 'dial', (inner) => async (ma, options) => inner.dial(ma, { ...options, upgrader: preopeningUpgrader(options.upgrader, interceptStreams) }))
   }
 }
 

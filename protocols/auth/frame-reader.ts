@@ -1,7 +1,7 @@
-import { MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
-import { AuthError } from './errors.ts'
 import { raceAbort } from '../../src/util/race-abort.ts'
 import { varintLength } from '../../src/util/varint-frames.ts'
+import { MAX_FRAME_BYTES, MAX_READ_BUFFER_BYTES } from './constants.ts'
+import { AuthError } from './errors.ts'
 import type { Stream } from '@libp2p/interface'
 
 /**

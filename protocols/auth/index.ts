@@ -1,7 +1,9 @@
 /**
  * `/dadm-mesh/auth/1.0.0`: on every new connection both sides exchange their mesh certificate
  * chains and sign a transcript (label, role, both PeerIds, both fresh nonces) with their identity
- * key. Until that succeeds the peer is unauthenticated and every other protocol refuses it.
+ * key, the listener first (the dialer shows its certificate only to a listener that proved
+ * itself). Until that succeeds the peer is unauthenticated: its streams get "na" or wait, and
+ * connections waiting for auth are capped per source address (preauth-limits.ts).
  *
  * @example
  * ```ts
@@ -27,8 +29,12 @@ export { buildTranscript, verifyTranscriptSignature } from './transcript.ts'
 export type { AuthRole, TranscriptInput } from './transcript.ts'
 export { encodeFrame, decodeFrame } from './codec.ts'
 export type { AuthFrame, HelloFrame, ProofFrame, VerdictFrame } from './codec.ts'
-export type { AuthenticatedPeer, AuthFailure, AuthRegistrar, IdentitySigner, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, ReauthenticatedPeer, RevocationPredicate, SessionEnded, TransportName } from './types.ts'
+export type { AuthenticatedPeer, AuthFailure, AuthRegistrar, IdentitySigner, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, PreauthRefused, ReauthenticatedPeer, RevocationPredicate, SessionEnded, TransportName } from './types.ts'
 export { DefaultMeshAuth } from './mesh-auth.ts'
+export { PreauthLimiter } from './preauth-limits.ts'
+export type { PreauthLimits, PreauthRefusal } from './preauth-limits.ts'
+export { PREAUTH_DEFAULTS } from './constants.ts'
+export { sourceKey } from './source-address.ts'
 export { claimableMuxer, claimableTransport } from './first-stream.ts'
 
 /** The auth service factory for libp2p's `services` map. */

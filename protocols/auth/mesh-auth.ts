@@ -1,22 +1,23 @@
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
-import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
-import { AuthError } from './errors.ts'
 import { raceAbort } from '../../src/util/race-abort.ts'
-import { runExchange, toAuthError } from './exchange.ts'
-import { freshNonce } from './nonce.ts'
-import type { ExchangeParams } from './exchange.ts'
-import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
-import { claimFirstInboundStream, handBack } from './first-stream.ts'
-import { answerSelect, openBareStream } from './pipelined-select.ts'
-import type { SelectAnswer } from './pipelined-select.ts'
 import { failureOf, refuseSecondStream, sessionOf, verifierRefusal } from './connection-auth.ts'
-import type { ConnectionAuth } from './connection-auth.ts'
+import { DEFAULT_DEADLINE_MS, FAILURE_FLUSH_MS, MAX_HELD_STREAMS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, REAUTH_MAX_INBOUND_STREAMS, REAUTH_MAX_OUTBOUND_STREAMS, REAUTH_MIN_INTERVAL_MS, REAUTH_PROTOCOL, REAUTH_TRANSCRIPT_LABEL, REPLAY_CACHE_SIZE, REPLAY_CACHE_TTL_MS, SESSION_CHECK_MS } from './constants.ts'
+import { AuthError } from './errors.ts'
+import { runExchange, toAuthError } from './exchange.ts'
+import { claimInboundStreams, handBack, releaseStreams } from './first-stream.ts'
+import { guardRegisteredProtocols, requireAuthenticated } from './guard.ts'
+import { freshNonce } from './nonce.ts'
+import { acceptSelect, openBareStream, putBack, readSelect, refuseSelect } from './pipelined-select.ts'
+import { PreauthLimiter } from './preauth-limits.ts'
 import { ReplayCache } from './replay-cache.ts'
 import { sessionAction } from './session-watch.ts'
 import { transportOf } from './transport-name.ts'
-import type { HelloFrame } from './codec.ts'
+import type { ConnectionAuth } from './connection-auth.ts'
+import type { ExchangeParams, PeerHello } from './exchange.ts'
+import type { SelectAnswer, SelectRequest } from './pipelined-select.ts'
+import type { PreauthRefusal } from './preauth-limits.ts'
 import type { AuthRole } from './transcript.ts'
-import type { AuthenticatedPeer, AuthFailure, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, SessionEnded } from './types.ts'
+import type { AuthenticatedPeer, LocalCredentials, MeshAuth, MeshAuthComponents, MeshAuthEvents, MeshAuthInit, SessionEnded } from './types.ts'
 import type { AuthCheckInput } from './verify-auth.ts'
 import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
 import type { AbortOptions, Connection, CounterGroup, Logger, Stream, StreamHandler } from '@libp2p/interface'
@@ -26,6 +27,9 @@ import type { AbortOptions, Connection, CounterGroup, Logger, Stream, StreamHand
  * the listener open it instead, to overlap the dialer's set-up, measured no faster here.)
  */
 const STREAM_OPENER = 'outbound'
+
+/** Failures that say nothing about the source address: no strike against it. */
+const NO_SOURCE_STRIKE = new Set(['CLOSED', 'LOCAL_CREDENTIALS'])
 
 /** See `meshAuth()` in index.ts; the class is exported for tests that build it with stub components. */
 export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implements MeshAuth {
@@ -37,6 +41,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   private readonly deadlineMs: number
   private readonly now: () => number
   private readonly replay: ReplayCache
+  private readonly preauth: PreauthLimiter
   private readonly states = new Map<string, ConnectionAuth>()
   private readonly results?: CounterGroup
   private running = false
@@ -51,6 +56,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     this.log = components.logger.forComponent('dadm-mesh:auth')
     this.deadlineMs = init.deadlineMs ?? DEFAULT_DEADLINE_MS
     this.now = init.now ?? Date.now
+    this.preauth = init.preauth instanceof PreauthLimiter ? init.preauth : new PreauthLimiter(init.preauth ?? {}, this.now)
     this.replay = new ReplayCache(init.replayCacheSize ?? REPLAY_CACHE_SIZE, init.replayCacheTtlMs ?? REPLAY_CACHE_TTL_MS)
     this.results = components.metrics?.registerCounterGroup('dadm_mesh_auth_results_total', { label: 'code' })
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
@@ -96,6 +102,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     for (const state of this.states.values()) {
       clearTimeout(state.timer)
       clearTimeout(state.closer)
+      this.preauth.release(state.connection.id)
       if (state.outcome == null) {
         const err = new AuthError('CLOSED', 'node stopping')
         state.outcome = err
@@ -197,13 +204,61 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     }
     state.timer?.unref?.()
     this.states.set(connection.id, state)
+    // Every inbound stream is ours until the verdict (first-stream.ts): auth, "na", or held.
+    claimInboundStreams(connection, (stream) => { void this.onPreauthStream(stream, state) })
     if (connection.direction === STREAM_OPENER) {
       state.streamSeen = true
       void this.openAuthStream(state)
     } else {
-      claimFirstInboundStream(connection, (stream) => { void this.onFirstStream(stream, state) })
+      this.admit(state)
     }
     return state
+  }
+
+  /**
+   * Counts an inbound connection as waiting for auth (preauth-limits.ts), or turns it away: its
+   * source is backed off or holds its share already. Makes room by closing the oldest waiting
+   * connection of the heaviest source when the caps are reached.
+   */
+  private admit (state: ConnectionAuth): void {
+    const c = state.connection
+    const connections = this.components.connectionManager.getConnections()
+    const max = this.init.maxConnections ?? this.components.connectionManager.getMaxConnections?.() ?? Infinity
+    const { refused, evict } = this.preauth.admit(c.id, c.remoteAddr.toString(), connections.length, max)
+    if (refused != null) {
+      this.turnAway(state, new AuthError(refused, `connection from ${c.remoteAddr.toString()} refused before auth: ${refused}`))
+      return
+    }
+    for (const id of evict) {
+      const victim = this.states.get(id)
+      if (victim != null) { this.turnAway(victim, new AuthError('PREAUTH_PRUNED', 'closed to make room while the connections waiting for auth are at their cap')) }
+    }
+  }
+
+  /**
+   * Closes a connection waiting for auth on the limiter's word. Not an auth failure of its
+   * PeerId (reported as 'preauth:refused', not 'peer:auth-failed', so no PeerId back-off: a
+   * member pruned under a flood may dial again at once); a pruned source earns a strike.
+   */
+  private turnAway (state: ConnectionAuth, err: AuthError): void {
+    if (state.outcome != null) { return }
+    clearTimeout(state.timer)
+    state.outcome = err
+    state.controller.abort(err)
+    state.reject(err)
+    this.preauth.release(state.connection.id)
+    this.refuseHeld(state, err)
+    const c = state.connection
+    if (err.code === 'PREAUTH_PRUNED') { this.preauth.strike(c.remoteAddr.toString()) }
+    this.results?.increment({ [err.code]: true })
+    this.log('connection %s from %a closed before auth: %s', c.id, c.remoteAddr, err.code)
+    this.safeDispatchEvent('preauth:refused', { detail: { ...failureOf(state, err), pendingNow: this.preauth.pending } })
+    if (c.status === 'open') { c.abort(err) }
+  }
+
+  /** Connections waiting for auth now (all sources), and from `remoteAddr`'s source. */
+  pendingAuth (remoteAddr?: string): { total: number, fromSource: number, refused: Record<PreauthRefusal, number> } {
+    return { total: this.preauth.pending, fromSource: remoteAddr == null ? 0 : this.preauth.pendingFrom(remoteAddr), refused: { ...this.preauth.refused } }
   }
 
   private async openAuthStream (state: ConnectionAuth): Promise<void> {
@@ -245,22 +300,54 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     await this.runOn(state, stream, false, wire)
   }
 
-  /** The connection's first inbound stream, taken before libp2p's select (first-stream.ts). */
-  private async onFirstStream (stream: Stream, state: ConnectionAuth): Promise<void> {
-    let answer: SelectAnswer
+  /**
+   * An inbound stream of a connection that has no verdict yet (first-stream.ts): nothing but auth
+   * before auth. The auth stream runs the exchange; `ls`, a first stream for anything else, a
+   * second auth stream, or a stream of a refused connection gets "na" and is reset; any other
+   * stream waits, unanswered, for the verdict (an honest peer opens its streams the moment its
+   * own side succeeds, a moment before ours does) and then goes to libp2p, or gets "na".
+   */
+  private async onPreauthStream (stream: Stream, state: ConnectionAuth): Promise<void> {
+    const signal = state.controller.signal
+    let request: SelectRequest
     try {
-      answer = await answerSelect(stream, PROTOCOL, { signal: state.controller.signal })
+      request = await readSelect(stream, { signal })
     } catch (err: any) {
-      if (stream.status === 'open') { stream.abort(err) }
-      this.fail(state, toAuthError(err, state.controller.signal))
+      if (stream.status === 'open') { stream.abort(toAuthError(err, signal)) }
       return
     }
-    if (!answer.selected) {
-      // Another protocol first: libp2p's select and our guard treat it as any stream before auth.
+    const inbound = state.connection.direction !== STREAM_OPENER
+    if (request.protocol === PROTOCOL && inbound && !state.streamSeen && state.outcome == null) {
+      let answer: SelectAnswer
+      try {
+        answer = acceptSelect(stream, PROTOCOL, { signal })
+      } catch (err: any) {
+        if (stream.status === 'open') { stream.abort(toAuthError(err, signal)) }
+        this.fail(state, toAuthError(err, signal))
+        return
+      }
+      await this.respondOn(state, stream, answer.unsent != null ? { replyPrefix: answer.unsent } : {})
+      return
+    }
+    if (sessionOf(state) != null) {
+      // The verdict came while we read the lines: libp2p answers them.
+      putBack(stream, request)
       handBack(state.connection, stream)
       return
     }
-    await this.respondOn(state, stream, { replyPrefix: answer.unsent })
+    const started = !inbound || state.streamSeen
+    const held = state.held ?? []
+    if (state.outcome != null || !request.header || request.protocol === 'ls' || request.protocol === PROTOCOL || !started || held.length >= MAX_HELD_STREAMS) {
+      refuseSelect(stream, request, new AuthError('NOT_AUTHENTICATED', 'nothing but auth before auth'))
+      return
+    }
+    held.push({ stream, request })
+    state.held = held
+  }
+
+  /** The streams held for the verdict get "na" (the connection is refused). */
+  private refuseHeld (state: ConnectionAuth, err: AuthError): void {
+    for (const { stream, request } of (state.held ?? []).splice(0)) { refuseSelect(stream, request, err) }
   }
 
   private async runOn (state: ConnectionAuth, stream: Stream, opener: boolean, wire: Pick<ExchangeParams, 'select' | 'replyPrefix'> = {}): Promise<void> {
@@ -300,7 +387,7 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
   }
 
   /** Gathers what `verifyAuth` needs about a hello: the PKI's answer, revocation, replay. */
-  private async examineHello (hello: HelloFrame, remotePeerId: string): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>> {
+  private async examineHello (hello: PeerHello, remotePeerId: string): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>> {
     const now = this.now()
     const nonceSeen = this.replay.checkAndAdd(hello.nonce, now)
     let chain: AuthCheckInput['chain'] = { code: 'NO_CERTIFICATE' }
@@ -523,6 +610,13 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
       elapsedMs: performance.now() - state.startedAt
     }
     state.outcome = peer
+    this.preauth.release(c.id)
+    // From now on libp2p answers this connection's streams, the held ones first.
+    releaseStreams(c)
+    for (const { stream, request } of (state.held ?? []).splice(0)) {
+      putBack(stream, request)
+      handBack(c, stream)
+    }
     state.resolve(peer)
     this.results?.increment({ OK: true })
     this.log('authenticated %p node_id=%s serial=%s over %s in %d ms', c.remotePeer, peer.nodeId, peer.serialHex, peer.transport, Math.round(peer.elapsedMs))
@@ -551,6 +645,11 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     if (err.verdictSent !== true) { state.controller.abort(err) }
     state.reject(err)
     const c = state.connection
+    this.preauth.release(c.id)
+    this.refuseHeld(state, err)
+    // The deadline and every refusal count against the source address, which a flood cannot
+    // change as it changes PeerIds; a closed connection or our own fault says nothing about it.
+    if (c.direction !== STREAM_OPENER && !NO_SOURCE_STRIKE.has(err.code)) { this.preauth.strike(c.remoteAddr.toString()) }
     const failure = failureOf(state, err)
     this.results?.increment({ [err.code]: true })
     this.log.error('auth of %p failed code=%s chain_code=%s remote_code=%s after %d ms', c.remotePeer, err.code, err.chainCode ?? '-', err.remoteCode ?? '-', Math.round(failure.elapsedMs))

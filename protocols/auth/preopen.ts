@@ -1,6 +1,6 @@
-import { muxerOf, withMethod } from './muxer-access.ts'
 import { raceAbort } from '../../src/util/race-abort.ts'
-import type { Connection, Stream, StreamMuxerFactory, Upgrader } from '@libp2p/interface'
+import { muxerOf, withMethod } from './muxer-access.ts'
+import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Upgrader } from '@libp2p/interface'
 
 /**
  * The dialer's auth stream is open before libp2p announces the connection.
@@ -36,12 +36,16 @@ export function takePreopenedStream (connection: Connection): Stream | undefined
   return stream
 }
 
-/** A dialer's upgrader whose muxer (when the transport brings one: QUIC) opens a stream at once. */
-export function preopeningUpgrader (upgrader: Upgrader): Upgrader {
+/**
+ * A dialer's upgrader whose muxer (when the transport brings one: QUIC) opens a stream at once.
+ * `prepare` sees the muxer first (first-stream.ts puts its stream interceptor on it).
+ */
+export function preopeningUpgrader (upgrader: Upgrader, prepare: (muxer: StreamMuxer) => void = () => {}): Upgrader {
   return withMethod(upgrader, 'upgradeOutbound', (inner) => async (maConn, opts: any) => {
     const factory: StreamMuxerFactory | undefined = opts?.muxerFactory
     if (factory == null) { return inner.upgradeOutbound(maConn, opts) }
     const muxer = factory.createStreamMuxer(maConn)
+    prepare(muxer)
     try {
       const opening = muxer.createStream()
       preopened.set(muxer, await (opts.signal == null ? opening : raceAbort(opening, opts.signal)))

@@ -1,5 +1,6 @@
 import type { AuthErrorCode } from './errors.ts'
 import type { AuthGate, GuardRegistrar } from './guard.ts'
+import type { PreauthLimiter, PreauthLimits, PreauthRefusal } from './preauth-limits.ts'
 import type { PeerCertificateVerifier, PeerIdentity } from '../../src/node/peer-verifier.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, Startable, StreamHandler, TypedEventTarget } from '@libp2p/interface'
 
@@ -75,6 +76,16 @@ export interface MeshAuthEvents {
   'peer:reauthenticated': CustomEvent<ReauthenticatedPeer>
   /** A session ended: its certificate expired, or no longer verifies (trust or revocation change). */
   'session:ended': CustomEvent<SessionEnded>
+  /**
+   * A connection waiting for auth was turned away or closed by the caps on such connections
+   * (SOURCE_BACKED_OFF, SOURCE_LIMIT, PREAUTH_PRUNED). Not a failed auth of its PeerId.
+   */
+  'preauth:refused': CustomEvent<PreauthRefused>
+}
+
+/** A connection the pre-auth caps turned away, and how many were waiting after. */
+export interface PreauthRefused extends AuthFailure {
+  pendingNow: number
 }
 
 export interface MeshAuthInit {
@@ -104,6 +115,13 @@ export interface MeshAuthInit {
   reauthMinIntervalMs?: number
   /** Lead of the watch's re-auth before a peer certificate expires, as a fraction of its lifetime. @default REAUTH_LEAD_FRACTION */
   reauthLeadFraction?: number
+  /**
+   * Caps and back-off of connections waiting for auth, or the limiter itself (the node shares
+   * one with its connection gater, which refuses early). @default PREAUTH_DEFAULTS
+   */
+  preauth?: PreauthLimiter | Partial<PreauthLimits>
+  /** libp2p's connection cap, to keep a slot free for members. @default the connection manager's */
+  maxConnections?: number
 }
 
 /** The registrar operations the service uses (a subset of libp2p's internal Registrar). */
@@ -116,7 +134,7 @@ export interface MeshAuthComponents {
   registrar: AuthRegistrar
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
-  connectionManager: { getConnections(): Connection[] }
+  connectionManager: { getConnections(): Connection[], getMaxConnections?(): number }
   metrics?: Metrics
 }
 
@@ -149,4 +167,6 @@ export interface MeshAuth extends TypedEventTarget<MeshAuthEvents>, AuthGate, St
   revalidateSessions(): Promise<{ checked: number, closed: number }>
   /** SPKI of the identity key we presented on `connection` (what attestation must bind). */
   localSpkiOf(connection: Connection | string): Uint8Array | undefined
+  /** Connections waiting for auth now (all sources), and from `remoteAddr`'s source. */
+  pendingAuth(remoteAddr?: string): { total: number, fromSource: number, refused: Record<PreauthRefusal, number> }
 }

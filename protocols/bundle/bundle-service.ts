@@ -1,9 +1,12 @@
+import { TypedEventEmitter } from '@libp2p/interface'
+import { chooseHolders } from '../../src/dtn/holders.ts'
 import { FRAME_DEADLINE_MS, MAX_FRAME_BYTES, MAX_FRAMES_PER_STREAM, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, WINDOW, WINDOW_BYTES, WIRE_VERSION } from './constants.ts'
 import { BundleProtocolError } from './errors.ts'
 import { FrameStream } from './frame-stream.ts'
 import { serveFrames } from './serve-stream.ts'
 import type { AckFrame } from './codec.ts'
 import type { BundleAgent } from '../../src/dtn/bundle-agent.ts'
+import type { HolderCandidate, HolderRefusal } from '../../src/dtn/holders.ts'
 import type { Transfer } from '../../src/dtn/transfer-planner.ts'
 import type { AbortOptions, Connection, Logger, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
@@ -19,6 +22,13 @@ import type { AbortOptions, Connection, Logger, Stream, StreamHandler, StreamHan
  * completes its transfer (the agent releases custody after a direct hand-over); what a failed
  * stream leaves is retried on schedule. A peer that authenticates is served at once
  * (issue 7: retries "triggered at once when the peer reconnects"); due retries run every tick.
+ *
+ * Custody goes only to the newest holder of a node_id (src/dtn/holders.ts): when two
+ * authenticated peers claim one node_id, bundles for it (direct, spray or flood) go to the one
+ * whose certificate is newest among all the node has seen for that node_id, and a peer whose
+ * certificate is superseded, revoked or expired is handed nothing; each such refusal is raised
+ * once as `custody:refused` with its code. The choice is made when transfers are planned and
+ * made again before every stream is opened, so a newer holder that appears meanwhile wins.
  */
 
 /** What the service needs of the mesh node (MeshNode fits). */
@@ -29,7 +39,8 @@ export interface BundleNode {
   /** Opens a stream over an authenticated connection (PeerId text). */
   openStream(peerId: string, protocol: string, options?: AbortOptions): Promise<Stream>
   auth: { waitForAuthentication(connection: Connection, options?: AbortOptions): Promise<{ nodeId: string, peerId: string }> }
-  peers: { list(): Array<{ peerId: string, nodeId: string, status: string }> }
+  /** Every peer the node knows, connected or not, with the certificate it last authenticated with. */
+  peers: { list(): HolderCandidate[] }
   addEventListener(type: 'peer:authenticated', listener: (evt: CustomEvent<{ nodeId: string, peerId: string }>) => void): void
   removeEventListener(type: 'peer:authenticated', listener: (evt: CustomEvent<{ nodeId: string, peerId: string }>) => void): void
 }
@@ -47,17 +58,35 @@ export interface BundleServiceInit {
   tickMs?: number
   /** How often expired bundles are swept. @default 60000 */
   sweepMs?: number
+  /** The clock the holders' certificates are checked against. @default the agent's */
+  now?(): number
+  /** The node's revocation state for a peer's certificate (a throw counts as revoked). @default none revoked */
+  isRevoked?(peer: HolderCandidate): boolean
+  /**
+   * Every peer whose certificate counts when choosing the newest holder, when `node.peers` lists
+   * only those that may receive (a node that holds back peers still attesting): a newer
+   * certificate held back still supersedes an older one. @default node.peers.list()
+   */
+  knownPeers?(): HolderCandidate[]
   log?: Logger
 }
 
-export class BundleService {
+export interface BundleServiceEvents {
+  /** An authenticated peer is refused custody (HOLDER_SUPERSEDED, HOLDER_REVOKED, HOLDER_EXPIRED); raised once per peer and code. */
+  'custody:refused': CustomEvent<HolderRefusal>
+}
+
+export class BundleService extends TypedEventEmitter<BundleServiceEvents> {
   readonly #init: BundleServiceInit
   readonly #sending = new Map<string, Transfer[]>()
   #timers: Array<ReturnType<typeof setInterval>> = []
   #running = false
   #pumping = false
+  /** PeerId -> the refusal last raised for it (bounded by the peer table: peers no longer refused are dropped). */
+  readonly #refused = new Map<string, string>()
 
   constructor (init: BundleServiceInit) {
+    super()
     this.#init = init
     this.onAuthenticated = this.onAuthenticated.bind(this)
   }
@@ -87,11 +116,30 @@ export class BundleService {
     void this.pump(evt.detail.nodeId)
   }
 
-  /** node_id -> PeerId of every authenticated peer. */
+  /**
+   * node_id -> PeerId of the one authenticated peer per node_id that may hold its bundles: the
+   * newest holder (src/dtn/holders.ts). Refusals not raised before are raised now.
+   */
   #connected (): Map<string, string> {
-    const out = new Map<string, string>()
-    for (const p of this.#init.node.peers.list()) { if (p.status === 'authenticated') { out.set(p.nodeId, p.peerId) } }
-    return out
+    const receivers = this.#init.node.peers.list()
+    let candidates = receivers
+    if (this.#init.knownPeers != null) {
+      const may = new Set<string>()
+      for (const p of receivers) { if (p.status === 'authenticated') { may.add(p.peerId) } }
+      // the others count as seen certificates, never as receivers
+      candidates = this.#init.knownPeers().map(p => p.status !== 'authenticated' || may.has(p.peerId) ? p : { ...p, status: 'held-back' })
+    }
+    const { eligible, refused } = chooseHolders(candidates, (this.#init.now ?? (() => this.#init.agent.now()))(), this.#init.isRevoked)
+    const current = new Set<string>()
+    for (const r of refused) {
+      current.add(r.peerId)
+      if (this.#refused.get(r.peerId) === r.code) { continue }
+      this.#refused.set(r.peerId, r.code)
+      this.#init.log?.('custody refused to %s (node_id %s, serial %s): %s', r.peerId, r.nodeId, r.serialHex, r.code)
+      this.safeDispatchEvent('custody:refused', { detail: r })
+    }
+    for (const peerId of this.#refused.keys()) { if (!current.has(peerId)) { this.#refused.delete(peerId) } }
+    return eligible
   }
 
   /** Plans and starts transfers: everything for `peer` when it just authenticated, else what is due. */
@@ -133,6 +181,8 @@ export class BundleService {
     try {
       if (peerId == null) { throw new BundleProtocolError('CLOSED', 'peer is not connected') }
       while (queue.length > 0 && this.#running) {
+        // [REFUSE] the peer is no longer the newest holder of its node_id: nothing more goes to it
+        if (this.#connected().get(nodeId) !== peerId) { throw new BundleProtocolError('HOLDER_REFUSED', `${peerId} is not the newest holder of ${nodeId}`) }
         stream = await this.#init.node.openStream(peerId, PROTOCOL, { signal: AbortSignal.timeout(deadline) })
         const frames = new FrameStream(stream, this.#init.maxFrameBytes ?? MAX_FRAME_BYTES)
         let sent = 0

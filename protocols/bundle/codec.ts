@@ -2,6 +2,7 @@ import { encode } from 'cborg'
 import { checkBundleId } from '../../src/dtn/bundle-id.ts'
 import { MAX_SPRAY_COPIES } from '../../src/dtn/constants.ts'
 import { isBundleErrorCode } from '../../src/dtn/errors.ts'
+import { STORE_REFUSAL_CODES } from '../../src/store/bundle-records.ts'
 import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import { MAX_ACK_FRAME_BYTES, MAX_FRAME_BYTES, WIRE_VERSION } from './constants.ts'
 import { BundleProtocolError } from './errors.ts'
@@ -27,7 +28,7 @@ export interface AckFrame { t: 2, id: BundleId, offset: number, status: AckStatu
 export type Frame = BundleFrame | AckFrame
 
 /** Codes an ACK may carry: the bundle's refusals, the store's, and a receiver's own trouble. */
-const EXTRA_ACK_CODES = new Set(['QUOTA_EXCEEDED', 'INTERNAL', 'CLOSED'])
+const EXTRA_ACK_CODES = new Set<string>([...STORE_REFUSAL_CODES, 'INTERNAL'])
 
 /** True for a code an ACK may carry (anything else is dropped, so logs stay bounded). */
 export function isAckCode (s: unknown): s is string {

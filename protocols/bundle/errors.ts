@@ -12,6 +12,8 @@ export type BundleProtocolErrorCode =
   | 'TIMEOUT'
   /** The stream closed before the exchange ended. */
   | 'CLOSED'
+  /** The peer is not the newest holder of its node_id (src/dtn/holders.ts): no bundle goes to it. */
+  | 'HOLDER_REFUSED'
 
 /** Raised by the bundle protocol's codec and stream code. */
 export class BundleProtocolError extends MeshError<BundleProtocolErrorCode> {

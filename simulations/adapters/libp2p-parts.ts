@@ -16,6 +16,16 @@ export const SIM_CONNECTION_LIMITS = {
   inboundUpgradeTimeoutMs: 20_000
 }
 
+/**
+ * The pre-auth caps of a simulated node: every node of a QUIC run dials from 127.0.0.1 within a
+ * second of start, so the member default of 16 waiting connections per source address would turn
+ * honest nodes away. The global cap matches SIM_CONNECTION_LIMITS' pending-upgrade cap.
+ */
+export const SIM_PREAUTH_LIMITS = {
+  maxPending: 256,
+  maxPendingPerSource: 256
+}
+
 /** The transport list for node `i`: the link-model memory transport, or real QUIC. */
 export function simTransports (ctx: SimContext): any[] {
   return ctx.transport === 'memory' ? [simLinkTransport(ctx.fabric, ctx.bridge)] : [quic()]

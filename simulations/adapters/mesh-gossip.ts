@@ -8,7 +8,7 @@ import { parseCertificate } from '../../src/pki/certificate.ts'
 import { ChainVerifier } from '../../src/pki/chain-verifier.ts'
 import { wrapStore } from '../../src/store/mesh-store.ts'
 import { countingRegister, newCounters } from './gossip-counters.ts'
-import { SIM_CONNECTION_LIMITS, simListen, simTransports } from './libp2p-parts.ts'
+import { SIM_CONNECTION_LIMITS, SIM_PREAUTH_LIMITS, simListen, simTransports } from './libp2p-parts.ts'
 import { sendDuplicates } from './raw-gossip.ts'
 import { SimDtn, deliveryPathOf } from './sim-dtn.ts'
 import { SimRotation } from './sim-rotation.ts'
@@ -229,6 +229,7 @@ function meshOptions (ctx: SimContext, index: number): MeshNodeConfig {
     // @libp2p/bootstrap refuses /memory addresses: over memory links the shard dials them instead.
     bootstrap: coldBoot && ctx.transport === 'quic' ? ctx.bootstrap.filter(a => !a.endsWith(`/p2p/${ctx.directory.peerIds[index]}`)) : [],
     discovery: { dialDiscovered: coldBoot, targetConnections: Math.max(1, ctx.targetConnections) },
-    connectionManager: SIM_CONNECTION_LIMITS
+    connectionManager: SIM_CONNECTION_LIMITS,
+    auth: { preauth: SIM_PREAUTH_LIMITS }
   }
 }

@@ -1,12 +1,19 @@
 import { CaService } from '../../src/enrollment/ca-service.ts'
+import { RATE_LIMIT_DEFAULTS } from '../../src/enrollment/rate-buckets.ts'
 import { issueServerTls, serverNames } from '../../src/enrollment/server-cert.ts'
 import { createEnrollmentServer } from '../../src/enrollment/server.ts'
-import { SERVER_DEFAULTS } from '../../src/enrollment/types.ts'
 import { Rng } from '../core/rng.ts'
 import { RunClock } from '../core/run-clock.ts'
 import type { SimPki } from './sim-pki.ts'
 import type { EnrollmentServer } from '../../src/enrollment/server.ts'
+import type { RateLimit } from '../../src/enrollment/types.ts'
 import type { RotationSpec } from '../scenario/types.ts'
+
+/** A per-address limit no simulated fleet reaches (all its nodes share 127.0.0.1). */
+const UNLIMITED: RateLimit = { max: 1_000_000, windowMs: 60_000 }
+
+/** `limit` per window of the run clock, which runs `speed` times faster than the real one. */
+const scaled = (limit: RateLimit, speed: number): RateLimit => ({ max: Math.ceil(limit.max * speed), windowMs: limit.windowMs })
 
 /**
  * The run's enrollment service for the `rotation` scenario: the real `CaService` over the run's
@@ -44,12 +51,15 @@ export class SimCaService {
         config: {
           tls,
           clientCaPem: pki.ca.rootPem,
-          // Every simulated node calls from 127.0.0.1: the per-address limit (a rack behind one
-          // NAT address) would refuse the fleet. The global limit keeps its default per minute of
-          // the run clock: the clock runs `speed` times faster, so the fleet asks as often per
+          // Every simulated node calls from 127.0.0.1: the per-address limits (a rack behind one
+          // NAT address) would refuse the fleet. The shared limits keep their defaults per minute
+          // of the run clock: the clock runs `speed` times faster, so the fleet asks as often per
           // real minute.
-          perAddressLimit: { max: 1_000_000, windowMs: 60_000 },
-          globalLimit: { max: Math.ceil(SERVER_DEFAULTS.globalLimit.max * clockSpeed), windowMs: SERVER_DEFAULTS.globalLimit.windowMs }
+          rateLimits: {
+            enrollment: { perAddress: UNLIMITED, global: scaled(RATE_LIMIT_DEFAULTS.enrollment.global, clockSpeed) },
+            crl: { perAddress: UNLIMITED, global: scaled(RATE_LIMIT_DEFAULTS.crl.global, clockSpeed) },
+            authenticated: { perAddress: UNLIMITED, perIdentity: scaled(RATE_LIMIT_DEFAULTS.authenticated.perIdentity, clockSpeed) }
+          }
         },
         now: () => new Date(clock.now()),
         logger: false

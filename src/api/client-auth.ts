@@ -2,6 +2,7 @@ import { tlsPeerChain } from '../http/tls-peer-chain.ts'
 import { ADMIN_URI_PREFIX } from '../pki/ca/csr-policy.ts'
 import { parseCertificate } from '../pki/certificate.ts'
 import { nodeIdentity } from '../pki/node-identity.ts'
+import { bytesEqual } from '../pki/signature.ts'
 import { verifyChain } from '../pki/verify-chain.ts'
 import { EKU } from '../pki/x509-extensions.ts'
 import { NodeApiError } from './errors.ts'
@@ -11,7 +12,7 @@ import type { Crl } from '../pki/crl.ts'
 import type { FastifyRequest } from 'fastify'
 import type { TLSSocket } from 'node:tls'
 
-/** Who a verified API client is: this node itself, or an operator with an admin certificate. */
+/** Who a verified API client is: this node itself (its node_id, PeerId and key), or an operator with an admin certificate. */
 export interface ApiClient {
   role: 'self' | 'admin'
   /** node_id for `self`, the admin name for `admin`. */
@@ -19,10 +20,23 @@ export interface ApiClient {
   serialHex: string
 }
 
+/**
+ * Who "this node" is, beyond its node_id: its libp2p PeerId and the identity keys it holds (the
+ * current one, and one rotated out while its certificate still runs). Read on every request, so
+ * a rotation counts at once.
+ */
+export interface ApiSelf {
+  peerId: string
+  /** SubjectPublicKeyInfo DER of each identity key the node holds. */
+  keys: Uint8Array[]
+}
+
 /** The trust the API checks clients against; read on every request, so a new CRL counts at once. */
 export interface ApiTrust {
   /** This node's node_id: the only node certificate admitted. */
   nodeId: string
+  /** This node's PeerId and keys: a certificate for its node_id with another key or PeerId is not this node. */
+  self(): ApiSelf
   roots(): Certificate[]
   /** Known CA certificates (the issuing chain) to complete clients' paths. */
   intermediates(): Certificate[]
@@ -66,8 +80,12 @@ export function authenticateApiClient (trust: ApiTrust, chain: Uint8Array[], now
     throw new NodeApiError('CLIENT_CERT_INVALID', { cause: err })
   }
   // A valid mesh member, but another node: the API serves only its own node and operators.
-  const { nodeId } = nodeIdentity(leaf)
+  const { nodeId, peerId } = nodeIdentity(leaf)
   if (nodeId !== trust.nodeId) { throw new NodeApiError('CLIENT_CERT_WRONG_ROLE') }
+  // The node_id alone proves nothing: a second certificate for it (a squatter's, or a superseded
+  // holder's) carries another key and PeerId, and is not this node.
+  const self = trust.self()
+  if (peerId !== self.peerId || !self.keys.some(k => bytesEqual(k, leaf.spki))) { throw new NodeApiError('CLIENT_CERT_WRONG_ROLE') }
   return { role: 'self', subject: nodeId, serialHex: leaf.serialHex }
 }
 

@@ -1,4 +1,6 @@
-import { request as httpsRequest } from 'node:https'
+import { request as httpRequest } from 'node:http'
+import { isIP } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { MeshError } from '../errors.ts'
 import { tlsPeerChain } from '../http/tls-peer-chain.ts'
 import { nodeIdentity } from '../pki/node-identity.ts'
@@ -34,6 +36,8 @@ export interface NodeApiClientOptions {
   credential: { certPem: string, keyPem: string, passphrase?: string }
   /** The node we mean to talk to: its certificate must bind this PeerId. */
   expectedPeerId: string
+  /** And, when given, this node_id (a valid mesh certificate of another node is not the one we mean). */
+  expectedNodeId?: string
   /** Mesh roots and known CA certificates to check the server's node certificate. */
   roots: Certificate[]
   intermediates?: Certificate[]
@@ -46,9 +50,10 @@ export interface NodeApiClientOptions {
 
 /**
  * One GET to a node admin API over mutual TLS. The server's chain cannot pass OpenSSL's check (a
- * session certificate is a proxy certificate), so it is checked here instead, before the answer
- * is read: a session certificate signed by a node certificate that chains to a mesh root and binds
- * `expectedPeerId`. Returns the parsed JSON of a 2xx, else throws NodeApiClientError.
+ * session certificate is a proxy certificate), so it is checked here instead, as soon as the
+ * handshake completes and before the request is sent: a session certificate signed by a node
+ * certificate that chains to a mesh root and binds `expectedPeerId` (and `expectedNodeId`).
+ * Returns the parsed JSON of a 2xx, else throws NodeApiClientError.
  */
 export async function nodeApiGet (path: string, opts: NodeApiClientOptions): Promise<unknown> {
   return nodeApiRequest('GET', path, undefined, opts)
@@ -64,25 +69,21 @@ async function nodeApiRequest (method: 'GET' | 'POST', path: string, body: Buffe
   if (url.protocol !== 'https:') { throw new TypeError('the node API is https only') }
   const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024
   const now = opts.now ?? (() => new Date())
+  const signal = AbortSignal.timeout(opts.timeoutMs ?? 10_000)
+  const socket = await connectToExpectedNode(url, opts, now(), signal)
   const reply = await new Promise<{ status: number, body: Buffer }>((resolve, reject) => {
-    const req = httpsRequest(url, {
+    // The socket is already connected and checked: the request goes out on it and nowhere else.
+    const req = httpRequest({
       method,
-      cert: opts.credential.certPem,
-      key: opts.credential.keyPem,
-      ...(opts.credential.passphrase != null ? { passphrase: opts.credential.passphrase } : {}),
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
-      agent: false,
-      headers: { accept: 'application/json', ...(body != null ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) },
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000)
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname + url.search,
+      // No `agent` at all: with `agent: false` node builds a throwaway Agent that ignores
+      // createConnection and dials a fresh plain TCP connection.
+      createConnection: () => socket,
+      headers: { host: url.host, accept: 'application/json', ...(body != null ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) },
+      signal
     }, res => {
-      try {
-        checkServer(tlsPeerChain(res.socket as TLSSocket), opts, now())
-      } catch (err) {
-        req.destroy()
-        reject(err)
-        return
-      }
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (c: Buffer) => {
@@ -95,7 +96,7 @@ async function nodeApiRequest (method: 'GET' | 'POST', path: string, body: Buffe
     })
     req.on('error', err => { reject(err instanceof NodeApiClientError ? err : new NodeApiClientError('UNREACHABLE', `cannot reach ${url.origin}: ${err.message}`, { cause: err })) })
     req.end(body)
-  })
+  }).finally(() => { socket.destroy() })
   let json: any
   try {
     json = JSON.parse(reply.body.toString('utf8'))
@@ -112,12 +113,73 @@ async function nodeApiRequest (method: 'GET' | 'POST', path: string, body: Buffe
   return json
 }
 
+/**
+ * Opens the TLS connection and judges the server's chain on `secureConnect`, before a single
+ * request byte is written: whoever listens on the API port without being the expected node learns
+ * neither the path nor the body (a bundle payload, a gossip value). Only our client certificate
+ * goes out in the handshake, and that is public.
+ */
+async function connectToExpectedNode (url: URL, opts: NodeApiClientOptions, now: Date, signal: AbortSignal): Promise<TLSSocket> {
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  return new Promise<TLSSocket>((resolve, reject) => {
+    let settled = false
+    const settle = (err?: Error): void => {
+      if (settled) { return }
+      settled = true
+      // onError stays attached: once settled it does nothing, and it covers the moment between
+      // here and the HTTP request taking the socket over.
+      signal.removeEventListener('abort', onAbort)
+      if (err != null) {
+        socket.destroy()
+        reject(err)
+      } else {
+        resolve(socket)
+      }
+    }
+    const onError = (err: Error): void => { settle(new NodeApiClientError('UNREACHABLE', `cannot reach ${url.origin}: ${err.message}`, { cause: err })) }
+    const onAbort = (): void => { settle(new NodeApiClientError('UNREACHABLE', `no TLS session with ${url.origin} before the deadline`)) }
+    let socket: TLSSocket
+    try {
+      socket = tlsConnect({
+        host,
+        port: Number(url.port === '' ? 443 : url.port),
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        cert: opts.credential.certPem,
+        key: opts.credential.keyPem,
+        ...(opts.credential.passphrase != null ? { passphrase: opts.credential.passphrase } : {}),
+        // The chain is judged by checkServer below: a session certificate is a proxy certificate
+        // that OpenSSL's own check refuses.
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.3',
+        ALPNProtocols: ['http/1.1']
+      })
+    } catch (err) {
+      // A credential OpenSSL cannot load (a wrong key passphrase) fails here, before any connection.
+      reject(new NodeApiClientError('UNREACHABLE', `cannot open a TLS session to ${url.origin}: ${(err as Error).message}`, { cause: err }))
+      return
+    }
+    socket.once('error', onError)
+    signal.addEventListener('abort', onAbort)
+    socket.once('secureConnect', () => {
+      try {
+        checkServer(tlsPeerChain(socket), opts, now)
+      } catch (err) {
+        settle(err as Error)
+        return
+      }
+      settle()
+    })
+  })
+}
+
 /** The server must be the expected node: session certificate -> its node certificate -> a mesh root. */
 function checkServer (chain: Uint8Array[], opts: NodeApiClientOptions, now: Date): void {
   try {
     const { node, rest } = checkSessionCertificate(chain, now.getTime())
     verifyChain(now, node, [...rest, ...(opts.intermediates ?? [])], opts.roots, [], {})
-    if (nodeIdentity(node).peerId !== opts.expectedPeerId) { throw new Error('the node certificate binds another PeerId') }
+    const id = nodeIdentity(node)
+    if (id.peerId !== opts.expectedPeerId) { throw new Error('the node certificate binds another PeerId') }
+    if (opts.expectedNodeId != null && id.nodeId !== opts.expectedNodeId) { throw new Error('the node certificate names another node_id') }
   } catch (err) {
     throw new NodeApiClientError('SERVER_NOT_TRUSTED', `the node API server is not the expected node: ${(err as Error).message}`, { cause: err })
   }

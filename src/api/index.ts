@@ -2,7 +2,7 @@
 export { createNodeApiServer, NODE_API_DEFAULTS } from './server.ts'
 export type { NodeApiServer, NodeApiServerOptions, NodeApiSource } from './server.ts'
 export { authenticateApiClient, apiClientOf, requireApiClient } from './client-auth.ts'
-export type { ApiClient, ApiTrust } from './client-auth.ts'
+export type { ApiClient, ApiSelf, ApiTrust } from './client-auth.ts'
 export { NODE_API_ERRORS, NodeApiError, isNodeApiErrorCode, nodeApiErrorBody } from './errors.ts'
 export type { NodeApiErrorBody, NodeApiErrorCode } from './errors.ts'
 export { nodeApiGet, nodeApiPost, NodeApiClientError } from './client.ts'

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { AttestationError } from './errors.ts'
 import { MAX_PCR_INDEX } from './evidence.ts'
 import { TPM_HASHES } from './tpm-reader.ts'
@@ -36,6 +37,22 @@ export interface AttestationPolicy {
   on_failure: 'demote' | 'close'
   /** How often connected peers are attested again. */
   recheck_interval_seconds: number
+  /**
+   * Enforcement (seed §1, §6.3: only members with valid certificates and attestation, where
+   * enforced, accept and re-forward). When true, a peer counts as a gossip, relay and bundle
+   * member only once its attestation passed (pending peers are neither sent to nor heard), and,
+   * unless `accept_none`, gossip and bundles whose origin certificate lacks the CA's
+   * attested-device extension are refused (ORIGIN_NOT_ATTESTED).
+   */
+  enforce: boolean
+  /** How long after auth a peer may stay pending before it is failed (`on_failure` applies). */
+  pending_deadline_seconds: number
+  /**
+   * Consecutive transient answers (RATE_LIMITED, a reset or closed attest stream) after which the
+   * peer is failed with that code. Each alone says nothing about the device, but a peer that
+   * never answers must not stay a member (or pending) for ever by always being "busy".
+   */
+  max_transient_failures: number
 }
 
 /**
@@ -51,7 +68,14 @@ export const DEFAULT_ATTESTATION_POLICY: Readonly<AttestationPolicy> = {
   require_known_ek: true,
   require_restricted_ak: true,
   on_failure: 'demote',
-  recheck_interval_seconds: 3600
+  recheck_interval_seconds: 3600,
+  enforce: true,
+  // Auth plus one quote: a swtpm quote takes ~50 ms, a hardware TPM a few seconds at worst;
+  // 10 s also leaves room for the retries below (PENDING_RETRY_MS apart).
+  pending_deadline_seconds: 10,
+  // A prover answers one verifier at most once a second (RATE_LIMITED otherwise), so an honest
+  // one that was asked twice in a row answers the second retry; three in a row is no accident.
+  max_transient_failures: 3
 }
 
 /** Bounds on a policy document, so a hostile or broken one cannot blow up a verifier. */
@@ -111,6 +135,11 @@ export function parseAttestationPolicy (value: unknown): AttestationPolicy {
   const interval = p.recheck_interval_seconds
   if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 10 || interval > 7 * 86400) { throw bad('recheck_interval_seconds must be in [10, 604800]') }
   if (p.on_failure !== 'demote' && p.on_failure !== 'close') { throw bad('on_failure must be demote or close') }
+  if (typeof p.enforce !== 'boolean') { throw bad('enforce must be true or false') }
+  const pending = p.pending_deadline_seconds
+  if (typeof pending !== 'number' || !Number.isFinite(pending) || pending < 1 || pending > 600) { throw bad('pending_deadline_seconds must be in [1, 600]') }
+  const tries = p.max_transient_failures
+  if (!Number.isSafeInteger(tries) || tries < 1 || tries > 100) { throw bad('max_transient_failures must be a whole number in [1, 100]') }
   return {
     accept_none: p.accept_none,
     pcr_bank: bank.name,
@@ -121,8 +150,35 @@ export function parseAttestationPolicy (value: unknown): AttestationPolicy {
     require_known_ek: p.require_known_ek,
     require_restricted_ak: p.require_restricted_ak,
     on_failure: p.on_failure,
-    recheck_interval_seconds: interval
+    recheck_interval_seconds: interval,
+    enforce: p.enforce,
+    pending_deadline_seconds: pending,
+    max_transient_failures: tries
   }
+}
+
+/**
+ * True when the policy refuses gossip and bundles whose origin certificate lacks the
+ * attested-device extension: enforcement on, and every member must quote (with `accept_none`,
+ * members without a TPM hold certificates without it by design).
+ */
+export function requiresAttestedOrigin (policy: AttestationPolicy | undefined): boolean {
+  return policy != null && policy.enforce && !policy.accept_none
+}
+
+function canonical (v: unknown): unknown {
+  if (Array.isArray(v)) { return v.map(canonical) }
+  if (v != null && typeof v === 'object') { return Object.fromEntries(Object.keys(v).sort().map(k => [k, canonical((v as Record<string, unknown>)[k])])) }
+  return v
+}
+
+/**
+ * The policy's id: the first 16 bytes of the SHA-256 of its canonical JSON (keys sorted), so the
+ * CA and every node name the same document the same way without a registry of ids. Certificates
+ * carry it in the attested-device extension.
+ */
+export function attestationPolicyId (policy: AttestationPolicy): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(JSON.stringify(canonical(policy))).digest().subarray(0, 16))
 }
 
 /**

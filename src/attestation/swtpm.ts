@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { createConnection, createServer } from 'node:net'
 import { promisify } from 'node:util'
+import { childProcessEnv } from '../util/child-env.ts'
 import type { ChildProcess } from 'node:child_process'
 
 /**
@@ -23,7 +24,7 @@ const START_ATTEMPTS = 5
 export async function swtpmMissing (): Promise<string | undefined> {
   for (const [cmd, pkg] of [['swtpm', 'swtpm'], ['tpm2_quote', 'tpm2-tools'], ['tpm2_checkquote', 'tpm2-tools']]) {
     try {
-      await run(cmd, ['--version'], { timeout: 10_000 })
+      await run(cmd, ['--version'], { timeout: 10_000, env: childProcessEnv() })
     } catch (err: any) {
       if (err.code === 'ENOENT') { return `${cmd} is not on the PATH (Debian package ${pkg})` }
     }
@@ -93,7 +94,7 @@ export class Swtpm {
         '--ctrl', `type=tcp,port=${port + 1},bindaddr=${HOST}`,
         '--tpmstate', `dir=${init.stateDir}`,
         '--flags', 'not-need-init,startup-clear'
-      ], { stdio: ['ignore', 'ignore', 'pipe'] })
+      ], { stdio: ['ignore', 'ignore', 'pipe'], env: childProcessEnv() })
       let stderr = ''
       child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 4096) { stderr += d.toString() } })
       const status = { exited: false }

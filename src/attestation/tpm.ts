@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { MeshError } from '../errors.ts'
+import { childProcessEnv } from '../util/child-env.ts'
 import { createLock } from '../util/lock.ts'
 import { credentialFile } from './credential.ts'
 import { quoteQualifyingData } from './evidence.ts'
@@ -76,7 +77,7 @@ export class Tpm {
   async #tool (cmd: string, args: string[]): Promise<string> {
     try {
       const { stdout } = await promisify(execFile)(cmd, args, {
-        timeout: this.#timeout, maxBuffer: MAX_OUTPUT, env: { ...process.env, TPM2TOOLS_TCTI: this.#tcti }, encoding: 'utf8'
+        timeout: this.#timeout, maxBuffer: MAX_OUTPUT, env: childProcessEnv({ TPM2TOOLS_TCTI: this.#tcti }), encoding: 'utf8'
       })
       return stdout
     } catch (err: any) {

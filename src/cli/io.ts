@@ -43,12 +43,25 @@ export function nowOf (io: CliIo): Date {
 }
 
 /**
+ * Codes that mean the operator handed the command something it must not use (a secret file others
+ * can read, an admin key passphrase that is too short or is the CA's): like a bad flag, these exit
+ * 2, and the message names the file or the flag.
+ */
+const OPERATOR_INPUT_CODES: ReadonlySet<string> = new Set(['INSECURE_FILE_MODE', 'PASSPHRASE_TOO_SHORT', 'ADMIN_PASSPHRASE_REUSED'])
+
+/** The exit code for an error a command did not catch: 2 for the operator-input codes above, else 1. */
+export function exitCodeOf (err: unknown): number {
+  return err instanceof MeshError && OPERATOR_INPUT_CODES.has(err.code) ? EXIT.USAGE : EXIT.FAIL
+}
+
+/**
  * Prints an error the way every command does: `error: CODE: message` for the mesh's named errors
- * (operators and scripts match on the code), and returns exit code 1.
+ * (operators and scripts match on the code), and returns exit code 1 (2 for the operator-input codes).
  */
 export function reportError (io: CliIo, err: unknown): number {
   if (err instanceof MeshError) {
     io.stderr.write(`error: ${err.code}: ${err.message}\n`)
+    return OPERATOR_INPUT_CODES.has(err.code) ? EXIT.USAGE : EXIT.FAIL
   } else if (err instanceof UsageError) {
     throw err
   } else {

@@ -1,4 +1,5 @@
 import { runSimCommand, SIM_USAGE } from '../../simulations/cli/command.ts'
+import { MeshError } from '../errors.ts'
 import { bootstrapServer, usage as bootstrapServerUsage } from './commands/bootstrap-server.ts'
 import { bundleList, bundleSend, listUsage as bundleListUsage, sendUsage as bundleSendUsage } from './commands/bundle.ts'
 import { caAdminCert, usage as caAdminCertUsage } from './commands/ca-admin-cert.ts'
@@ -9,6 +10,7 @@ import { caRotateNow, caTrustBundle, rotateNowUsage, rotateNowViaSocket, trustBu
 import { caRevoke, usage as caRevokeUsage } from './commands/ca-revoke.ts'
 import { caServe, usage as caServeUsage } from './commands/ca-serve.ts'
 import { caToken, usage as caTokenUsage } from './commands/ca-token.ts'
+import { caUnblock, unblockViaSocket, usage as caUnblockUsage } from './commands/ca-unblock.ts'
 import { crlViaSocket, revokeViaSocket, viaRunningService } from './commands/ca-via-service.ts'
 import { certInspect, usage as certInspectUsage } from './commands/cert-inspect.ts'
 import { certVerify, usage as certVerifyUsage } from './commands/cert-verify.ts'
@@ -18,7 +20,7 @@ import { keygen, usage as keygenUsage } from './commands/keygen.ts'
 import { nodeEnroll, usage as nodeEnrollUsage } from './commands/node-enroll.ts'
 import { nodePeers, usage as nodePeersUsage } from './commands/node-peers.ts'
 import { nodeStart, usage as nodeStartUsage } from './commands/node-start.ts'
-import { EXIT, UsageError } from './io.ts'
+import { EXIT, exitCodeOf, UsageError } from './io.ts'
 import type { CliIo, Command } from './io.ts'
 
 export type { CliIo } from './io.ts'
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, { run: Command, usage: string }> = {
   'ca issue': { run: caIssue, usage: caIssueUsage },
   // While `ca serve` holds the store, these go to it over DIR/admin.sock.
   'ca revoke': { run: viaRunningService(caRevoke, revokeViaSocket), usage: caRevokeUsage },
+  'ca unblock': { run: viaRunningService(caUnblock, unblockViaSocket), usage: caUnblockUsage },
   'ca crl': { run: viaRunningService(caCrl, crlViaSocket), usage: caCrlUsage },
   // Issue 9: CA-signed notices; through a running `ca serve` they go onto the mesh at once.
   'ca rotate-now': { run: viaRunningService(caRotateNow, rotateNowViaSocket), usage: rotateNowUsage },
@@ -53,7 +56,9 @@ const COMMANDS: Record<string, { run: Command, usage: string }> = {
 
 function help (): string {
   return 'usage:\n' + Object.values(COMMANDS).map(c => `  ${c.usage}\n`).join('') +
-    'Key files are encrypted with the passphrase from DADM_MESH_PASSPHRASE or --passphrase-file.\n'
+    'Key files are encrypted with the passphrase from DADM_MESH_PASSPHRASE or --passphrase-file.\n' +
+    'The admin key of `ca admin-cert` has its own: DADM_MESH_ADMIN_KEY_PASSPHRASE or --key-passphrase-file.\n' +
+    'Passphrase and PIN files must not be readable by group or others (chmod 600).\n'
 }
 
 /** The `dadm-mesh` command line: dispatches to a subcommand and returns its exit code. */
@@ -75,6 +80,10 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
     if (err instanceof UsageError) {
       io.stderr.write(`error: ${err.message}\nusage: ${command.usage}\n`)
       return EXIT.USAGE
+    }
+    if (err instanceof MeshError) {
+      io.stderr.write(`error: ${err.code}: ${err.message}\n`)
+      return exitCodeOf(err)
     }
     io.stderr.write(`error: ${(err as Error).message}\n`)
     return EXIT.FAIL

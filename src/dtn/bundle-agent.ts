@@ -1,7 +1,7 @@
 import { TypedEventEmitter } from '@libp2p/interface'
 import { aduKey } from '../store/bundle-keys.ts'
 import { formatBundleId } from './bundle-id.ts'
-import { DEFAULT_HOP_LIMIT, DEFAULT_SPRAY_COPIES, MAX_ADU_BYTES, MAX_SPRAY_COPIES } from './constants.ts'
+import { BUNDLE_STORE_DEFAULTS, DEFAULT_HOP_LIMIT, DEFAULT_SPRAY_COPIES, MAX_ADU_BYTES, MAX_SPRAY_COPIES } from './constants.ts'
 import { createBundle } from './create-bundle.ts'
 import { BROADCAST } from './eid.ts'
 import { BundleError } from './errors.ts'
@@ -47,6 +47,11 @@ export interface BundleAgentInit {
   retry?: RetryPolicy
   /** @default MAX_ADU_BYTES */
   maxAduBytes?: number
+  /**
+   * Longest a received bundle is kept, seconds from its creation, whatever lifetime it claims
+   * (it is also kept no later than its signer's certificate notAfter). @default BUNDLE_STORE_DEFAULTS.maxLifetimeSec (7 days)
+   */
+  maxLifetimeSec?: number
 }
 
 /** The identity key and certificate chain (leaf first) a node signs its bundles with. */
@@ -117,6 +122,11 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
     this.self = init.self
     this.#init = init
     this.planner = new TransferPlanner({ store: init.store, self: init.self, now: init.now, random: init.random ?? Math.random, retry: init.retry })
+  }
+
+  /** The agent's clock (ms): what lifetimes and certificates are checked against. */
+  now (): number {
+    return this.#init.now()
   }
 
   /** Starts an agent over an open BundleStore, resuming its bundle sequence. */
@@ -204,6 +214,10 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
     const now = this.#init.now()
     const bundle = parseBundle(bytes, { maxAduBytes: this.#init.maxAduBytes ?? MAX_ADU_BYTES })
     checkBundleTime(now, bundle)
+    // [IGNORE] past the longest lifetime this node keeps: every node counts it from creation, so
+    // a bundle dropped here (its seen id gone with it) is refused again, not taken back
+    const lifetimeCap = bundle.createdAt + (this.#init.maxLifetimeSec ?? BUNDLE_STORE_DEFAULTS.maxLifetimeSec) * 1000
+    if (now >= lifetimeCap) { throw new BundleError('EXPIRED', 'bundle is older than the longest lifetime this node keeps') }
     const offset = bundle.fragment?.offset ?? 0
     const local = bundle.destination === this.self || bundle.destination === BROADCAST
     const forward = bundle.destination !== this.self && bundle.hopCount < bundle.hopLimit
@@ -212,6 +226,9 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
     // [IGNORE] seen before: acknowledged as a duplicate so the sender can let go
     if (await this.store.hasSeen(bundle.id, offset)) { return { status: 'duplicate', id: bundle.id, offset } }
     const signer = await verifyBundleSource(now, bundle, this.#init.sources)
+    // the lifetime it is kept (stored, forwarded, delivered) is clamped to this node's cap and to
+    // its signer's certificate: a member cannot pin the store longer than it may itself speak
+    bundle.expiresAt = Math.min(bundle.expiresAt, lifetimeCap, signer.notAfter)
 
     const items: AcceptItem[] = []
     if (forward) { items.push({ type: 'outbound', bytes: bundle.bytes, meta: this.#relayMeta(bundle, signer, now, options) }) }

@@ -121,8 +121,23 @@ const DECODE_OPTIONS = {
   useMaps: false
 }
 
-/** Decodes one item already bounded by the walker; any cborg refusal becomes MALFORMED_BUNDLE. */
-export function decodeItem (bytes: Uint8Array): unknown {
+/**
+ * Deepest nesting and most heads `decodeItem` accepts in one item: an ASB parameter list is the
+ * deepest structure of a mesh bundle (list > [id, value] > certificate chain, 3 levels), so 4
+ * leaves a level to spare; 512 heads is far above any block's own count (a primary block has
+ * about 20).
+ */
+export const ITEM_LIMITS: WalkLimits = { maxDepth: 4, maxItems: 512 }
+
+/**
+ * Decodes one CBOR item; any refusal becomes MALFORMED_BUNDLE (or LENGTH_OUT_OF_RANGE). The
+ * walker runs over the slice first, whatever the caller did: cborg decodes recursively with no
+ * depth limit, and a block's data (the hop count block's, an extension block's) is opaque to the
+ * walk of the bundle around it, so 64 KiB of nested arrays there would otherwise reach cborg.
+ * The walk also proves the slice is exactly one item.
+ */
+export function decodeItem (bytes: Uint8Array, limits: WalkLimits = ITEM_LIMITS): unknown {
+  if (splitSequence(bytes, limits, 0, bytes.length, 1).length !== 1) { throw malformed('expected one CBOR item') }
   try {
     return decode(bytes, DECODE_OPTIONS)
   } catch (err: any) {

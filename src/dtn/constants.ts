@@ -57,10 +57,45 @@ export const DEFAULT_SPRAY_COPIES = 8
 export const MAX_SPRAY_COPIES = 1024
 
 /**
- * Default size quota of the bundle store (issue 7: "a configurable size quota"). 256 MiB holds
- * the judged 5 MiB payloads many times over on an edge node without threatening its disk.
+ * How the bundle store is sized and split, and how long a received bundle may stay (see
+ * src/store/bundle-shares.ts for the rules). One object, so the README's table and the code agree;
+ * `node start` flags and node.json's `dtn` section override the first and the last.
  */
-export const DEFAULT_QUOTA_BYTES = 256 * 1024 * 1024
+export const BUNDLE_STORE_DEFAULTS = {
+  /**
+   * Size quota of the store, bytes (`--bundle-quota`). 256 MiB holds the judged 5 MiB payloads
+   * many times over on an edge node without threatening its disk.
+   */
+  quotaBytes: 256 * 1024 * 1024,
+  /**
+   * Part of the quota only bundles addressed to this node may use: 1/4 (64 MiB of the default)
+   * holds a dozen 5 MiB payloads waiting for the application however full of forward-only copies
+   * the rest is, while relaying keeps 3/4.
+   */
+  localReserve: 0.25,
+  /**
+   * Most of the quota one source node_id's bundles may take: 1/4 (64 MiB of the default), so at
+   * least four sources (three filling the forward pool, one the reserve) are needed to fill the
+   * store, while one source's bulk transfer (a dozen 5 MiB payloads) still fits.
+   */
+  perSource: 0.25,
+  /**
+   * Most of the quota the bundles one neighbour handed over may take: 1/2. A neighbour relays for
+   * many sources (a gateway between two partitions), so its share is wider than a source's, yet
+   * one neighbour alone cannot fill the forward pool (3/4).
+   */
+  perNeighbour: 0.5,
+  /**
+   * Longest a received bundle is kept, counted from its creation (`--bundle-max-lifetime`):
+   * 7 days, a week of partition, the longest outage the mesh plans for; the wire allows 30 days
+   * (MAX_TTL_SEC), which let one member pin the store for a month. Counting from creation, not
+   * arrival, means every node drops a bundle at the same instant and a replay after it is EXPIRED.
+   */
+  maxLifetimeSec: 7 * 24 * 3600
+} as const
+
+/** Default size quota of the bundle store (BUNDLE_STORE_DEFAULTS.quotaBytes). */
+export const DEFAULT_QUOTA_BYTES = BUNDLE_STORE_DEFAULTS.quotaBytes
 
 /** Bundles a node has seen are remembered this long after they expire, to absorb clock skew. */
 export const SEEN_GRACE_MS = MAX_CLOCK_SKEW_MS

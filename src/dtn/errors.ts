@@ -42,6 +42,8 @@ export type BundleErrorCode =
   | 'REVOKED_SOURCE'
   /** The source signature does not verify: the bundle was altered or forged. */
   | 'BAD_SIGNATURE'
+  /** Under an enforcing attestation policy, the source's certificate lacks the attested-device extension. */
+  | 'ORIGIN_NOT_ATTESTED'
   /** The local signer failed while creating a bundle. */
   | 'SIGNER_FAILED'
   /** `send` was called with unusable arguments (bad destination, ttl, payload size). */
@@ -52,7 +54,8 @@ export const BUNDLE_ERROR_CODES: readonly BundleErrorCode[] = [
   'INVALID_ID', 'INVALID_FIELDS', 'FRAGMENT_OUT_OF_RANGE', 'FRAGMENT_OVERLAP', 'FRAGMENT_MISMATCH',
   'DIGEST_MISMATCH', 'HOP_LIMIT_EXCEEDED', 'EXPIRED', 'CREATED_IN_FUTURE', 'MISSING_SIGNATURE',
   'UNTRUSTED_SOURCE', 'SOURCE_MISMATCH', 'REVOKED_SOURCE', 'BAD_SIGNATURE', 'SIGNER_FAILED',
-  'INVALID_REQUEST'
+  'INVALID_REQUEST',
+  'ORIGIN_NOT_ATTESTED'
 ]
 
 /** True when `s` is one of the bounded codes (used on codes a remote peer reports in an ACK). */

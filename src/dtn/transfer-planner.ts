@@ -1,4 +1,5 @@
 import { partKey } from '../store/bundle-keys.ts'
+import { STORE_REFUSAL_CODES } from '../store/bundle-records.ts'
 import { KeyedLock } from './keyed-lock.ts'
 import { setHopCount } from './mesh-bundle.ts'
 import { DEFAULT_RETRY_POLICY, nextAttemptAt } from './retry.ts'
@@ -27,8 +28,8 @@ export interface Transfer {
   bytes: Uint8Array
 }
 
-/** Receiver refusals that may pass (its quota, its own trouble): retried on schedule. */
-const TRANSIENT_REFUSALS = new Set(['QUOTA_EXCEEDED', 'CLOSED', 'INTERNAL'])
+/** Receiver refusals that may pass (its quota or shares, its own trouble): retried on schedule. */
+const TRANSIENT_REFUSALS = new Set<string>([...STORE_REFUSAL_CODES, 'INTERNAL'])
 /** Holders remembered per bundle; beyond this a peer may be offered it again and answer "duplicate". */
 const MAX_HOLDERS = 256
 

@@ -15,6 +15,8 @@ import type { PeerIdentity } from '../node/peer-verifier.ts'
 export interface SourceVerifier {
   verifier: { verify(now: Date, chain: Uint8Array[]): Promise<PeerIdentity> }
   isRevoked: RevocationPredicate
+  /** False when the attestation policy refuses this source certificate (src/attestation/attested-origin.ts). @default every source passes */
+  originAttested?(leafDer: Uint8Array, fingerprint: string): boolean
 }
 
 /** The checks that need only the clock: cheap, so they come first. */
@@ -55,6 +57,8 @@ export async function verifyBundleSource (now: number, bundle: ParsedBundle, ctx
     revoked = true
   }
   if (revoked) { throw new BundleError('REVOKED_SOURCE', 'source is revoked') }
+  // [REJECT] under an enforcing attestation policy, a source whose certificate says no device passed
+  if (ctx.originAttested?.(bundle.chain[0], identity.fingerprint) === false) { throw new BundleError('ORIGIN_NOT_ATTESTED', 'source certificate carries no attested-device extension') }
   // [REJECT] the signature does not cover these bytes: altered by a relay, or forged
   if (!verifyTranscriptSignature(identity.spki, bundle.signedInput, bundle.signature)) {
     throw new BundleError('BAD_SIGNATURE', 'source signature does not verify')

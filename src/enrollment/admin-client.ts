@@ -81,16 +81,17 @@ export class AdminSocketClient implements CaAdminOps {
     }
   }
 
-  async createToken (req: { nodeId?: string, ttlMs: number, uses: number }): Promise<CreatedToken> {
-    const r = await call(this.socketPath, 'POST', '/v1/admin/token', { ttl_ms: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { node_id: req.nodeId } : {}) })
-    return { token: r.token, tokenId: r.token_id, expiresAt: r.expires_at, uses: r.uses, ...(r.node_id != null ? { nodeId: r.node_id } : {}) }
+  async createToken (req: { nodeId?: string, ttlMs: number, uses: number, replace?: boolean }): Promise<CreatedToken> {
+    const r = await call(this.socketPath, 'POST', '/v1/admin/token', { ttl_ms: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { node_id: req.nodeId } : {}), ...(req.replace === true ? { replace: true } : {}) })
+    return { token: r.token, tokenId: r.token_id, expiresAt: r.expires_at, uses: r.uses, ...(r.node_id != null ? { nodeId: r.node_id } : {}), ...(r.replace === true ? { replace: true } : {}) }
   }
 
-  async revoke (req: { serialHex?: string, nodeId?: string, reason?: RevocationReason }): Promise<{ serials: string[] }> {
+  async revoke (req: { serialHex?: string, nodeId?: string, reason?: RevocationReason, blockUnknown?: boolean }): Promise<{ serials: string[] }> {
     const r = await call(this.socketPath, 'POST', '/v1/admin/revoke', {
       ...(req.serialHex != null ? { serial: req.serialHex } : {}),
       ...(req.nodeId != null ? { node_id: req.nodeId } : {}),
-      ...(req.reason != null ? { reason: req.reason } : {})
+      ...(req.reason != null ? { reason: req.reason } : {}),
+      ...(req.blockUnknown === true ? { block_unknown: true } : {})
     })
     return { serials: r.serials }
   }
@@ -116,5 +117,10 @@ export class AdminSocketClient implements CaAdminOps {
 
   async clearNodeRevocation (nodeId: string): Promise<boolean> {
     return (await call(this.socketPath, 'POST', '/v1/admin/clear-revocation', { node_id: nodeId })).cleared
+  }
+
+  /** The service names the local operator itself (`local-admin-socket`): `by` is not sent. */
+  async unblockNode (req: { nodeId: string }): Promise<void> {
+    await call(this.socketPath, 'POST', '/v1/admin/unblock', { node_id: req.nodeId })
   }
 }

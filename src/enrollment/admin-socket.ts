@@ -43,13 +43,15 @@ export function adminSocketPath (dir: string): string {
 const TokenBody = Type.Object({
   node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })),
   ttl_ms: Type.Integer({ minimum: 1 }),
-  uses: Type.Integer({ minimum: 1 })
+  uses: Type.Integer({ minimum: 1 }),
+  replace: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 const RevokeBody = Type.Object({
   serial: Type.Optional(Type.String({ pattern: SERIAL_PATTERN, maxLength: 40 })),
   node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })),
-  reason: Type.Optional(Type.Union(Object.keys(REVOCATION_REASONS).map(r => Type.Literal(r))))
+  reason: Type.Optional(Type.Union(Object.keys(REVOCATION_REASONS).map(r => Type.Literal(r)))),
+  block_unknown: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 const AdminCertBody = Type.Object({
@@ -79,16 +81,18 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise
   installErrorHandlers(app)
   app.get('/v1/admin/status', async () => ({ ok: true, pid: process.pid }))
   app.post('/v1/admin/token', { schema: { body: TokenBody } }, async (request) => {
-    const b = request.body as { node_id?: string, ttl_ms: number, uses: number }
-    const t = await ops.createToken({ ttlMs: b.ttl_ms, uses: b.uses, ...(b.node_id != null ? { nodeId: b.node_id } : {}) }, now())
-    return { token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, expires_at: t.expiresAt, uses: t.uses }
+    const b = request.body as { node_id?: string, ttl_ms: number, uses: number, replace?: boolean }
+    const t = await ops.createToken({ ttlMs: b.ttl_ms, uses: b.uses, ...(b.node_id != null ? { nodeId: b.node_id } : {}), ...(b.replace === true ? { replace: true } : {}) }, now())
+    return { token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, expires_at: t.expiresAt, uses: t.uses, replace: t.replace === true }
   })
   app.post('/v1/admin/revoke', { schema: { body: RevokeBody } }, async (request) => {
-    const b = request.body as { serial?: string, node_id?: string, reason?: string }
+    const b = request.body as { serial?: string, node_id?: string, reason?: string, block_unknown?: boolean }
     const r = await ops.revoke({
       ...(b.serial != null ? { serialHex: b.serial.toLowerCase() } : {}),
       ...(b.node_id != null ? { nodeId: b.node_id } : {}),
-      ...(b.reason != null ? { reason: b.reason as RevocationReason } : {})
+      ...(b.reason != null ? { reason: b.reason as RevocationReason } : {}),
+      ...(b.block_unknown === true ? { blockUnknown: true } : {}),
+      by: 'local-admin-socket'
     }, now())
     return { serials: r.serials }
   })
@@ -116,6 +120,12 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise
   app.post('/v1/admin/clear-revocation', { schema: { body: NodeBody } }, async (request) => {
     const b = request.body as { node_id: string }
     return { cleared: await ops.clearNodeRevocation(b.node_id, now()) }
+  })
+  // `ca unblock`: like clear-revocation, but a node_id that is not blocked is an error (404 NODE_NOT_BLOCKED).
+  app.post('/v1/admin/unblock', { schema: { body: NodeBody } }, async (request) => {
+    const b = request.body as { node_id: string }
+    await ops.unblockNode({ nodeId: b.node_id, by: 'local-admin-socket' }, now())
+    return { unblocked: b.node_id }
   })
   await app.ready()
   return app

@@ -57,7 +57,9 @@ export async function startCaMeshPublisher (init: CaMeshPublisherInit): Promise<
   const now = init.now ?? Date.now
   const nodeId = init.nodeId ?? 'ca-mesh'
   if (await readNodeFile(init.dir) == null) {
-    const { token } = await init.service.createToken({ nodeId, ttlMs: 60_000, uses: 1 }, new Date(now()))
+    // A replacement token: the CA mints it for its own node, so a NODEDIR that was lost or moved
+    // takes the node_id back (the old directory's certificates are revoked) instead of failing NODE_ID_TAKEN.
+    const { token } = await init.service.createToken({ nodeId, ttlMs: 60_000, uses: 1, replace: true }, new Date(now()))
     await enrollNode({ dir: init.dir, caUrl: init.caUrl, caCertPem: init.service.ca.rootPem, token, nodeId, passphrase: init.passphrase, now: () => new Date(now()), ...(init.scryptLogN != null ? { scryptLogN: init.scryptLogN } : {}) })
   }
   const runtime = await startNodeRuntime({

@@ -29,6 +29,8 @@ export interface RenewalCheck {
   checkNode(nodeId: string): Promise<void>
   /** `csrDer` is what `csrPem` decodes to (PEM or base64 DER). */
   csrDer(text: string): Uint8Array
+  /** Filled in once the certificate is found in an accepted CA's records, for the event log. */
+  seen?: { serial?: string, nodeId?: string }
 }
 
 /** What a renewal request proved. */
@@ -43,9 +45,12 @@ export interface RenewalGrant {
  * The checks of `POST /v1/renew`, in order, cheap first: a live CA nonce (single use); an old
  * certificate this CA (or the one being retired) issued, byte for byte; a path to that CA's root
  * as of the certificate's last valid second; nothing on the path revoked in the CA's own records
- * (a CRL drops expired certificates, the records do not); within the window after expiry; the
+ * (a CRL drops expired certificates, the records do not); expired (a valid certificate rotates at
+ * `/v1/rotate`, under mutual TLS and the per-client limits), but within the window after; the
  * node_id policy; the old key's signature over the nonce and the new CSR (possession of the old
- * key); the CSR itself (self-signed by the new key, same node_id). Attestation is the caller's.
+ * key); the CSR itself (self-signed by the new key, same node_id). Whether this certificate may
+ * still have a successor (newest of its node_id, renewed at most once) and attestation are the
+ * caller's: see `checkSuccession`.
  */
 export async function checkRenewal (c: RenewalCheck, req: RenewRequest, now: Date): Promise<RenewalGrant> {
   // [REJECT] a nonce we did not hand out, spent, or expired
@@ -65,6 +70,7 @@ export async function checkRenewal (c: RenewalCheck, req: RenewRequest, now: Dat
     if (rec?.profile === 'node' && bytesEqual(Buffer.from(rec.der, 'base64'), old.der)) { issuer = ca; break }
   }
   if (issuer == null) { throw new EnrollmentError('CLIENT_CERT_INVALID') }
+  if (c.seen != null) { c.seen.serial = old.serialHex; c.seen.nodeId = nodeIdentity(old).nodeId }
   // [REJECT] no path to that CA's root, judged as of the certificate's last valid second
   let path: Certificate[]
   try {
@@ -77,6 +83,8 @@ export async function checkRenewal (c: RenewalCheck, req: RenewRequest, now: Dat
   for (const cert of path.slice(0, -1)) {
     if (await issuer.store.getRevocation(cert.serialHex) != null) { throw new EnrollmentError('CERT_REVOKED') }
   }
+  // [REJECT] not expired yet: renewal is for a node that can no longer rotate
+  if (now.getTime() <= old.notAfter) { throw new EnrollmentError('CERT_NOT_EXPIRED') }
   // [REJECT] expired longer ago than the window: the node must enroll again with a token
   if (now.getTime() > old.notAfter + c.windowMs) { throw new EnrollmentError('RENEWAL_WINDOW_PASSED') }
   const { nodeId } = nodeIdentity(old)

@@ -81,9 +81,19 @@ const Reason = Type.Union(Object.keys(REVOCATION_REASONS).map(r => Type.Literal(
 export const RevokeRequest = Type.Object({
   serial: Type.Optional(Type.String({ pattern: SERIAL_PATTERN, maxLength: 40 })),
   node_id: Type.Optional(NodeId),
-  reason: Type.Optional(Reason)
+  reason: Type.Optional(Reason),
+  /** With node_id: block it even though this CA never issued to it (else 404 UNKNOWN_NODE_ID). */
+  block_unknown: Type.Optional(Type.Boolean())
 }, { additionalProperties: false, minProperties: 1 })
 export type RevokeRequestBody = Static<typeof RevokeRequest>
+
+/** `POST /v1/attestation-failures`: the peer that failed, by the certificate it authenticated with, and the verifier's code. */
+export const AttestationFailureRequest = Type.Object({
+  node_id: NodeId,
+  serial: Type.String({ pattern: SERIAL_PATTERN, maxLength: 40 }),
+  code: Type.String({ pattern: '^[A-Z][A-Z_]{0,39}$', description: 'the attest protocol failure code (PCR_NOT_ALLOWED, ...)' })
+}, { additionalProperties: false })
+export type AttestationFailureRequestBody = Static<typeof AttestationFailureRequest>
 
 /** The attestation policy the CA applies and distributes (src/attestation/policy.ts). */
 export const AttestationPolicySchema = Type.Object({
@@ -96,7 +106,10 @@ export const AttestationPolicySchema = Type.Object({
   require_known_ek: Type.Boolean(),
   require_restricted_ak: Type.Boolean(),
   on_failure: Type.Union([Type.Literal('demote'), Type.Literal('close')]),
-  recheck_interval_seconds: Type.Number()
+  recheck_interval_seconds: Type.Number(),
+  enforce: Type.Optional(Type.Boolean()),
+  pending_deadline_seconds: Type.Optional(Type.Number()),
+  max_transient_failures: Type.Optional(Type.Integer())
 }, { description: 'attestation policy every verifier (the CA, peers in /dadm-mesh/attest/1.0.0) applies' })
 
 /** The mesh configuration a node receives at enrollment, from the CA's own config file. */

@@ -3,8 +3,10 @@ import Fastify, { LogController } from 'fastify'
 import { EnrollmentError } from './errors.ts'
 import { clientErrorHandler, installErrorHandlers } from './http-errors.ts'
 import { installJsonParser } from './json-body.ts'
+import { resolveRateLimits } from './rate-buckets.ts'
 import { installRateLimits } from './rate-limit.ts'
 import { installRequestLog } from './request-log.ts'
+import { attestationFailuresRoute } from './routes/attestation-failures.ts'
 import { crlRoute } from './routes/crl.ts'
 import { enrollRoute } from './routes/enroll.ts'
 import { nonceRoute } from './routes/nonce.ts'
@@ -12,6 +14,7 @@ import { openapiRoute } from './routes/openapi.ts'
 import { noticesRoute, renewRoute } from './routes/renew.ts'
 import { revokeRoute } from './routes/revoke.ts'
 import { rotateRoute } from './routes/rotate.ts'
+import { SERVER_TLS_MIN_VERSION } from './server-cert.ts'
 import { SERVER_DEFAULTS } from './types.ts'
 import type { EnrollmentCa, EnrollmentServerConfig } from './types.ts'
 import type { FastifyInstance } from 'fastify'
@@ -56,7 +59,7 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
       ca: config.clientCaPem,
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.3'
+      minVersion: SERVER_TLS_MIN_VERSION
     },
     ...(logger === false ? { logger: false } : { loggerInstance: logger }),
     // Our one line per request replaces fastify's two (see request-log.ts).
@@ -94,10 +97,7 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
       components: {}
     }
   })
-  await installRateLimits(app, {
-    perAddress: config.perAddressLimit ?? SERVER_DEFAULTS.perAddressLimit,
-    global: config.globalLimit ?? SERVER_DEFAULTS.globalLimit
-  })
+  await installRateLimits(app, resolveRateLimits(config))
   installErrorHandlers(app)
   installRequestLog(app)
 
@@ -108,6 +108,7 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
   noticesRoute(app, ca)
   crlRoute(app, ca, now)
   revokeRoute(app, ca, now)
+  attestationFailuresRoute(app, ca, now)
   openapiRoute(app)
   await app.ready()
 
@@ -121,7 +122,7 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
       return { url: `https://${h}:${addr.port}`, host: addr.address, port: addr.port }
     },
     setTls (tls) {
-      (app.server as unknown as HttpsServer).setSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: config.clientCaPem })
+      (app.server as unknown as HttpsServer).setSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: config.clientCaPem, minVersion: SERVER_TLS_MIN_VERSION })
     },
     async close () {
       closing = true

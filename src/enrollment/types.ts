@@ -1,3 +1,4 @@
+import type { RateLimitsConfig } from './rate-buckets.ts'
 import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
 import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
 
@@ -41,7 +42,9 @@ export interface CrlSnapshot {
 export interface EnrollmentCa {
   enroll(req: { token: string, csrPem: string, nodeId?: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate>
   rotate(req: { client: ClientIdentity, csrPem: string, currentSerial: string, attestation?: AttestationEvidence }, now: Date): Promise<IssuedCertificate>
-  revoke(req: { serialHex?: string, nodeId?: string, reason?: RevocationReason }, now: Date): Promise<{ serials: string[] }>
+  revoke(req: RevokeRequest, now: Date): Promise<{ serials: string[] }>
+  /** `POST /v1/attestation-failures`: a member reports a peer's failed attestation (attestation-reports.ts). */
+  reportAttestationFailure?(report: { reporterNodeId: string, reporterSerial: string, nodeId: string, serialHex: string, code: string }, now: Date): Promise<{ counted: boolean, reporters: number, revoked: boolean }>
   /** The current CRL of the issuing CA, or (`root`) the root's CRL over revoked intermediates. */
   crl(now: Date, scope?: 'issuing' | 'root'): Promise<CrlSnapshot>
   /** Verifies a presented client chain (leaf first) against the mesh roots and the current CRL. */
@@ -57,6 +60,17 @@ export interface EnrollmentCa {
    * CA's nonce and the new CSR; node_id not revoked; within the renewal-after-expiry window.
    */
   renew?(req: RenewRequest, now: Date): Promise<IssuedCertificate>
+}
+
+/** A revocation: exactly one of `serialHex` and `nodeId`. */
+export interface RevokeRequest {
+  serialHex?: string
+  nodeId?: string
+  reason?: RevocationReason
+  /** Block a node_id the CA never issued to (else UNKNOWN_NODE_ID). */
+  blockUnknown?: boolean
+  /** Who asks, for the event log: `admin:NAME` (HTTP, admin certificate) or `local-admin-socket`. */
+  by?: string
 }
 
 /** What `POST /v1/renew` hands the CA. */
@@ -87,6 +101,8 @@ export interface CreatedToken {
   nodeId?: string
   expiresAt: number
   uses: number
+  /** Minted as a replacement for `nodeId`. */
+  replace?: boolean
 }
 
 /**
@@ -95,7 +111,8 @@ export interface CreatedToken {
  * service's admin socket; both sides implement this same interface.
  */
 export interface CaAdminOps {
-  createToken(req: { nodeId?: string, ttlMs: number, uses: number }, now: Date): Promise<CreatedToken>
+  /** `replace` (with `nodeId`): the token's enrollment supersedes the node_id's live certificates. */
+  createToken(req: { nodeId?: string, ttlMs: number, uses: number, replace?: boolean }, now: Date): Promise<CreatedToken>
   revoke: EnrollmentCa['revoke']
   /** The current CRL as PEM (built if the stored one is stale): the issuing CA's, or the root's. */
   crlPem(now: Date, scope?: 'issuing' | 'root'): Promise<string>
@@ -103,6 +120,8 @@ export interface CaAdminOps {
   issueAdminCert(req: { csrPem: string, name: string, validitySeconds?: number }, now: Date): Promise<{ certificatePem: string, chainPem: string, caCertPem: string, serialHex: string, notAfter: number }>
   /** Lifts the block on a revoked node_id, so it may enroll again with a fresh token. */
   clearNodeRevocation(nodeId: string, now: Date): Promise<boolean>
+  /** `ca unblock`: lifts a node_id's block; INVALID_NODE_ID or NODE_NOT_BLOCKED when there is none. */
+  unblockNode(req: { nodeId: string, by?: string }, now: Date): Promise<void>
   /** Signs a "rotate now" notice (issue 9; all nodes, or `targets`); a running service also publishes it on the mesh. */
   rotateNow?(req: { targets?: string[], ttlMs?: number }, now: Date): Promise<Uint8Array>
   /** Signs a trust bundle with the root key (CA rotation); a running service also publishes it. */
@@ -121,9 +140,11 @@ export interface EnrollmentServerConfig {
   tls: { certPem: string, keyPem: string }
   /** Roots the TLS layer names in its CertificateRequest; the route hook does the real check. */
   clientCaPem: string
-  /** Per source address. @default 120 per minute */
+  /** The rate-limit buckets (rate-buckets.ts), field by field. @default RATE_LIMIT_DEFAULTS */
+  rateLimits?: RateLimitsConfig
+  /** Older single pair: per source address, in each public bucket unless `rateLimits` sets it. */
   perAddressLimit?: RateLimit
-  /** Across all clients. @default 1200 per minute */
+  /** Older single pair: shared by all clients, in each public bucket unless `rateLimits` sets it. */
   globalLimit?: RateLimit
   /** Largest request body in bytes. @default 65536 */
   bodyLimit?: number
@@ -132,14 +153,10 @@ export interface EnrollmentServerConfig {
 }
 
 /**
- * Defaults. 120/min per address lets a rack of 100 nodes behind one NAT address enroll in one
- * minute; 1200/min (20/s) overall is about a tenth of what one core issues (bench/enroll.ts), so
- * a flood cannot starve the CA's other work. 64 KiB is 4x the largest CSR we accept plus room for
- * a TPM quote. 30 s bounds slow-loris style clients.
+ * Defaults (the rate limits have theirs in rate-buckets.ts). 64 KiB is 4x the largest CSR we
+ * accept plus room for a TPM quote. 30 s bounds slow-loris style clients.
  */
 export const SERVER_DEFAULTS = {
-  perAddressLimit: { max: 120, windowMs: 60_000 },
-  globalLimit: { max: 1200, windowMs: 60_000 },
   bodyLimit: 64 * 1024,
   requestTimeoutMs: 30_000
 } as const

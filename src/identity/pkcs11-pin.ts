@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises'
+import { assertPrivateFile, FileModeError } from '../util/file-mode.ts'
 import { KeyStoreError } from './errors.ts'
 
 /** Environment variable that carries the token user PIN unless `pinEnv` names another. */
@@ -28,9 +29,11 @@ export async function resolvePin (source: PinSource): Promise<string> {
       if (!st.isFile() || st.size > MAX_PIN_FILE_BYTES) {
         throw new KeyStoreError('PIN_FILE_UNREADABLE', `PIN file ${source.pinFile} is not a small regular file`)
       }
+      // A PIN file others can read is refused, as ssh refuses such a private key.
+      assertPrivateFile(source.pinFile, st, 'PIN file')
       text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(source.pinFile))
     } catch (err) {
-      if (err instanceof KeyStoreError) { throw err }
+      if (err instanceof KeyStoreError || err instanceof FileModeError) { throw err }
       throw new KeyStoreError('PIN_FILE_UNREADABLE', `cannot read PIN file ${source.pinFile}`, { cause: err })
     }
     const pin = text.replace(/\r?\n$/, '')

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { childProcessEnv } from '../util/child-env.ts'
 import { findSoftHsmModule } from './pkcs11-module.ts'
 
 /**
@@ -37,7 +38,7 @@ export interface SoftHsmToken {
 export async function softHsmMissing (): Promise<string | undefined> {
   if (findSoftHsmModule() == null) { return 'libsofthsm2.so not found under /usr/lib (Debian package softhsm2)' }
   try {
-    await run('softhsm2-util', ['--version'], { timeout: UTIL_TIMEOUT_MS })
+    await run('softhsm2-util', ['--version'], { timeout: UTIL_TIMEOUT_MS, env: childProcessEnv() })
   } catch {
     return 'softhsm2-util is not on the PATH (Debian package softhsm2)'
   }
@@ -54,7 +55,7 @@ export async function initSoftHsmToken (init: SoftHsmTokenInit): Promise<SoftHsm
   await writeFile(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`, { mode: 0o600 })
   await run('softhsm2-util', ['--init-token', '--free', '--label', init.label, '--pin', init.pin, '--so-pin', init.soPin], {
     timeout: UTIL_TIMEOUT_MS,
-    env: { ...process.env, SOFTHSM2_CONF: conf }
+    env: childProcessEnv({ SOFTHSM2_CONF: conf })
   })
   return { conf, module, label: init.label }
 }

@@ -1,9 +1,10 @@
 import { DEFAULT_MAX_SKEW_MS as ANOMALY_DEFAULT_MAX_SKEW_MS, DEFAULT_SWEEP_INTERVAL_MS as ANOMALY_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS as ANOMALY_DEFAULT_TTL_MS } from '../../protocols/anomaly-gossip/constants.ts'
 import { DEFAULT_ROUND_TRIP_MS as ATTEST_DEFAULT_ROUND_TRIP_MS } from '../../protocols/attest/constants.ts'
-import { DEFAULT_DEADLINE_MS, SESSION_CHECK_MS } from '../../protocols/auth/constants.ts'
+import { DEFAULT_DEADLINE_MS, PREAUTH_DEFAULTS, SESSION_CHECK_MS } from '../../protocols/auth/constants.ts'
 import { DEFAULT_DEADLINE_MS as REVOKE_DEFAULT_DEADLINE_MS } from '../../protocols/revoke/constants.ts'
 import { MeshNodeError } from './errors.ts'
 import type { BackoffPolicy } from './block-list.ts'
+import type { PreauthLimits } from '../../protocols/auth/preauth-limits.ts'
 
 /**
  * The tunables of a mesh node: plain data (structuredClone-safe), one defaults object, every
@@ -50,6 +51,13 @@ export interface MeshNodeOptions {
      * 0 turns it off (protocols/auth/constants.ts SESSION_CHECK_MS says why 1 s).
      */
     sessionCheckMs: number
+    /**
+     * Connections still waiting for auth: a global cap and a per-source cap (IPv4 address,
+     * IPv6 /64), apart from `connectionManager.maxConnections`, and the back-off of a source
+     * whose auths keep failing (protocols/auth/constants.ts PREAUTH_DEFAULTS says where each
+     * number comes from; protocols/auth/preauth-limits.ts how they act).
+     */
+    preauth: PreauthLimits
   }
   discovery: {
     /** Dial peers that mDNS, the DHT or the peer store announce, while below `targetConnections`. */
@@ -126,7 +134,7 @@ export const MESH_NODE_DEFAULTS: MeshNodeOptions = {
   bootstrap: [],
   mdns: { enabled: true, intervalMs: 10_000 },
   dht: { enabled: true, protocol: '/dadm-mesh/kad/1.0.0', clientMode: false, kBucketSize: 20 },
-  auth: { deadlineMs: DEFAULT_DEADLINE_MS, sessionCheckMs: SESSION_CHECK_MS },
+  auth: { deadlineMs: DEFAULT_DEADLINE_MS, sessionCheckMs: SESSION_CHECK_MS, preauth: { ...PREAUTH_DEFAULTS } },
   // protocols/attest/constants.ts says where these come from
   attest: { intervalMs: null, roundTripMs: ATTEST_DEFAULT_ROUND_TRIP_MS, minProverIntervalMs: 1_000, retryMs: 30_000 },
   discovery: { dialDiscovered: true, targetConnections: 32, maxDialsInFlight: 8 },
@@ -175,7 +183,7 @@ export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
     bootstrap: [...(config.bootstrap ?? d.bootstrap)],
     mdns: { ...d.mdns, ...config.mdns },
     dht: { ...d.dht, ...config.dht },
-    auth: { ...d.auth, ...config.auth },
+    auth: { ...d.auth, ...config.auth, preauth: { ...d.auth.preauth, ...config.auth?.preauth } },
     attest: { ...d.attest, ...config.attest },
     discovery: { ...d.discovery, ...config.discovery },
     connectionManager: { ...d.connectionManager, ...config.connectionManager },
@@ -196,6 +204,13 @@ export function resolveOptions (config: MeshNodeConfig = {}): MeshNodeOptions {
     if (!addr.includes('/p2p/')) { throw invalid(`bootstrap address ${addr} lacks /p2p/<peerId>`) }
   }
   positive('auth.deadlineMs', o.auth.deadlineMs)
+  for (const [k, v] of Object.entries(o.auth.preauth)) { positive(`auth.preauth.${k}`, v) }
+  // Members must always find a slot that no stranger can hold: a default cap shrinks to half of
+  // a small maxConnections; a cap set that high is a contradiction.
+  if (o.auth.preauth.maxPending >= o.connectionManager.maxConnections) {
+    if (config.auth?.preauth?.maxPending != null) { throw invalid('auth.preauth.maxPending must be below connectionManager.maxConnections') }
+    o.auth.preauth.maxPending = Math.max(1, Math.floor(o.connectionManager.maxConnections / 2))
+  }
   positive('attest.roundTripMs', o.attest.roundTripMs)
   if (o.attest.intervalMs != null) { positive('attest.intervalMs', o.attest.intervalMs) }
   positive('backoff.initialMs', o.backoff.initialMs)

@@ -1,5 +1,6 @@
 import type { BlockList } from './block-list.ts'
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { PreauthLimiter } from '../../protocols/auth/index.ts'
+import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -8,9 +9,12 @@ import type { Multiaddr } from '@multiformats/multiaddr'
  * (a dial by bare address only learns the PeerId then). Inbound: right after the handshake, the
  * first point where QUIC and TCP+TLS both know who is calling.
  */
-export function meshConnectionGater (blockList: BlockList): ConnectionGater {
+export function meshConnectionGater (blockList: BlockList, preauth?: PreauthLimiter): ConnectionGater {
   const blocked = (peerId: PeerId): boolean => blockList.isBlocked(peerId.toString())
   return {
+    // Before the upgrade, by source address alone: a source backed off after repeated failed
+    // auths, or holding its share of connections waiting for auth (the PeerId is free to change).
+    denyInboundConnection: (maConn: MultiaddrConnection) => preauth?.gate(maConn.remoteAddr.toString()) != null,
     denyDialPeer: blocked,
     denyDialMultiaddr: (multiaddr: Multiaddr) => {
       const p2p = multiaddr.getComponents().findLast(c => c.name === 'p2p')?.value

@@ -11,7 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import { meshAttest } from '../../protocols/attest/index.ts'
-import { claimableMuxer, claimableTransport, meshAuth } from '../../protocols/auth/index.ts'
+import { claimableMuxer, claimableTransport, meshAuth, PreauthLimiter } from '../../protocols/auth/index.ts'
 import { BlockList } from './block-list.ts'
 import { resolveOptions } from './config.ts'
 import { meshConnectionGater } from './connection-gater.ts'
@@ -104,6 +104,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const blockList = new BlockList(options.backoff, now)
   const peers = new PeerTable(options.peerTable.maxEntries, now)
   const revocation = new RevocationState()
+  // One count of connections waiting for auth, for the gater (refuses before the upgrade) and auth.
+  const preauth = new PreauthLimiter(options.auth.preauth, now)
   const logger = init.logger ?? defaultLogger()
   const log = logger.forComponent('dadm-mesh:node')
   const credentials = init.credentials
@@ -133,7 +135,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     // QUIC brings its own TLS 1.3 and streams; these serve TCP only. No Noise: TLS 1.3 is mandated.
     connectionEncrypters: options.transports.tcp ? [tls()] : [],
     streamMuxers: options.transports.tcp ? [claimableMuxer(yamux())] : [],
-    connectionGater: meshConnectionGater(blockList),
+    connectionGater: meshConnectionGater(blockList, preauth),
     connectionManager: {
       maxConnections: options.connectionManager.maxConnections,
       maxIncomingPendingConnections: options.connectionManager.maxIncomingPendingConnections,
@@ -142,7 +144,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       inboundUpgradeTimeout: options.connectionManager.inboundUpgradeTimeoutMs
     },
     peerDiscovery: discovery(options),
-    services: services(options, { ...init, verifier }, revocation, peers, now, gossip?.factories) as any
+    services: services(options, { ...init, verifier }, revocation, peers, now, preauth, gossip?.factories) as any
   })
 
   const node: MeshNode = new MeshNode({
@@ -159,7 +161,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   return node
 }
 
-function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: PeerCertificateVerifier }, revocation: RevocationState, peers: PeerTable, now: () => number, gossip?: Record<string, Factory<unknown>>): Record<string, Factory<unknown>> {
+function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: PeerCertificateVerifier }, revocation: RevocationState, peers: PeerTable, now: () => number, preauth: PreauthLimiter, gossip?: Record<string, Factory<unknown>>): Record<string, Factory<unknown>> {
   const map: Record<string, Factory<unknown>> = {
     auth: meshAuth({
       credentials: init.credentials,
@@ -167,6 +169,8 @@ function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: Pe
       now,
       deadlineMs: options.auth.deadlineMs,
       sessionCheckMs: options.auth.sessionCheckMs,
+      preauth,
+      maxConnections: options.connectionManager.maxConnections,
       isRevoked: (identity) => revocation.isRevoked(identity)
     }),
     // Run by the node after auth succeeds, never on connection open (see MeshNode.onAuthenticated).

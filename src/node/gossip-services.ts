@@ -14,6 +14,7 @@ import type { AnomalyGossip, AnomalyPayload, PublishedAnomaly } from '../../prot
 import type { LocalCredentials } from '../../protocols/auth/index.ts'
 import type { CrlGossip, CrlVerdict, NewCrlEvent } from '../../protocols/crl-gossip/index.ts'
 import type { MeshRevoke, PushOutcome } from '../../protocols/revoke/index.ts'
+import type { Certificate } from '../pki/certificate.ts'
 import type { ChainVerifier } from '../pki/chain-verifier.ts'
 import type { MeshStore } from '../store/mesh-store.ts'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
@@ -56,7 +57,7 @@ export interface GossipServices {
 
 /** The service factories for `createLibp2p({ services })`, in dependency order. */
 export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, Factory<unknown>> {
-  let attest: { isDemoted(peerId: string): boolean } | undefined
+  let attest: { isMember(peerId: string): boolean, acceptsOrigin(leaf: Certificate): boolean } | undefined
   // A member is authenticated now, not revoked by any source, not demoted by attestation. Asked
   // per message by both validators and per score refresh by gossipsub, so a revocation drops
   // what the peer still has queued the moment the predicate is installed.
@@ -64,7 +65,8 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
     if (!deps.peers.isAuthenticated(peerId) || deps.blockList.isBlocked(peerId)) { return false }
     const identity = deps.peers.get(peerId)?.identity
     if (identity == null || deps.revocation.isRevoked(identity)) { return false }
-    return attest?.isDemoted(peerId) !== true
+    // Not demoted, and under an enforcing policy attested (a pending peer is no member yet).
+    return attest?.isMember(peerId) !== false
   }
   const o = deps.options
   // Read per publish, so a rotated certificate signs the next envelope.
@@ -83,6 +85,7 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
       verifier: deps.chainVerifier,
       origin: () => ({ chain: origin() }),
       isMember,
+      originAttested: (leaf) => attest?.acceptsOrigin(leaf) !== false,
       now: deps.now,
       maxSkewMs: o.maxSkewMs,
       defaultTtlMs: o.defaultTtlMs,
@@ -133,11 +136,11 @@ export class MeshGossip {
    * locally too. `ttl` in seconds (like DTN's ttl_sec). Throws AnomalyGossipError (INVALID_TTL,
    * NOT_STARTED, NO_CREDENTIALS) or EnvelopeError (BAD_PAYLOAD, PAYLOAD_TOO_LARGE).
    */
-  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number, idSuffix?: string } = {}): Promise<PublishedAnomaly> {
+  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number, idSuffix?: string, timestamp?: number } = {}): Promise<PublishedAnomaly> {
     if (options.ttl != null && (!Number.isSafeInteger(options.ttl) || options.ttl <= 0)) {
       throw new AnomalyGossipError('INVALID_TTL', 'ttl must be a positive whole number of seconds')
     }
-    return this.anomaly.publish(payload, { ...(options.ttl != null ? { ttlMs: options.ttl * 1000 } : {}), ...(options.idSuffix != null ? { idSuffix: options.idSuffix } : {}) })
+    return this.anomaly.publish(payload, { ...(options.ttl != null ? { ttlMs: options.ttl * 1000 } : {}), ...(options.idSuffix != null ? { idSuffix: options.idSuffix } : {}), ...(options.timestamp != null ? { timestamp: options.timestamp } : {}) })
   }
 
   /**

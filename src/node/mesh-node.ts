@@ -9,7 +9,7 @@ import type { RoutingTableGuard } from './dht-guard.ts'
 import type { CrlPublication, MeshGossip } from './gossip-services.ts'
 import type { PeerTable } from './peer-table.ts'
 import type { RevocationReport, RevocationState } from './revocation.ts'
-import type { AnomalyPayload, PublishedAnomaly } from '../../protocols/anomaly-gossip/index.ts'
+import type { AnomalyPayload, EquivocationReport, PublishedAnomaly } from '../../protocols/anomaly-gossip/index.ts'
 import type { MeshAttest, PeerAttestedEvent, PeerDemotedEvent } from '../../protocols/attest/index.ts'
 import type { AuthenticatedPeer, AuthFailure, MeshAuth, ReauthenticatedPeer, RevocationPredicate, SessionEnded } from '../../protocols/auth/index.ts'
 import type { AnomalyRecord, AnomalyStore } from '../store/anomaly-store.ts'
@@ -44,6 +44,8 @@ export interface MeshNodeEvents {
   'session:ended': CustomEvent<SessionEnded>
   /** An anomaly signature entered the store: accepted from gossip, or published here (issue 5). */
   anomaly: CustomEvent<AnomalyRecord>
+  /** An origin signed two versions of one anomaly message_id; the first stays (bounded per origin). */
+  'anomaly:equivocation': CustomEvent<EquivocationReport>
 }
 
 export interface MeshNodeParts {
@@ -85,6 +87,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (parts.gossip != null) {
       this.gossip = parts.gossip
       parts.gossip.anomalies.addEventListener('anomaly', (evt) => { this.safeDispatchEvent('anomaly', { detail: evt.detail }) })
+      parts.gossip.anomaly.addEventListener('equivocation', (evt) => { this.safeDispatchEvent('anomaly:equivocation', { detail: evt.detail }) })
     }
     this.libp2p = parts.libp2p
     this.options = parts.options
@@ -197,7 +200,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Signs and gossips an anomaly signature as this node; `ttl` in seconds (default 1 h). See MeshGossip.publishAnomaly. */
-  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number, idSuffix?: string } = {}): Promise<PublishedAnomaly> {
+  async publishAnomaly (payload: AnomalyPayload, options: { ttl?: number, idSuffix?: string, timestamp?: number } = {}): Promise<PublishedAnomaly> {
     return this.requireGossip().publishAnomaly(payload, options)
   }
 

@@ -319,3 +319,15 @@ export function encodeTlv (tag: number, body: Uint8Array): Uint8Array {
   out.set(body, header.length)
   return out
 }
+
+/** Encodes a dotted OBJECT IDENTIFIER ("1.2.840.113549.1.5.13") as a DER TLV. */
+export function encodeOid (dotted: string): Uint8Array {
+  const arcs = dotted.split('.').map(Number)
+  const bytes: number[] = [arcs[0] * 40 + arcs[1]]
+  for (const a of arcs.slice(2)) {
+    const enc: number[] = [a & 0x7f]
+    for (let v = Math.floor(a / 128); v > 0; v = Math.floor(v / 128)) { enc.unshift((v & 0x7f) | 0x80) }
+    bytes.push(...enc)
+  }
+  return encodeTlv(TAG.OID, Uint8Array.from(bytes))
+}

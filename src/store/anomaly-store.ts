@@ -8,9 +8,15 @@ import type { MeshStore, Sublevel } from './mesh-store.ts'
  *
  * The seen index (message_id -> digest, expiry) lives in memory so the gossip validator can ask
  * it synchronously; `put` updates it before it writes, so a second copy validated while the
- * first is being written is still recognised. It is bounded by `maxEntries`: beyond that the
- * oldest entry (by arrival, or by expiry after a restart) is dropped with its record, which
- * reopens a replay window for that one id until its expiry. The clock is passed in.
+ * first is being written is still recognised. It also holds what makes a second version of an id
+ * recognisable as a conflict (the first version's digest). It is bounded per origin by
+ * `maxEntriesPerOrigin` and in all by `maxEntries`: beyond either, the oldest entry (of that
+ * origin, or of all; by arrival, or by expiry after a restart) is dropped with its record, which
+ * reopens a replay or second-version window for that one id until its expiry. The per-origin
+ * bound keeps one member that publishes (or equivocates) at volume from evicting the digests of
+ * everyone else's messages. The origin of an entry is its message_id's prefix (`<origin>:<suffix>`,
+ * node_ids hold no colon). Both bounds are enforced after each batch is written, so they can be
+ * exceeded by one event-loop turn's records. The clock is passed in.
  *
  * Writes are not `sync`: a record lost in a crash is a signature the mesh already spread, and at
  * worst its id can be accepted once more; gossip rates need LevelDB's 45k puts/s, not its 10k.
@@ -60,6 +66,11 @@ export interface AnomalyStoreEvents {
 export interface AnomalyStoreOptions {
   /** Signatures kept at most. @default 50000 (about 10 MB of index and 50 MB of records) */
   maxEntries?: number
+  /**
+   * Signatures kept at most per origin node_id. @default 5000 (a tenth of maxEntries: a member
+   * publishing an anomaly signature every second with the 1 h default lifetime holds 3600)
+   */
+  maxEntriesPerOrigin?: number
 }
 
 export interface ListOptions {
@@ -83,6 +94,12 @@ const LIST_PAGE = 256
 /** Expired entries removed per sweep call, so one sweep never holds the event loop for long. */
 const SWEEP_BATCH = 10_000
 
+/** The origin node_id a message_id names (`<origin>:<suffix>`). */
+function originOf (messageId: string): string {
+  const colon = messageId.indexOf(':')
+  return colon < 0 ? messageId : messageId.slice(0, colon)
+}
+
 function expiryKey (expiry: number, messageId: string): string {
   return `${String(expiry).padStart(EXPIRY_DIGITS, '0')}!${messageId}`
 }
@@ -93,6 +110,9 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
   readonly #expiry: Sublevel<string>
   readonly #seen = new Map<string, SeenEntry>()
   readonly #maxEntries: number
+  readonly #maxPerOrigin: number
+  /** The seen index's ids by origin, oldest first (Set keeps insertion order). */
+  readonly #byOrigin = new Map<string, Set<string>>()
   /** Records accepted in this turn, for the next batch (see the class comment), and its write (rejects when that fails). */
   #gathering: { records: Map<string, AnomalyRecord>, written: Promise<void> } | undefined
   /** Batches being written: still readable through `get`. */
@@ -106,6 +126,7 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
     this.#records = store.sublevel<AnomalyRecord>('anomaly-signatures')
     this.#expiry = store.sublevel<string>('anomaly-expiry')
     this.#maxEntries = options.maxEntries ?? 50_000
+    this.#maxPerOrigin = options.maxEntriesPerOrigin ?? 5_000
   }
 
   /** Opens the store over `store`'s sublevels and rebuilds the seen index (soonest expiry first). */
@@ -113,7 +134,9 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
     const s = new AnomalyStore(store, options)
     for await (const [key, digest] of s.#expiry.iterator()) {
       const bang = key.indexOf('!')
-      s.#seen.set(key.slice(bang + 1), { digest, expiry: Number(key.slice(0, bang)) })
+      const id = key.slice(bang + 1)
+      s.#seen.set(id, { digest, expiry: Number(key.slice(0, bang)) })
+      s.#track(id)
     }
     await s.#evict()
     return s
@@ -136,6 +159,7 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
   async put (record: AnomalyRecord): Promise<boolean> {
     if (this.#seen.has(record.message_id)) { return false }
     this.#seen.set(record.message_id, { digest: record.digest, expiry: record.expiry })
+    this.#track(record.message_id)
     const written = this.#enqueue(record)
     this.safeDispatchEvent('anomaly', { detail: record })
     await written
@@ -188,10 +212,29 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
         { type: 'put', sublevel: this.#expiry, key: expiryKey(r.expiry, r.message_id), value: r.digest }
       ]) as any)
     } catch (err) {
-      for (const r of records) { this.#seen.delete(r.message_id) }
+      for (const r of records) { this.#forget(r.message_id) }
       throw err
     }
-    await this.#evict()
+    await this.#evict(new Set(records.map(r => originOf(r.message_id))))
+  }
+
+  #track (messageId: string): void {
+    const origin = originOf(messageId)
+    let ids = this.#byOrigin.get(origin)
+    if (ids == null) {
+      ids = new Set()
+      this.#byOrigin.set(origin, ids)
+    }
+    ids.add(messageId)
+  }
+
+  #forget (messageId: string): void {
+    this.#seen.delete(messageId)
+    const origin = originOf(messageId)
+    const ids = this.#byOrigin.get(origin)
+    if (ids == null) { return }
+    ids.delete(messageId)
+    if (ids.size === 0) { this.#byOrigin.delete(origin) }
   }
 
   /** Signatures, latest expiry first, filtered; at most `limit`. */
@@ -233,22 +276,37 @@ export class AnomalyStore extends TypedEventEmitter<AnomalyStoreEvents> {
     return ids.length
   }
 
-  /** Drops the oldest entries while above maxEntries. */
-  async #evict (): Promise<void> {
-    const excess = this.#seen.size - this.#maxEntries
-    if (excess <= 0) { return }
-    const keys: string[] = []
-    const ids: string[] = []
-    for (const [id, entry] of this.#seen) {
-      if (ids.length >= excess) { break }
-      ids.push(id)
-      keys.push(expiryKey(entry.expiry, id))
+  /**
+   * Drops the oldest entries of each of `origins` (all when absent) above maxEntriesPerOrigin,
+   * then the oldest of all above maxEntries.
+   */
+  async #evict (origins: Iterable<string> = [...this.#byOrigin.keys()]): Promise<void> {
+    const chosen = new Set<string>()
+    for (const origin of origins) {
+      const ids = this.#byOrigin.get(origin)
+      if (ids == null) { continue }
+      let excess = ids.size - this.#maxPerOrigin
+      for (const id of ids) {
+        if (excess-- <= 0) { break }
+        chosen.add(id)
+      }
     }
+    let excess = this.#seen.size - chosen.size - this.#maxEntries
+    for (const id of this.#seen.keys()) {
+      if (excess <= 0) { break }
+      if (!chosen.has(id)) {
+        chosen.add(id)
+        excess--
+      }
+    }
+    if (chosen.size === 0) { return }
+    const ids = [...chosen]
+    const keys = ids.map(id => expiryKey(this.#seen.get(id)?.expiry ?? 0, id))
     await this.#remove(keys, ids)
   }
 
   async #remove (expiryKeys: string[], ids: string[]): Promise<void> {
-    for (const id of ids) { this.#seen.delete(id) }
+    for (const id of ids) { this.#forget(id) }
     await this.#store.db.batch([
       ...ids.map(key => ({ type: 'del', sublevel: this.#records, key })),
       ...expiryKeys.map(key => ({ type: 'del', sublevel: this.#expiry, key }))

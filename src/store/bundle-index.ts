@@ -1,3 +1,5 @@
+import type { ShareEntry } from './bundle-shares.ts'
+
 /**
  * The bundle store's secondary indexes, held in memory and rebuilt from the records at open
  * (bundle-store.ts says why they are not on disk). Bounded by the store's quota: one small entry
@@ -93,12 +95,15 @@ export interface HeldPart {
   copies: number
   /** Bytes charged against the quota for its record. */
   charge: number
+  /** Its share entry (bundle-shares.ts): whose shares it is charged to. */
+  share: ShareEntry
 }
 
 /** What the index keeps of a fragment awaiting reassembly or an inbox entry. */
 export interface HeldValue {
   expiresAt: number
   charge: number
+  share: ShareEntry
   /** The part key the record stands for as "seen" (its own part; offset 0 for an inbox entry). */
   pk: string
 }

@@ -1,10 +1,22 @@
 import { MeshError } from '../errors.ts'
+import type { ShareFractions } from './bundle-shares.ts'
 import type { BundleId } from '../dtn/bundle-id.ts'
 import type { PeerIdentity } from '../node/peer-verifier.ts'
 
 /** What the bundle store holds (bundle-store.ts): record types, their encoding, its errors. */
 
-export type BundleStoreErrorCode = 'QUOTA_EXCEEDED' | 'NOT_FOUND' | 'CLOSED'
+export type BundleStoreErrorCode =
+  /** The store, or the part of it forward-only copies may use, is full: nothing that could give way. */
+  | 'QUOTA_EXCEEDED'
+  /** The bundle's source node_id holds its whole share of the quota (bundle-shares.ts). */
+  | 'SOURCE_SHARE_EXCEEDED'
+  /** The neighbour that handed it over holds its whole share of the quota. */
+  | 'NEIGHBOUR_SHARE_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'CLOSED'
+
+/** Store refusals a sender may retry later (space frees as bundles leave): ACK codes, not faults. */
+export const STORE_REFUSAL_CODES: readonly BundleStoreErrorCode[] = ['QUOTA_EXCEEDED', 'SOURCE_SHARE_EXCEEDED', 'NEIGHBOUR_SHARE_EXCEEDED', 'CLOSED']
 
 /** Raised by the bundle store. */
 export class BundleStoreError extends MeshError<BundleStoreErrorCode> {
@@ -76,6 +88,13 @@ export type AcceptStatus = 'accepted' | 'duplicate'
 export interface BundleStoreOptions {
   /** Most bytes held (bundle bytes, fragments, inbox payloads, plus a fixed per-entry charge). */
   quotaBytes: number
+  /**
+   * This node's node_id: outbound records it is the source of are its own (no source share,
+   * never evicted). Without it every outbound record counts as a forward-only copy.
+   */
+  self?: string
+  /** How the quota is split (bundle-shares.ts). @default BUNDLE_STORE_DEFAULTS */
+  shares?: Partial<ShareFractions>
   /**
    * Size of the in-memory filter of seen ids, as log2 of its bits (bundle-seen.ts).
    *

@@ -1,17 +1,21 @@
+import { BUNDLE_STORE_DEFAULTS } from '../dtn/constants.ts'
 import { BundleIndex } from './bundle-index.ts'
 import { aduKey, aduOfPart, destKey, fragmentKey, hexText, partKey, under } from './bundle-keys.ts'
 import { fragmentRanges, fragmentsOf, getDelivered, listInbox, listReassembly } from './bundle-queries.ts'
 import { BundleStoreError, charge, decodeRecord, encodeRecord } from './bundle-records.ts'
 import { SeenIds } from './bundle-seen.ts'
+import { ShareBooks, shareEntry, shareLimits } from './bundle-shares.ts'
 import { GroupCommit } from './group-commit.ts'
 import type { HeldPart } from './bundle-index.ts'
 import type { AcceptItem, AcceptStatus, BundleStoreOptions, DeliveredMeta, FragmentMeta, OutboundMeta, Usage } from './bundle-records.ts'
+import type { ShareEntry, ShareLimits } from './bundle-shares.ts'
 import type { Prepare, Tx } from './group-commit.ts'
 import type { MeshStore, Sublevel } from './mesh-store.ts'
 import type { BundleId } from '../dtn/bundle-id.ts'
 import type { PeerIdentity } from '../node/peer-verifier.ts'
 
-export { BundleStoreError, ENTRY_OVERHEAD_BYTES } from './bundle-records.ts'
+export { BundleStoreError, ENTRY_OVERHEAD_BYTES, STORE_REFUSAL_CODES } from './bundle-records.ts'
+export type { ShareFractions, ShareLimits } from './bundle-shares.ts'
 export { MAX_GROUP_JOBS } from './group-commit.ts'
 export type { AcceptItem, AcceptStatus, BundleStoreErrorCode, BundleStoreOptions, DeliveredMeta, FragmentMeta, OutboundMeta, Usage } from './bundle-records.ts'
 
@@ -53,16 +57,26 @@ export type { AcceptItem, AcceptStatus, BundleStoreErrorCode, BundleStoreOptions
  * fixed binary layout plus the bytes (bundle-codec.ts); JSON records of earlier versions are
  * still read, and rewritten in the new layout when next updated.
  *
- * Quota (issue 7): a change that would take the stored bytes over the quota is refused with
- * BundleStoreError QUOTA_EXCEEDED and writes nothing. Nothing accepted is ever evicted to make
- * room: bundles leave only by custody transfer (ACK), delivery, expiry, or a revoked source.
+ * Quota: split into shares per source node_id and per neighbour, with a reserve for bundles
+ * addressed to this node (bundle-shares.ts says how). A record that does not fit evicts
+ * forward-only copies in its way, the largest remaining lifetime first, in the same atomic batch
+ * (each evicted copy leaves its seen id, so it is not taken back); when nothing may give way the
+ * change is refused with QUOTA_EXCEEDED, SOURCE_SHARE_EXCEEDED or NEIGHBOUR_SHARE_EXCEEDED and
+ * writes nothing. Bundles addressed to this node and this node's own are never evicted: they
+ * leave only by custody transfer (ACK), delivery, expiry, or a revoked source.
  */
+
+/** What each refusal of `#makeRoom` says is full. */
+const LIMIT_NAMES = { QUOTA_EXCEEDED: 'the store or its forward pool', SOURCE_SHARE_EXCEEDED: 'the source\'s share', NEIGHBOUR_SHARE_EXCEEDED: 'the neighbour\'s share' } as const
 
 /** Seen ids looked at per sweep: bounds its work; a store holding fewer is swept exactly each time. */
 export const SEEN_SCAN_PAGE = 4096
 
 export class BundleStore {
   readonly quotaBytes: number
+  /** This node's node_id, when given: its own outbound records. */
+  readonly self: string | undefined
+  readonly #books: ShareBooks
   readonly #bundles: Sublevel<Uint8Array>
   readonly #seen: Sublevel<number>
   readonly #fragments: Sublevel<Uint8Array>
@@ -79,6 +93,12 @@ export class BundleStore {
   private constructor (store: MeshStore, options: BundleStoreOptions) {
     if (!Number.isSafeInteger(options.quotaBytes) || options.quotaBytes < 0) { throw new RangeError('quotaBytes must be a non-negative integer') }
     this.quotaBytes = options.quotaBytes
+    this.self = options.self
+    this.#books = new ShareBooks(shareLimits(options.quotaBytes, {
+      localReserve: options.shares?.localReserve ?? BUNDLE_STORE_DEFAULTS.localReserve,
+      perSource: options.shares?.perSource ?? BUNDLE_STORE_DEFAULTS.perSource,
+      perNeighbour: options.shares?.perNeighbour ?? BUNDLE_STORE_DEFAULTS.perNeighbour
+    }), (pk) => this.#index.outbound.get(pk)?.share)
     this.#bundles = store.sublevel('dtn-bundles')
     this.#seen = store.sublevel('dtn-seen')
     this.#fragments = store.sublevel('dtn-fragments')
@@ -111,15 +131,19 @@ export class BundleStore {
     for await (const [pk, v] of this.#bundles.iterator()) {
       const m = decodeRecord<OutboundMeta>(v).meta
       const c = charge(v)
-      this.#index.addOutbound(pk, heldPart(m, c))
+      const share = this.#outboundEntry(m, c)
+      this.#index.addOutbound(pk, heldPart(m, c, share))
+      this.#books.commitAdd(pk, share)
       bytes += c
       entries++
     }
     for (const [kind, sub] of [['f', this.#fragments], ['i', this.#inbox]] as const) {
       for await (const [key, v] of sub.iterator()) {
         const c = charge(v)
-        const m = decodeRecord<{ id: BundleId, expiresAt: number }>(v).meta
-        this.#index.addHeld(kind, key, { expiresAt: m.expiresAt, charge: c, pk: kind === 'f' ? aduOfPart(key) : partKey(m.id, 0) })
+        const m = decodeRecord<{ id: BundleId, expiresAt: number, receivedFrom?: string }>(v).meta
+        const share = this.#heldEntry(m, c)
+        this.#index.addHeld(kind, key, { expiresAt: m.expiresAt, charge: c, pk: kind === 'f' ? aduOfPart(key) : partKey(m.id, 0), share })
+        this.#books.commitAdd(undefined, share)
         bytes += c
         entries++
       }
@@ -130,6 +154,32 @@ export class BundleStore {
   /** Bytes and entries held now, as charged against the quota. */
   get usage (): Usage {
     return { ...this.#usage }
+  }
+
+  /** The byte limits the quota is split into (bundle-shares.ts). */
+  get shares (): ShareLimits {
+    return { ...this.#books.limits }
+  }
+
+  /** Bytes held now for one source node_id (`source`) or one neighbour (`neighbour`); own bundles count for no source. */
+  shareUsage (who: { source: string } | { neighbour: string }): number {
+    return this.#books.bytesOf('source' in who ? `s:${who.source}` : `n:${who.neighbour}`)
+  }
+
+  /** Forward-only copies evicted to make room since the store opened. */
+  get evicted (): number {
+    return this.#books.evicted
+  }
+
+  /** The share entry of a fragment or inbox record (addressed to this node; this node's own count for no source). */
+  #heldEntry (m: { id: BundleId, expiresAt: number, receivedFrom?: string }, c: number): ShareEntry {
+    const own = this.self != null && m.id.source === this.self
+    return shareEntry({ source: m.id.source, from: m.receivedFrom, outbound: false, own, expiresAt: m.expiresAt, charge: c })
+  }
+
+  #outboundEntry (m: OutboundMeta, c: number): ShareEntry {
+    const own = this.self != null && m.id.source === this.self
+    return shareEntry({ source: m.id.source, from: m.receivedFrom, outbound: true, own, expiresAt: m.expiresAt, charge: c })
   }
 
   /** Runs `prepare` in the write queue and commits its change in the next group batch. */
@@ -172,60 +222,113 @@ export class BundleStore {
       if (item.type === 'delivered' && item.offset != null && fragments == null) { return undefined }
       statuses.push(seen ? 'duplicate' : 'accepted')
     }
-    // 2. the new ones' records (a throw below rolls all of this back: group-commit.ts)
-    const before = tx.usage.bytes
-    let bytes = 0
-    let entries = 0
-    for (let i = 0; i < items.length; i++) {
-      if (statuses[i] !== 'accepted') { continue }
-      bytes += this.#keep(tx, items[i], pks[i], fragments)
-      entries++
+    // 2. the new ones' records (a throw below rolls all of this back: group-commit.ts, and the
+    // share books' own `undo`)
+    this.#books.begin()
+    try {
+      let bytes = 0
+      let entries = 0
+      const adds: ShareEntry[] = []
+      for (let i = 0; i < items.length; i++) {
+        if (statuses[i] !== 'accepted') { continue }
+        const kept = this.#keep(tx, items[i], pks[i], fragments)
+        adds.push(kept)
+        bytes += kept.charge
+        entries++
+      }
+      // 3. room: forward-only copies in the way give way, or the change is refused (the
+      // fragments a completed ADU frees are already credited)
+      if (adds.length > 0) { this.#makeRoom(tx, adds) }
+      tx.charge(bytes, entries)
+      for (let i = 0; i < adds.length; i++) { this.#books.pend(tx, adds[i], 1) }
+      for (let i = 0; i < items.length; i++) { if (statuses[i] === 'accepted') { tx.markWritten(pks[i]) } }
+      if (state != null) { tx.put(this.#state, state.key, state.value) }
+      this.#books.end()
+      return statuses
+    } catch (err) {
+      this.#books.undo()
+      throw err
     }
-    // [REFUSE] over quota: nothing of this change is written, nothing held is evicted (the
-    // fragments a completed ADU frees, already credited to tx.usage, count against its size)
-    const delta = bytes + tx.usage.bytes - before
-    if (delta > 0 && tx.usage.bytes + bytes > this.quotaBytes) {
-      throw new BundleStoreError('QUOTA_EXCEEDED', `store holds ${before} of ${this.quotaBytes} bytes; ${delta} more do not fit`)
-    }
-    tx.charge(bytes, entries)
-    for (let i = 0; i < items.length; i++) { if (statuses[i] === 'accepted') { tx.markWritten(pks[i]) } }
-    if (state != null) { tx.put(this.#state, state.key, state.value) }
-    return statuses
   }
 
-  /** Writes one new part's record into the group; returns the bytes it is charged. */
-  #keep (tx: Tx, item: AcceptItem, pk: string, fragments?: Map<string, string[]>): number {
+  /**
+   * Evicts forward-only copies until `adds` fit every share, the forward pool and the quota
+   * (bundle-shares.ts), largest remaining lifetime first; throws the first limit's code, having
+   * evicted nothing that stays evicted (the caller rolls the change back), when none may give way.
+   */
+  #makeRoom (tx: Tx, adds: ShareEntry[]): void {
+    // a forward-only newcomer displaces only copies that would outlive it; one addressed to this
+    // node, or this node's own, displaces any
+    let outliving: number | undefined = Number.POSITIVE_INFINITY
+    for (const e of adds) {
+      if (!e.outbound || e.own) {
+        outliving = undefined
+        break
+      }
+      outliving = Math.min(outliving, e.expiresAt)
+    }
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const breach = this.#books.breach(tx, adds)
+      if (breach == null) { return }
+      const victim = this.#books.victim(tx, breach.account, outliving)
+      // [REFUSE] nothing may give way: nothing of this change is written
+      if (victim == null) {
+        throw new BundleStoreError(breach.code, `${LIMIT_NAMES[breach.code]} is full (store holds ${tx.usage.bytes} of ${this.quotaBytes} bytes)`)
+      }
+      this.#removeOutbound(tx, victim, true)
+      tx.onCommit(() => { this.#books.evicted++ })
+    }
+    throw new BundleStoreError('QUOTA_EXCEEDED', 'no room could be made')
+  }
+
+  /** Writes one new part's record into the group; returns its share entry (its charge included). */
+  #keep (tx: Tx, item: AcceptItem, pk: string, fragments?: Map<string, string[]>): ShareEntry {
     if (item.type === 'outbound') {
       const m = item.meta
       const value = encodeRecord('outbound', m, item.bytes)
       const c = charge(value)
+      const entry = this.#outboundEntry(m, c)
       tx.put(this.#bundles, pk, value)
-      tx.onCommit(() => { this.#index.addOutbound(pk, heldPart(m, c)) })
-      return c
+      tx.onCommit(() => {
+        // a part is never accepted twice while held (deduplication); were it, its books move with it
+        const replaced = this.#index.outbound.get(pk)
+        if (replaced != null) { this.#books.commitRemove(replaced.share) }
+        this.#index.addOutbound(pk, heldPart(m, c, entry))
+        this.#books.commitAdd(pk, entry)
+      })
+      return entry
     }
     if (item.type === 'fragment') {
       const value = encodeRecord('fragment', item.meta, item.payload)
       const c = charge(value)
       const fk = fragmentKey(pk, item.meta.length)
       const expiresAt = item.meta.expiresAt
+      const entry = this.#heldEntry(item.meta, c)
       tx.put(this.#fragments, fk, value)
-      tx.onCommit(() => { this.#index.addHeld('f', fk, { expiresAt, charge: c, pk }) })
-      return c
+      tx.onCommit(() => {
+        this.#index.addHeld('f', fk, { expiresAt, charge: c, pk, share: entry })
+        this.#books.commitAdd(undefined, entry)
+      })
+      return entry
     }
     const ak = aduKey(item.meta.id)
     const value = encodeRecord('delivered', item.meta, item.payload)
     const c = charge(value)
     const expiresAt = item.meta.expiresAt
     const wholePk = partKey(item.meta.id, 0)
+    const entry = this.#heldEntry(item.meta, c)
     tx.put(this.#inbox, ak, value)
-    tx.onCommit(() => { this.#index.addHeld('i', ak, { expiresAt, charge: c, pk: wholePk }) })
+    tx.onCommit(() => {
+      this.#index.addHeld('i', ak, { expiresAt, charge: c, pk: wholePk, share: entry })
+      this.#books.commitAdd(undefined, entry)
+    })
     // the fragments it was made of leave in the same batch, each leaving its seen id, as does
     // the fragment that completed it
     if (item.offset != null) {
       for (const key of fragments?.get(ak) ?? []) { this.#deleteHeld(tx, 'f', key, expiresAt) }
       this.#putSeen(tx, pk, expiresAt)
     }
-    return c
+    return entry
   }
 
   /** The slow path of an accept: reads what memory could not tell, then decides. */
@@ -362,9 +465,12 @@ export class BundleStore {
       const c = charge(value)
       tx.put(this.#bundles, pk, value)
       tx.charge(c - charge(v), 0)
+      const entry = this.#index.outbound.get(pk)?.share
+      if (entry != null) { this.#books.pend(tx, entry, 1, c - charge(v)) }
       tx.onCommit(() => {
         const part = this.#index.outbound.get(pk)
         if (part == null) { return }
+        this.#books.commitRecharge(part.share, c)
         part.charge = c
         this.#index.reschedule(pk, { copies: next.copies, attempts: next.attempts, nextAttemptAt: next.nextAttemptAt })
       })
@@ -391,7 +497,11 @@ export class BundleStore {
     tx.del(this.#bundles, pk)
     if (keepSeen) { this.#putSeen(tx, pk, part.expiresAt) }
     tx.charge(-part.charge, -1)
-    tx.onCommit(() => { this.#index.removeOutbound(pk) })
+    this.#books.pend(tx, part.share, -1)
+    tx.onCommit(() => {
+      const gone = this.#index.removeOutbound(pk)
+      if (gone != null) { this.#books.commitRemove(gone.share) }
+    })
     return true
   }
 
@@ -403,7 +513,11 @@ export class BundleStore {
     tx.del(kind === 'f' ? this.#fragments : this.#inbox, key)
     if (seenUntil != null) { this.#putSeen(tx, held.pk, seenUntil) }
     tx.charge(-held.charge, -1)
-    tx.onCommit(() => { this.#index.removeHeld(kind, key) })
+    this.#books.pend(tx, held.share, -1)
+    tx.onCommit(() => {
+      const gone = this.#index.removeHeld(kind, key)
+      if (gone != null) { this.#books.commitRemove(gone.share) }
+    })
     return true
   }
 
@@ -530,8 +644,8 @@ export class BundleStore {
   }
 }
 
-function heldPart (m: OutboundMeta, c: number): HeldPart {
-  return { nextAttemptAt: m.nextAttemptAt, attempts: m.attempts, expiresAt: m.expiresAt, dest: destKey(m.destination, m.broadcast), copies: m.copies, charge: c }
+function heldPart (m: OutboundMeta, c: number, share: ShareEntry): HeldPart {
+  return { nextAttemptAt: m.nextAttemptAt, attempts: m.attempts, expiresAt: m.expiresAt, dest: destKey(m.destination, m.broadcast), copies: m.copies, charge: c, share }
 }
 
 /** The ADU key of a part key, re-exported for the agent's locks. */

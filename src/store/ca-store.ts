@@ -21,6 +21,23 @@ export interface IssuedCertRecord {
   issuedAt: number
   /** The certificate DER, base64. */
   der: string
+  /** The node certificate this one took the place of, by rotation or renewal (proof of the old key). */
+  supersedes?: { serialHex: string, via: SupersessionVia }
+}
+
+/** How a node certificate was superseded by its successor. */
+export type SupersessionVia = 'rotate' | 'renew'
+
+/**
+ * A node certificate that has a successor: it may mint nothing more. One per serial, written in
+ * the issuance batch of the successor, so a serial is superseded at most once.
+ */
+export interface SupersededRecord {
+  serialHex: string
+  /** The successor's serial. */
+  by: string
+  via: SupersessionVia
+  time: number
 }
 
 export interface RevocationRecord {
@@ -98,6 +115,7 @@ export class CaStore {
   readonly #byNode: Sublevel<string>
   readonly #revoked: Sublevel<RevocationRecord>
   readonly #revokedNodes: Sublevel<NodeRevocationRecord>
+  readonly #superseded: Sublevel<SupersededRecord>
   readonly #audit: Sublevel<Omit<AuditEntry, 'seq'>>
   #nextAuditSeq = 0
   readonly #lock = createLock()
@@ -110,6 +128,7 @@ export class CaStore {
     this.#byNode = store.sublevel('ca-certs-by-node')
     this.#revoked = store.sublevel('ca-revoked')
     this.#revokedNodes = store.sublevel('ca-revoked-nodes')
+    this.#superseded = store.sublevel('ca-superseded')
     this.#audit = store.sublevel('ca-audit')
   }
 
@@ -153,22 +172,78 @@ export class CaStore {
       if (await this.#serials.has(rec.serialHex)) {
         throw new StoreError('SERIAL_COLLISION', `serial ${rec.serialHex} is already in use`)
       }
+      // Checked under the write lock and written in this batch: of two requests racing to
+      // supersede one serial (two renewals, a renewal and a rotation), exactly one is stored.
+      const old = rec.supersedes?.serialHex
+      if (old != null && await this.#superseded.has(old)) {
+        throw new StoreError('ALREADY_SUPERSEDED', `serial ${old} already has a successor`)
+      }
       const ops: any[] = [
         { type: 'put', sublevel: this.#serials, key: rec.serialHex, value: { profile: rec.profile, time: rec.issuedAt } },
         { type: 'put', sublevel: this.#certs, key: rec.serialHex, value: rec }
       ]
+      if (rec.supersedes != null) {
+        const value: SupersededRecord = { serialHex: rec.supersedes.serialHex, by: rec.serialHex, via: rec.supersedes.via, time: rec.issuedAt }
+        ops.push({ type: 'put', sublevel: this.#superseded, key: rec.supersedes.serialHex, value })
+      }
       if (rec.nodeId != null) {
         ops.push({ type: 'put', sublevel: this.#byNode, key: nodeKey(rec.nodeId, rec.serialHex), value: rec.serialHex })
       }
+      const successor: Record<string, AuditValue> = rec.supersedes != null ? { supersedes: rec.supersedes.serialHex, via: rec.supersedes.via } : {}
       ops.push(this.#auditOp(rec.issuedAt, 'issue', {
-        serial: rec.serialHex, profile: rec.profile, node_id: rec.nodeId ?? null, peer: rec.peerId ?? null, ...audit
+        serial: rec.serialHex, profile: rec.profile, node_id: rec.nodeId ?? null, peer: rec.peerId ?? null, ...successor, ...audit
       }))
       await this.#commit(ops)
     })
   }
 
+  /**
+   * Stores a node certificate from an enrollment like `recordIssued`, deciding under the write
+   * lock what becomes of the node_id's live certificates (unexpired at `now`, unrevoked), so no
+   * issuance or revocation can slip between the look and the write: `refuse` throws
+   * NODE_ID_TAKEN when there is one and stores nothing; `supersede` revokes them (reason
+   * superseded) in the same sync batch, so the new holder never exists beside the old one.
+   * Returns those revocations.
+   */
+  async recordIssuedForNode (rec: IssuedCertRecord, rule: { live: 'refuse' | 'supersede', now: number }): Promise<RevocationRecord[]> {
+    const nodeId = rec.nodeId
+    if (nodeId == null) { throw new TypeError('recordIssuedForNode needs a node certificate') }
+    return this.#locked(async () => {
+      const live: IssuedCertRecord[] = []
+      for (const c of await this.certsByNode(nodeId)) {
+        if (c.notAfter > rule.now && !(await this.#revoked.has(c.serialHex))) { live.push(c) }
+      }
+      if (rule.live === 'refuse' && live.length > 0) {
+        throw new StoreError('NODE_ID_TAKEN', `node_id ${nodeId} has a live certificate`)
+      }
+      if (await this.#serials.has(rec.serialHex)) {
+        throw new StoreError('SERIAL_COLLISION', `serial ${rec.serialHex} is already in use`)
+      }
+      const superseded: RevocationRecord[] = live.map(c => ({ serialHex: c.serialHex, reason: 'superseded', time: rec.issuedAt, profile: c.profile, notAfter: c.notAfter, nodeId }))
+      const ops: any[] = [
+        { type: 'put', sublevel: this.#serials, key: rec.serialHex, value: { profile: rec.profile, time: rec.issuedAt } },
+        { type: 'put', sublevel: this.#certs, key: rec.serialHex, value: rec },
+        { type: 'put', sublevel: this.#byNode, key: nodeKey(nodeId, rec.serialHex), value: rec.serialHex },
+        ...superseded.map(r => ({ type: 'put', sublevel: this.#revoked, key: r.serialHex, value: r }))
+      ]
+      if (superseded.length > 0) {
+        ops.push({ type: 'put', sublevel: this.#meta, key: 'revocation-epoch', value: await this.revocationEpoch() + 1 })
+      }
+      const fields: Record<string, AuditValue> = { serial: rec.serialHex, profile: rec.profile, node_id: nodeId, peer: rec.peerId ?? null }
+      if (rule.live === 'supersede') { fields.superseded = superseded.map(r => r.serialHex).join(',') }
+      ops.push(this.#auditOp(rec.issuedAt, 'issue', fields))
+      await this.#commit(ops)
+      return superseded
+    })
+  }
+
   async getCert (serialHex: string): Promise<IssuedCertRecord | undefined> {
     return this.#certs.get(serialHex)
+  }
+
+  /** The successor of a node certificate, if it has one. */
+  async supersededBy (serialHex: string): Promise<SupersededRecord | undefined> {
+    return this.#superseded.get(serialHex)
   }
 
   /** Every certificate issued to a node_id, oldest serial order (not time order). */

@@ -6,6 +6,8 @@ export type StoreErrorCode =
   | 'SERIAL_SPACE_EXHAUSTED'
   | 'AUDIT_SEQUENCE_CONFLICT'
   | 'CRL_NUMBER_NOT_MONOTONIC'
+  | 'NODE_ID_TAKEN' // a node certificate for a node_id that already has a live one (see CaStore.recordIssuedForNode)
+  | 'ALREADY_SUPERSEDED'
 
 /** Raised when a write would break a store invariant (unique serials, append-only audit). */
 export class StoreError extends MeshError<StoreErrorCode> {

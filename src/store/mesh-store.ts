@@ -1,4 +1,5 @@
 import { Level } from 'level'
+import { ensurePrivateDir, restrictDirTree } from '../util/file-mode.ts'
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 
 /**
@@ -13,6 +14,7 @@ export const SUBLEVELS = {
   'ca-certs-by-node': 'json',
   'ca-revoked': 'json',
   'ca-revoked-nodes': 'json',
+  'ca-superseded': 'json',
   'ca-audit': 'json',
   'enroll-tokens': 'json',
   'ca-node-devices': 'json',
@@ -58,10 +60,22 @@ export interface MeshStore {
   close(): Promise<void>
 }
 
-/** Opens (creating if needed) the LevelDB at `path` as the process's MeshStore. */
+/**
+ * Opens (creating if needed) the LevelDB at `path` as the process's MeshStore. The directory is
+ * forced to 0700 before LevelDB creates anything in it, and the files LevelDB created (with the
+ * process umask) are set to 0600 once it is open: the store holds certificates, revocations,
+ * tokens' hashes and bundles, which are nobody else's business on a shared host.
+ */
 export async function openStore (path: string): Promise<MeshStore> {
+  await ensurePrivateDir(path)
   const db = new Level<string, any>(path, { keyEncoding: 'utf8', valueEncoding: 'json' })
   await db.open()
+  try {
+    await restrictDirTree(path)
+  } catch (err) {
+    await db.close()
+    throw err
+  }
   return wrapStore(db as unknown as RootDb)
 }
 

@@ -6,9 +6,19 @@ import type { MeshStore, Sublevel } from './mesh-store.ts'
 /** Bounded codes for token refusals. Unknown, used and expired all share TOKEN_REJECTED on purpose. */
 export type TokenErrorCode = 'TOKEN_REJECTED' | 'TOKEN_NODE_MISMATCH' | 'INVALID_TOKEN_FORMAT' | 'INVALID_TOKEN_PARAMS'
 
+/** Why a token was refused, for the CA's log only: the HTTP answer is TOKEN_REJECTED for all three. */
+export type TokenRefusal = 'unknown' | 'used' | 'expired'
+
 /** Raised when a token is refused or cannot be created. */
 export class TokenError extends MeshError<TokenErrorCode> {
   static name = 'TokenError'
+  /** With TOKEN_REJECTED: which of the three it was. */
+  readonly refusal?: TokenRefusal
+
+  constructor (code: TokenErrorCode, message: string, options?: ErrorOptions & { refusal?: TokenRefusal }) {
+    super(code, message, options)
+    if (options?.refusal != null) { this.refusal = options.refusal }
+  }
 }
 
 /** Token text: a version prefix (so scanners and people can tell what it is) and 32 random bytes. */
@@ -26,6 +36,11 @@ export const MAX_TOKEN_USES = 10_000
 export interface TokenRecord {
   /** The node_id the token is bound to, if any. */
   nodeId?: string
+  /**
+   * Minted as a replacement for `nodeId` (which it then always has): an enrollment with it
+   * supersedes the node_id's live certificates instead of being refused NODE_ID_TAKEN.
+   */
+  replace?: boolean
   createdAt: number
   expiresAt: number
   usesLeft: number
@@ -51,6 +66,11 @@ export function hashToken (token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex')
 }
 
+/** The name a token goes by in logs and audit: the first 16 hex digits of its hash (no secret). */
+export function tokenIdOf (token: string): string {
+  return hashToken(token).slice(0, 16)
+}
+
 /** A fresh token: the prefix and 256 bits from the system CSPRNG. */
 export function generateToken (): string {
   return TOKEN_PREFIX + randomBytes(TOKEN_RANDOM_BYTES).toString('base64url')
@@ -74,8 +94,12 @@ export class TokenStore {
   }
 
   /** Creates a token; returns its text, which is shown once and never stored. */
-  async create (options: { now: number, ttlMs: number, uses?: number, nodeId?: string }): Promise<{ token: string, tokenId: string, record: TokenRecord }> {
+  async create (options: { now: number, ttlMs: number, uses?: number, nodeId?: string, replace?: boolean }): Promise<{ token: string, tokenId: string, record: TokenRecord }> {
     const uses = options.uses ?? 1
+    // A replacement names whom it replaces: an unbound one would let its holder take over any node_id.
+    if (options.replace === true && options.nodeId == null) {
+      throw new TokenError('INVALID_TOKEN_PARAMS', 'a replacement token must be bound to a node_id')
+    }
     if (!Number.isSafeInteger(options.ttlMs) || options.ttlMs <= 0 || options.ttlMs > MAX_TOKEN_TTL_MS) {
       throw new TokenError('INVALID_TOKEN_PARAMS', `ttl must be between 1 ms and ${MAX_TOKEN_TTL_MS} ms`)
     }
@@ -86,6 +110,7 @@ export class TokenStore {
     const hash = hashToken(token)
     const record: TokenRecord = { createdAt: options.now, expiresAt: options.now + options.ttlMs, usesLeft: uses, used: 0 }
     if (options.nodeId != null) { record.nodeId = options.nodeId }
+    if (options.replace === true) { record.replace = true }
     await this.#tokens.put(hash, record, SYNC)
     return { token, tokenId: hash.slice(0, 16), record }
   }
@@ -167,10 +192,19 @@ export class TokenStore {
 }
 
 function usable (rec: TokenRecord | undefined, now: number): TokenRecord {
-  if (rec == null || rec.usesLeft < 1 || now >= rec.expiresAt) {
-    throw new TokenError('TOKEN_REJECTED', 'token is unknown, used or expired')
-  }
+  if (rec == null) { throw rejected('unknown') }
+  // A used-up token that has also expired counts as used: that is what happened to it first.
+  if (rec.usesLeft < 1) { throw rejected('used') }
+  if (now >= rec.expiresAt) { throw rejected('expired') }
   return rec
+}
+
+/**
+ * TOKEN_REJECTED with its reason in `refusal`, for the CA's event log only: code and message stay
+ * the same for all three, so nothing that shows an error's text can tell them apart.
+ */
+function rejected (refusal: TokenRefusal): TokenError {
+  return new TokenError('TOKEN_REJECTED', 'token is unknown, used or expired', { refusal })
 }
 
 function sameText (a: string, b: string): boolean {

@@ -28,6 +28,14 @@ describe('node admin API: /v1/mesh/gossip', function () {
     },
     async list (q) {
       return [{ message_id: 'o:1', origin: q.origin ?? 'o', origin_peer_id: 'p', timestamp: new Date(NOW).toISOString(), expiry: new Date(NOW + 1000).toISOString(), payload: { type: 'rule', value: 'r-1' }, received_at: new Date(NOW).toISOString(), source: 'gossip', relay: 'x' }]
+    },
+    equivocations () {
+      const at = new Date(NOW).toISOString()
+      return {
+        conflicts: 3,
+        origins: [{ node_id: 'node-e', peer_id: 'pe', conflicts: 3, suppressed: 1, first_at: at, last_at: at }],
+        recent: [{ node_id: 'node-e', peer_id: 'pe', message_id: 'node-e:1', held_digest: 'h', conflicting_digest: 'c', relay: 'r', at }]
+      }
     }
   }
 
@@ -48,7 +56,7 @@ describe('node admin API: /v1/mesh/gossip', function () {
     const api = await createNodeApiServer({
       tls,
       clientCaPem: tca.ca.rootPem,
-      trust: { nodeId: 'self-node', roots: () => roots, intermediates: () => intermediates, crls: () => [] },
+      trust: { nodeId: 'self-node', self: () => ({ peerId: self.peerId.toString(), keys: [self.identity.publicKeySpki] }), roots: () => roots, intermediates: () => intermediates, crls: () => [] },
       source: { peers: () => [], info: () => ({ node_id: 'self-node', peer_id: self.peerId.toString(), multiaddrs: [], cert_serial: self.serialHex, cert_not_after: new Date(NOW).toISOString(), crl_number: null, started_at: new Date(NOW).toISOString() }), ...(gossip != null ? { gossip } : {}) },
       now: () => new Date(NOW)
     })
@@ -83,6 +91,14 @@ describe('node admin API: /v1/mesh/gossip', function () {
     for (const body of [{ type: 'sha256' }, { type: 'sha256', value: 'v', ttl_sec: 0 }, { type: 'sha256', value: 'v', ttl_sec: 90_000 }, { type: 'sha256', value: 'refused-by-codec' }]) {
       expect(await refusal(nodeApiPost('/v1/mesh/gossip', body, opts)), JSON.stringify(body)).to.deep.equal({ status: 400, serverCode: 'INVALID_REQUEST' })
     }
+  })
+
+  it('GET /v1/mesh/gossip/equivocations shows the equivocating origins and the recent reports', async () => {
+    const body = await nodeApiGet('/v1/mesh/gossip/equivocations', await serve(source)) as any
+    expect(body.conflicts).to.equal(3)
+    expect(body.origins).to.deep.equal([{ node_id: 'node-e', peer_id: 'pe', conflicts: 3, suppressed: 1, first_at: new Date(NOW).toISOString(), last_at: new Date(NOW).toISOString() }])
+    expect(body.recent[0]).to.deep.include({ node_id: 'node-e', message_id: 'node-e:1', held_digest: 'h', conflicting_digest: 'c' })
+    expect(await refusal(nodeApiGet('/v1/mesh/gossip/equivocations', await serve()))).to.deep.equal({ status: 409, serverCode: 'GOSSIP_DISABLED' })
   })
 
   it('a node without gossip answers 409 GOSSIP_DISABLED on both routes', async () => {

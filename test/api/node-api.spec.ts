@@ -7,8 +7,10 @@ import { PeerRow } from '../../src/api/routes/peers.ts'
 import { createNodeApiServer } from '../../src/api/server.ts'
 import { issueSessionCredential } from '../../src/api/session-cert.ts'
 import { PeerTable } from '../../src/node/peer-table.ts'
+import { createCsr } from '../../src/pki/ca/csr-builder.ts'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { parseCrl } from '../../src/pki/crl.ts'
+import { pemToDerAll } from '../../src/pki/pem.ts'
 import { NOW, createTestCa, enroll, now } from '../node/fixtures.ts'
 import { adminCredential, impostor, rawGet } from './fixtures.ts'
 import type { NodeApiServer } from '../../src/api/server.ts'
@@ -60,7 +62,7 @@ describe('node admin API (mutual TLS)', function () {
     api = await createNodeApiServer({
       tls,
       clientCaPem: tca.ca.rootPem,
-      trust: { nodeId: 'self-node', roots: () => roots, intermediates: () => intermediates, crls: () => crls },
+      trust: { nodeId: 'self-node', self: () => ({ peerId: self.peerId.toString(), keys: [self.identity.publicKeySpki] }), roots: () => roots, intermediates: () => intermediates, crls: () => crls },
       source: {
         peers: () => peers.rows(),
         info: () => ({ node_id: 'self-node', peer_id: self.peerId.toString(), multiaddrs: [], cert_serial: self.serialHex, cert_not_after: new Date(NOW).toISOString(), crl_number: null, started_at: new Date(NOW).toISOString() })
@@ -76,6 +78,12 @@ describe('node admin API (mutual TLS)', function () {
     await tca?.close()
     await other?.close()
   })
+
+  /** A node certificate (chain, DER) for `key` naming `nodeId` and `peerId`, from the test CA. */
+  async function issueNodeCert (key: Enrolled['identity'], nodeId: string, peerId: string): Promise<Uint8Array[]> {
+    const issued = await tca.ca.issue({ csr: await createCsr(key, { nodeId, peerId }), now: new Date(NOW - 3600_000), nodeId })
+    return [issued.der, ...pemToDerAll(issued.chainPem, 'CERTIFICATE')]
+  }
 
   const clientOpts = (credential: { certPem: string, keyPem: string }, expectedPeerId = self.peerId.toString()): Parameters<typeof nodeApiGet>[1] => ({
     url,
@@ -128,6 +136,31 @@ describe('node admin API (mutual TLS)', function () {
     const err = await nodeApiGet('/v1/mesh/peers', clientOpts(session)).catch(e => e)
     expect(err).to.be.instanceOf(NodeApiClientError)
     expect(err).to.include({ name: 'NodeApiClientError', code: 'REFUSED', serverCode: 'CLIENT_CERT_WRONG_ROLE', status: 401 })
+  })
+
+  it('a second certificate for this node\'s own node_id (a squatter: another key and PeerId): 401 CLIENT_CERT_WRONG_ROLE, directly and through a session certificate', async () => {
+    // Issued by the operator's own CA, as a squatter would have got one before the CA refused a live node_id.
+    const squatter = await enroll(tca, 'self-node')
+    const session = await issueSessionCredential({ signer: squatter.identity.signer(), nodeChain: squatter.chain, now: new Date(NOW), validityMs: 300_000 })
+    const err = await nodeApiGet('/v1/mesh/peers', clientOpts(session)).catch(e => e)
+    expect(err).to.include({ name: 'NodeApiClientError', code: 'REFUSED', serverCode: 'CLIENT_CERT_WRONG_ROLE', status: 401 })
+    const r = await rawGet(url, '/v1/node', session)
+    expect(r.status).to.equal(401)
+    expect(r.json.error.code).to.equal('CLIENT_CERT_WRONG_ROLE')
+  })
+
+  it('this node\'s node_id and key under another PeerId, and its PeerId with another key: 401 CLIENT_CERT_WRONG_ROLE', async () => {
+    // Same identity key, a foreign host key: the certificate names another PeerId.
+    const otherPeer = await issueNodeCert(self.identity, 'self-node', (await enroll(tca, 'spare-1')).peerId.toString())
+    const s1 = await issueSessionCredential({ signer: self.identity.signer(), nodeChain: otherPeer, now: new Date(NOW), validityMs: 300_000 })
+    expect((await rawGet(url, '/v1/node', s1)).json.error.code).to.equal('CLIENT_CERT_WRONG_ROLE')
+    // Our PeerId, another identity key.
+    const stranger = await enroll(tca, 'spare-2', { hostKey: self.hostKey })
+    const otherKey = await issueNodeCert(stranger.identity, 'self-node', self.peerId.toString())
+    const s2 = await issueSessionCredential({ signer: stranger.identity.signer(), nodeChain: otherKey, now: new Date(NOW), validityMs: 300_000 })
+    expect((await rawGet(url, '/v1/node', s2)).json.error.code).to.equal('CLIENT_CERT_WRONG_ROLE')
+    // The control: our own certificate is admitted.
+    expect((await rawGet(url, '/v1/node', selfSession)).status).to.equal(200)
   })
 
   it('a forged session certificate (our node certificate, another key signed it) and an expired one: 401 CLIENT_CERT_INVALID', async () => {

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { main } from '../../src/cli/main.ts'
 import { adminSocketPath } from '../../src/enrollment/admin-socket.ts'
@@ -15,11 +13,10 @@ import { nodeIdentity } from '../../src/pki/node-identity.ts'
 import { pemToDer, pemToDerAll } from '../../src/pki/pem.ts'
 import { verifyChain } from '../../src/pki/verify-chain.ts'
 import { nodeCsr } from '../enrollment/harness.ts'
-import type { ChildProcess } from 'node:child_process'
+import { startServe } from './serve-process.ts'
 
 const PASS = 'ca serve cli pass'
 const ENV = { DADM_MESH_PASSPHRASE: PASS }
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'dadm-mesh.js')
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -33,28 +30,6 @@ async function run (argv: string[], env: Record<string, string | undefined> = EN
 
 const exists = async (p: string): Promise<boolean> => stat(p).then(() => true, () => false)
 
-/** Starts `dadm-mesh ca serve` as its own process and waits for its "listening on" line (bounded). */
-async function startServe (dir: string): Promise<{ child: ChildProcess, url: string, stderr(): string, stdout(): string, exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, ...ENV },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let err = ''
-  let out = ''
-  const exited = new Promise<number | null>(resolve => { child.once('exit', code => { resolve(code) }) })
-  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`ca serve did not start in 30 s: ${err}`)) }, 30_000)
-    child.stderr?.on('data', (c: Buffer) => {
-      err += c.toString()
-      const m = /listening on (https:\/\/\S+);/.exec(err)
-      if (m != null) { clearTimeout(timer); resolve(m[1]) }
-    })
-    void exited.then(code => { clearTimeout(timer); reject(new Error(`ca serve exited with ${String(code)}: ${err}`)) })
-  })
-  return { child, url, stderr: () => err, stdout: () => out, exited }
-}
-
 describe('cli: ca serve and the commands that work while it runs', function () {
   let base: string
   let dir: string
@@ -66,7 +41,7 @@ describe('cli: ca serve and the commands that work while it runs', function () {
     // The CA is created with the floor scrypt cost so that every open in this suite is quick.
     const ca = await MeshCa.init({ dir, passphrase: PASS, now: new Date(), scryptLogN: MIN_SCRYPT_LOG_N, config: { gossip_fanout: 5 } })
     await ca.close()
-    serve = await startServe(dir)
+    serve = await startServe(dir, ENV)
   })
 
   after(async () => {
@@ -137,7 +112,11 @@ describe('cli: ca serve and the commands that work while it runs', function () {
   it('ca admin-cert, ca revoke and ca crl work while ca serve runs; the admin cert revokes over mTLS', async () => {
     const certFile = join(base, 'ops.pem')
     const keyFile = join(base, 'ops.key')
-    const a = await run(['ca', 'admin-cert', '--dir', dir, '--name', 'ops', '--out-cert', certFile, '--out-key', keyFile])
+    // The admin key has a passphrase of its own (never the CA's), in a file only its owner reads.
+    const keyPass = 'ops key passphrase, not the CA one'
+    const keyPassFile = join(base, 'ops.pass')
+    await writeFile(keyPassFile, keyPass + '\n', { mode: 0o600 })
+    const a = await run(['ca', 'admin-cert', '--dir', dir, '--name', 'ops', '--out-cert', certFile, '--out-key', keyFile, '--key-passphrase-file', keyPassFile])
     expect(a.code, a.stderr).to.equal(0)
     expect((await stat(keyFile)).mode & 0o777).to.equal(0o600)
     expect(await readFile(keyFile, 'utf8')).to.include('ENCRYPTED PRIVATE KEY')
@@ -152,7 +131,7 @@ describe('cli: ca serve and the commands that work while it runs', function () {
       caPem: await readFile(join(dir, 'root.pem'), 'utf8'),
       clientCertPem: await readFile(certFile, 'utf8'),
       clientKeyPem: await readFile(keyFile, 'utf8'),
-      clientKeyPassphrase: PASS
+      clientKeyPassphrase: keyPass
     })
     expect(reply.status).to.equal(204)
     const rv = await run(['ca', 'revoke', '--dir', dir, '--serial', serials[1], '--reason', 'superseded'])

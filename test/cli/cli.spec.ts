@@ -72,7 +72,7 @@ describe('cli', function () {
     })
 
     it('keygen takes the passphrase from --passphrase-file', async () => {
-      await writeFile(f('pass.txt'), 'file pass\n')
+      await writeFile(f('pass.txt'), 'file pass\n', { mode: 0o600 })
       const r = await run(['keygen', '--out', f('p256.key'), '--alg', 'P-256', '--passphrase-file', f('pass.txt')], {})
       expect(r.code, r.stderr).to.equal(0)
       const wrong = await run(['csr', '--key', f('p256.key'), '--node-id', 'n', '--peer-id', '12D3KooWFwKmUTyzskXES5Xh2vr8fDtjnsQEvdTERD5NkDC7Bb13', '--out', f('p.csr')])

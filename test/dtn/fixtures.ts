@@ -12,6 +12,7 @@ import { openStore } from '../../src/store/mesh-store.ts'
 import { NOW, createTestCa, enroll, verifierFor } from '../node/fixtures.ts'
 import type { BundleAgentInit } from '../../src/dtn/bundle-agent.ts'
 import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { BundleStoreOptions } from '../../src/store/bundle-store.ts'
 import type { MeshStore } from '../../src/store/mesh-store.ts'
 import type { Enrolled, TestCa } from '../node/fixtures.ts'
 
@@ -81,12 +82,14 @@ export async function tempStore (): Promise<TempStore> {
 
 export interface AgentOptions extends Partial<BundleAgentInit> {
   quotaBytes?: number
+  /** How the store's quota is split. @default BUNDLE_STORE_DEFAULTS */
+  shares?: BundleStoreOptions['shares']
   revoked?(id: PeerIdentity): boolean
 }
 
 /** An agent for `node` over `store`, trusting `tca`. */
 export async function agentFor (node: Enrolled, store: MeshStore, tca: TestCa, clock: Clock, opts: AgentOptions = {}): Promise<BundleAgent> {
-  const bundles = await BundleStore.open(store, { quotaBytes: opts.quotaBytes ?? 64 * 1024 * 1024 })
+  const bundles = await BundleStore.open(store, { quotaBytes: opts.quotaBytes ?? 64 * 1024 * 1024, self: node.nodeId, ...(opts.shares == null ? {} : { shares: opts.shares }) })
   return BundleAgent.open({
     store: bundles,
     self: node.nodeId,

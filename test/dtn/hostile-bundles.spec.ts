@@ -172,7 +172,9 @@ describe('dtn / hostile bundles', function () {
 
   it('a store over its quota: QUOTA_EXCEEDED, and nothing accepted earlier is ever dropped', async () => {
     const payload = new Uint8Array(4000)
-    b = await agentFor(pki.b, ts.store, pki.tca, clock, { quotaBytes: 12_000 })
+    // the whole quota alone, no reserve and no shares (test/dtn/store-shares.spec.ts covers those)
+    const whole = { localReserve: 0, perSource: 1, perNeighbour: 1 }
+    b = await agentFor(pki.b, ts.store, pki.tca, clock, { quotaBytes: 12_000, shares: whole })
     const accepted: number[] = []
     let refusal: any
     for (let seq = 0; seq < 20 && refusal == null; seq++) {
@@ -192,7 +194,7 @@ describe('dtn / hostile bundles', function () {
     clock.t += 1800_000
     await b.sweep()
     await b.store.close()
-    b = await agentFor(pki.b, await ts.reopen(), pki.tca, clock, { quotaBytes: 12_000 })
+    b = await agentFor(pki.b, await ts.reopen(), pki.tca, clock, { quotaBytes: 12_000, shares: whole })
     const held = (await b.store.listOutbound()).map(m => m.id.sequence)
     expect(held).to.deep.equal(accepted)
     // a fragmented send that does not fit is refused whole: none of its fragments is kept

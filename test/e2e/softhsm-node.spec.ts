@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
@@ -6,7 +6,9 @@ import { main } from '../../src/cli/main.ts'
 import { enrollNode } from '../../src/enrollment/node/enroll-node.ts'
 import { readNodeFile } from '../../src/enrollment/node/node-files.ts'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/key-file.ts'
+import { Pkcs11KeyStore } from '../../src/identity/pkcs11-key-store.ts'
 import { initSoftHsmToken, softHsmMissing } from '../../src/identity/softhsm-token.ts'
+import { generateToken } from '../../src/store/token-store.ts'
 import { startService } from '../enrollment/harness.ts'
 import { loopbackOptions, waitForEvent } from '../node/fixtures.ts'
 import { startEnrolledNode } from './enrolled-node.ts'
@@ -39,6 +41,7 @@ describe('e2e: a node with its identity key in SoftHSM2 enrolls and joins a QUIC
     token = await initSoftHsmToken({ dir: join(base, 'softhsm'), label: TOKEN, pin: PIN, soPin: '8765' })
     // SoftHSM2 reads its token list when the module is first loaded: make every token now
     await initSoftHsmToken({ dir: join(base, 'softhsm'), label: 'dadm-cli', pin: PIN, soPin: '8765' })
+    await initSoftHsmToken({ dir: join(base, 'softhsm'), label: 'dadm-refused', pin: PIN, soPin: '8765' })
     savedConf = process.env.SOFTHSM2_CONF
     process.env.SOFTHSM2_CONF = token.conf
     svc = await startService()
@@ -116,5 +119,28 @@ describe('e2e: a node with its identity key in SoftHSM2 enrolls and joins a QUIC
     expect(ref).to.deep.include({ store: 'pkcs11', token_label: 'dadm-cli' })
     expect(ref).to.not.have.property('pin_file')
     expect(await main([...args, '--key-store', 'floppy'], io)).to.equal(2)
+  })
+
+  it('a refused enrollment takes the key it made out of the token again, and leaves no NODEDIR', async () => {
+    const dir = join(base, 'hsm-refused')
+    const err = await enrollNode({
+      dir,
+      caUrl: svc.url,
+      caCertPem: svc.rootPem,
+      token: generateToken(), // unknown to the CA: TOKEN_REJECTED
+      nodeId: 'hsm-refused',
+      passphrase: NODE_PASS,
+      scryptLogN: MIN_SCRYPT_LOG_N,
+      keyStore: 'pkcs11',
+      keyStoreOptions: { pkcs11Module: token.module, pkcs11Token: 'dadm-refused', pin: PIN }
+    }).then(() => undefined, (e: unknown) => e)
+    expect(err).to.include({ name: 'NodeEnrollError', code: 'REFUSED', serverCode: 'TOKEN_REJECTED' })
+    expect(await stat(dir).then(() => true, () => false)).to.equal(false)
+    const store = await Pkcs11KeyStore.open({ module: token.module, tokenLabel: 'dadm-refused', pin: PIN })
+    try {
+      expect(await store.has('identity')).to.equal(false)
+    } finally {
+      await store.close()
+    }
   })
 })

@@ -39,6 +39,11 @@ async function token (svc: Service, nodeId?: string): Promise<string> {
   return (await svc.service.createToken({ ttlMs: 600_000, uses: 1, ...(nodeId != null ? { nodeId } : {}) }, svc.clock.now())).token
 }
 
+/** A replacement token for `nodeId`: the one way to enroll again a node_id that holds a live certificate. */
+async function replacement (svc: Service, nodeId: string): Promise<string> {
+  return (await svc.service.createToken({ ttlMs: 600_000, uses: 1, nodeId, replace: true }, svc.clock.now())).token
+}
+
 describe('enrollment nonces (NonceStore)', () => {
   it('hands out single-use nonces that expire, and stays bounded', () => {
     const store = new NonceStore({ ttlMs: 1000, maxEntries: 3 })
@@ -142,7 +147,7 @@ describe('enrollment with TPM attestation (swtpm, real HTTP service)', function 
     const csr = await nodeCsr('replay-1')
     const ev = await evidence(svc, B.tpm, spkiOf(csr.keyPem))
     expect((await call(svc, 'POST', '/v1/enroll', { token: await token(svc), csr: csr.csrPem, attestation: ev })).status).to.equal(200)
-    expectError(await call(svc, 'POST', '/v1/enroll', { token: await token(svc), csr: csr.csrPem, attestation: ev }), 403, 'ATTESTATION_REPLAYED')
+    expectError(await call(svc, 'POST', '/v1/enroll', { token: await replacement(svc, 'replay-1'), csr: csr.csrPem, attestation: ev }), 403, 'ATTESTATION_REPLAYED')
   })
 
   it('PCR mismatch: a quote whose PCRs match no golden set is 403 ATTESTATION_PCR_MISMATCH', async () => {
@@ -163,9 +168,10 @@ describe('enrollment with TPM attestation (swtpm, real HTTP service)', function 
     expect(first.status).to.equal(200)
     // 2. enrolling dev-1 again from TPM B (a valid quote of another device)
     const again = await nodeCsr('dev-1')
-    expectError(await call(svc, 'POST', '/v1/enroll', { token: await token(svc), csr: again.csrPem, attestation: await evidence(svc, B.tpm, spkiOf(again.keyPem)) }), 403, 'ATTESTATION_DEVICE_MISMATCH')
+    // (with a replacement token: even the operator's replacement does not move a node_id to another TPM)
+    expectError(await call(svc, 'POST', '/v1/enroll', { token: await replacement(svc, 'dev-1'), csr: again.csrPem, attestation: await evidence(svc, B.tpm, spkiOf(again.keyPem)) }), 403, 'ATTESTATION_DEVICE_MISMATCH')
     // 3. with no TPM at all (a node_id pinned to a TPM may not drop it)
-    expectError(await call(svc, 'POST', '/v1/enroll', { token: await token(svc), csr: again.csrPem, attestation: { type: 'none' } }), 403, 'ATTESTATION_DEVICE_MISMATCH')
+    expectError(await call(svc, 'POST', '/v1/enroll', { token: await replacement(svc, 'dev-1'), csr: again.csrPem, attestation: { type: 'none' } }), 403, 'ATTESTATION_DEVICE_MISMATCH')
     // 4. rotation with the current certificate: from TPM B refused, from TPM A accepted
     const client = { certPem: first.json.certificate + first.json.chain, keyPem: csr.keyPem }
     const next = await nodeCsr('dev-1')
@@ -188,7 +194,8 @@ describe('enrollment with TPM attestation (swtpm, real HTTP service)', function 
     expect((await call(svc, 'POST', '/v1/enroll', { token: await token(svc), csr: csr.csrPem, attestation: await evidence(svc, A.tpm, spkiOf(csr.keyPem)) })).status).to.equal(200)
     expect(await svc.service.forgetDevice('swap-1', svc.clock.now())).to.equal(true)
     const again = await nodeCsr('swap-1')
-    expect((await call(svc, 'POST', '/v1/enroll', { token: await token(svc), csr: again.csrPem, attestation: await evidence(svc, B.tpm, spkiOf(again.keyPem)) })).status).to.equal(200)
+    // Replaced hardware is a replacement: the operator mints the token for it.
+    expect((await call(svc, 'POST', '/v1/enroll', { token: await replacement(svc, 'swap-1'), csr: again.csrPem, attestation: await evidence(svc, B.tpm, spkiOf(again.keyPem)) })).status).to.equal(200)
     expect(Buffer.from((await svc.service.deviceOf('swap-1'))?.ekSpki ?? []).equals(Buffer.from(B.ek.spki))).to.equal(true)
   })
 

@@ -2,7 +2,7 @@ import { connect } from 'node:tls'
 import { expect } from 'aegir/chai'
 import { parseCrl } from '../../src/pki/crl.ts'
 import { pemToDer } from '../../src/pki/pem.ts'
-import { adminCred, call, enrollVia, startService } from './harness.ts'
+import { adminCred, call, enrollVia, nodeCsr, startService } from './harness.ts'
 import type { Service } from './harness.ts'
 
 function expectError (r: { status: number, json: any }, status: number, code: string): void {
@@ -87,7 +87,10 @@ describe('enrollment service: POST /v1/revoke (admin mutual TLS)', () => {
   it('revokes every certificate of a node_id and blocks it', async () => {
     const admin = await adminCred(svc)
     const a = await enrollVia(svc, 'rv-2')
-    const b = await enrollVia(svc, 'rv-2')
+    // A second certificate of the node_id: its rotation (a second enrollment would be NODE_ID_TAKEN).
+    const rotated = await call(svc, 'POST', '/v1/rotate', { csr: (await nodeCsr('rv-2')).csrPem, current_cert_serial: a.serial }, { client: a })
+    expect(rotated.status, rotated.body.toString()).to.equal(200)
+    const b = { serial: rotated.json.serial as string }
     const r = await call(svc, 'POST', '/v1/revoke', { node_id: 'rv-2' }, { client: admin })
     expect(r.status).to.equal(204)
     const listed = revokedSerials(new Uint8Array((await call(svc, 'GET', '/v1/crl')).body))

@@ -234,7 +234,9 @@ describe('enrollment service: policy (403)', () => {
       const before = await certCount(svc)
       expectError(await call(svc, 'POST', '/v1/enroll', { token: t, csr: (await nodeCsr('m-3')).csrPem }), 403, 'MAX_NODES_REACHED')
       expect(await certCount(svc)).to.equal(before)
-      expect((await call(svc, 'POST', '/v1/enroll', { token: t, csr: (await nodeCsr('m-1')).csrPem })).status).to.equal(200)
+      // Re-enrolling a node_id that holds a live certificate takes a replacement token (else NODE_ID_TAKEN).
+      const again = (await svc.service.createToken({ ttlMs: 60_000, uses: 1, nodeId: 'm-1', replace: true }, svc.clock.now())).token
+      expect((await call(svc, 'POST', '/v1/enroll', { token: again, csr: (await nodeCsr('m-1')).csrPem })).status).to.equal(200)
     } finally {
       await svc.cleanup()
     }

@@ -33,7 +33,12 @@ export class TestClock {
 }
 
 /** Limits high enough that only the rate-limit tests ever meet them. */
-export const LOOSE_LIMITS = { perAddressLimit: { max: 100_000, windowMs: 60_000 }, globalLimit: { max: 100_000, windowMs: 60_000 } }
+export const LOOSE_LIMITS = {
+  perAddressLimit: { max: 100_000, windowMs: 60_000 },
+  globalLimit: { max: 100_000, windowMs: 60_000 },
+  // The older pair above sets every per-address and shared bucket; the per-identity one has its own key.
+  rateLimits: { authenticated: { perIdentity: { max: 100_000, windowMs: 60_000 } } }
+}
 
 export interface Service {
   dir: string

@@ -51,16 +51,16 @@ describe('enrollment: enrollNode (the node side of `node enroll`)', () => {
     expect(await readFile(paths.root, 'utf8')).to.equal(svc.rootPem)
   })
 
-  it('a refused enrollment stores no node.json; the retry reuses the same keys', async () => {
+  it('a refused enrollment leaves nothing behind (no NODEDIR, no keys); the retry enrolls with keys of its own', async () => {
     const dir = join(svc.base, 'n-retry')
     const err = await rejects(enrollNode(opts(dir, 'dmt1_' + 'C'.repeat(43), 'n-retry')))
     expect(err.name).to.equal('NodeEnrollError')
     expect(err.code).to.equal('REFUSED')
     expect(err.serverCode).to.equal('TOKEN_REJECTED')
     expect(err.status).to.equal(401)
-    const peerBefore = (await loadHostKey(nodePaths(dir).hostKey, NODE_PASS)).peerId.toString()
+    expect(await stat(dir).then(() => true, () => false)).to.equal(false)
     const { node } = await enrollNode(opts(dir, await token(), 'n-retry'))
-    expect(node.peer_id).to.equal(peerBefore)
+    expect((await loadHostKey(nodePaths(dir).hostKey, NODE_PASS)).peerId.toString()).to.equal(node.peer_id)
   })
 
   it('refuses a CA file that is not PEM certificates (BAD_CA_CERT) and a bad node_id (INVALID_NODE_ID)', async () => {
@@ -92,6 +92,7 @@ describe('enrollment: enrollNode (the node side of `node enroll`)', () => {
       expect(err.code).to.equal('BAD_RESPONSE')
       expect(await stat(nodePaths(dir).nodeJson).then(() => true, () => false)).to.equal(false)
       expect(await stat(nodePaths(dir).cert).then(() => true, () => false)).to.equal(false)
+      expect(await stat(dir).then(() => true, () => false)).to.equal(false)
     })
   })
 })

@@ -64,9 +64,9 @@ describe('enrollment service: renewal after expiry (POST /v1/renew) and rotation
 
   it('renews a certificate that expired 10 days ago: same node_id, new key, no token', async () => {
     const held = await issue('renew-1')
+    svc.clock.advance(10 * DAY)
     // Control: a wrong proof is refused even inside the window.
     expectError(await renew(held, { signWith: await issue('someone') }), 401, 'RENEWAL_PROOF_INVALID')
-    svc.clock.advance(10 * DAY)
     const r = await renew(held)
     expect(r.status, JSON.stringify(r.json)).to.equal(200)
     const cert = parseCertificate(pemToDerAll(r.json.certificate, 'CERTIFICATE')[0])

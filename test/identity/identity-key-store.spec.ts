@@ -74,7 +74,7 @@ describe('identity key stores as node.json names them', function () {
     it('records module, token and PIN source (never the PIN) and opens the key again from them', async () => {
       const dir = join(base, 'hsm')
       const pinFile = join(base, 'hsm.pin')
-      await writeFile(pinFile, PIN + '\n')
+      await writeFile(pinFile, PIN + '\n', { mode: 0o600 })
       const prepared = await prepareIdentityKeyStore({ store: 'pkcs11', module: token.module, tokenLabel: TOKEN, pinFile }, 'id-1', 'P-256', { dir })
       const made = await prepared.store.generate('id-1', 'P-256')
       await prepared.close()

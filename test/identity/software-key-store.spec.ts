@@ -138,7 +138,7 @@ describe('passphrase sources', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dadm-pass-'))
     try {
       expect(await resolvePassphrase({ env: { [PASSPHRASE_ENV]: 'from-env' } })).to.equal('from-env')
-      await writeFile(join(dir, 'p'), 'from-file\n')
+      await writeFile(join(dir, 'p'), 'from-file\n', { mode: 0o600 })
       expect(await resolvePassphrase({ env: { [PASSPHRASE_ENV]: 'from-env' }, passphraseFile: join(dir, 'p') })).to.equal('from-file')
       const err = await rejects(resolvePassphrase({ passphraseFile: join(dir, 'missing') }))
       expect(err).to.have.property('code', 'PASSPHRASE_FILE_UNREADABLE')

@@ -136,6 +136,28 @@ describe('store: AnomalyStore', () => {
     expect((await small.list()).map(r => r.message_id)).to.deep.equal(['node-a:5', 'node-a:4', 'node-a:3'])
   })
 
+  it('bounds each origin to maxEntriesPerOrigin: a flooding origin evicts its own oldest entries, never another origin\'s', async () => {
+    const small = await AnomalyStore.open(memoryStore(), { maxEntries: 100, maxEntriesPerOrigin: 3 })
+    await small.put(record('node-b:1', T0 + 1000))
+    for (let i = 1; i <= 10; i++) { await small.put(record(`node-a:${i}`, T0 + i * 1000)) }
+    expect(small.size).to.equal(4)
+    expect(small.seen('node-b:1')?.digest).to.equal('d-node-b:1')
+    expect(small.seen('node-a:7')).to.equal(undefined)
+    expect(await small.get('node-a:7')).to.equal(undefined)
+    expect((await small.list({ origin: 'node-a' })).map(r => r.message_id)).to.deep.equal(['node-a:10', 'node-a:9', 'node-a:8'])
+  })
+
+  it('applies the per-origin bound to the index rebuilt on open', async () => {
+    const mesh2 = memoryStore()
+    const big = await AnomalyStore.open(mesh2)
+    for (let i = 1; i <= 5; i++) { await big.put(record(`node-a:${i}`, T0 + i * 1000)) }
+    const reopened = await AnomalyStore.open(mesh2, { maxEntriesPerOrigin: 2 })
+    expect(reopened.size).to.equal(2)
+    expect(reopened.seen('node-a:5')?.digest).to.equal('d-node-a:5')
+    expect(reopened.seen('node-a:3')).to.equal(undefined)
+    await mesh2.close()
+  })
+
   it('rebuilds the seen index from LevelDB on open (restart)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dadm-anomaly-store-'))
     try {

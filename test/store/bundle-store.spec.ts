@@ -83,7 +83,8 @@ describe('store / bundle store on LevelDB', function () {
 
   it('refuses what does not fit the quota (QUOTA_EXCEEDED), atomically, and frees room on release', async () => {
     const quota = 3 * (ENTRY_OVERHEAD_BYTES + 1000)
-    const s = await BundleStore.open(ts.store, { quotaBytes: quota })
+    // the whole quota alone: no reserve, no shares (test/dtn/store-shares.spec.ts covers those)
+    const s = await BundleStore.open(ts.store, { quotaBytes: quota, shares: { localReserve: 0, perSource: 1, perNeighbour: 1 } })
     await s.accept([{ type: 'outbound', meta: meta(1), bytes: new Uint8Array(500) }])
     // two parts in one change: neither is kept when together they do not fit
     const err = await s.accept([

@@ -74,6 +74,8 @@ describe('store: enrollment token store', () => {
     expect(errs.map(e => [e.name, e.code])).to.deep.equal(Array(3).fill(['TokenError', 'TOKEN_REJECTED']))
     // Not even the human text tells them apart.
     expect(new Set(errs.map(e => e.message)).size).to.equal(1)
+    // Only the reason kept for the CA's event log does.
+    expect(errs.map(e => e.refusal)).to.deep.equal(['used', 'expired', 'unknown'])
   })
 
   it('a bound token refuses another node_id without spending a use', async () => {

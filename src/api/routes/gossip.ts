@@ -58,6 +58,35 @@ export const GossipRow = Type.Object({
 
 export type GossipRowBody = Static<typeof GossipRow>
 
+/**
+ * `GET /v1/mesh/gossip/equivocations`: origins that signed two versions of one message_id, as the
+ * node's anomaly gossip counted them, and the recent reports (both bounded by the service).
+ */
+export const EquivocationsBody = Type.Object({
+  /** Conflicting versions refused in all, reported or not. */
+  conflicts: Type.Integer(),
+  origins: Type.Array(Type.Object({
+    node_id: Type.String(),
+    peer_id: Type.String(),
+    conflicts: Type.Integer(),
+    /** Conflicts beyond the per-origin report limit: counted, not reported. */
+    suppressed: Type.Integer(),
+    first_at: Type.String({ format: 'date-time' }),
+    last_at: Type.String({ format: 'date-time' })
+  })),
+  recent: Type.Array(Type.Object({
+    node_id: Type.String(),
+    peer_id: Type.String(),
+    message_id: Type.String(),
+    held_digest: Type.String(),
+    conflicting_digest: Type.String(),
+    relay: Type.String(),
+    at: Type.String({ format: 'date-time' })
+  }))
+})
+
+export type EquivocationsResponse = Static<typeof EquivocationsBody>
+
 const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   origin: Type.Optional(Type.String({ maxLength: 64 })),
@@ -68,6 +97,8 @@ const ListQuery = Type.Object({
 export interface GossipApiSource {
   publish(req: GossipPublishRequest): Promise<Static<typeof GossipPublished>>
   list(query: { limit?: number, origin?: string, type?: string }): Promise<GossipRowBody[]>
+  /** Equivocating origins and recent reports. @default the route answers GOSSIP_DISABLED */
+  equivocations?(): EquivocationsResponse
 }
 
 /** The routes; without a source (gossip off) both answer GOSSIP_DISABLED. */
@@ -93,6 +124,13 @@ export function gossipRoutes (app: FastifyInstance, source: GossipApiSource | un
     if (source == null) { throw new NodeApiError('GOSSIP_DISABLED') }
     reply.header('cache-control', 'no-store')
     return source.list(request.query as Static<typeof ListQuery>)
+  })
+  app.get('/v1/mesh/gossip/equivocations', {
+    schema: { summary: 'Origins that signed two versions of one anomaly message_id (the first version is kept)', response: { 200: EquivocationsBody, 401: ErrorBody, 409: ErrorBody } }
+  }, async (request, reply) => {
+    if (source?.equivocations == null) { throw new NodeApiError('GOSSIP_DISABLED') }
+    reply.header('cache-control', 'no-store')
+    return source.equivocations()
   })
 }
 
@@ -120,6 +158,14 @@ export function gossipApiSource (gossip: MeshGossip, now: () => number, publish?
     async list (q) {
       const records = await gossip.anomalies.list({ now: now(), limit: q.limit ?? 100, ...(q.origin != null ? { origin: q.origin } : {}), ...(q.type != null ? { type: q.type } : {}) })
       return records.map(toRow)
+    },
+    equivocations () {
+      const e = gossip.anomaly.equivocations
+      return {
+        conflicts: e.conflicts,
+        origins: e.origins().map(o => ({ node_id: o.nodeId, peer_id: o.peerId, conflicts: o.conflicts, suppressed: o.suppressed, first_at: iso(o.firstAt), last_at: iso(o.lastAt) })),
+        recent: e.recent().map(r => ({ node_id: r.nodeId, peer_id: r.peerId, message_id: r.messageId, held_digest: r.heldDigest, conflicting_digest: r.conflictingDigest, relay: r.relay, at: iso(r.at) }))
+      }
     }
   }
 }

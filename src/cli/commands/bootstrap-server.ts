@@ -21,6 +21,14 @@ export const BOOTSTRAP_SERVER_PROFILE: MeshNodeConfig = {
     maxIncomingPendingConnections: 512,
     // Sites behind one NAT address call in together; a single host's flood is still capped.
     inboundConnectionThreshold: 500
+  },
+  auth: {
+    preauth: {
+      // The upgrade cap above: during a fleet restart every waiting connection may be a member.
+      maxPending: 512,
+      // A site behind one NAT address restarts together; a single host's flood stays capped below the global cap.
+      maxPendingPerSource: 128
+    }
   }
 }
 

@@ -1,7 +1,8 @@
-import { createPrivateKey } from 'node:crypto'
 import { stat } from 'node:fs/promises'
-import { requirePassphrase } from '../../identity/passphrase.ts'
+import { ADMIN_KEY_PASSPHRASE_ENV, resolveAdminKeyPassphrase, resolvePassphrase } from '../../identity/passphrase.ts'
+import { encryptPkcs8Pem } from '../../identity/pkcs8-encrypt.ts'
 import { generatePkcs8, softwareKeyFromPkcs8 } from '../../identity/software-key.ts'
+import { refuseCaPassphrase } from '../../pki/ca/admin-key-passphrase.ts'
 import { createCsr } from '../../pki/ca/csr-builder.ts'
 import { isValidNodeId } from '../../pki/node-identity.ts'
 import { derToPem } from '../../pki/pem.ts'
@@ -10,14 +11,17 @@ import { EXIT, nowOf, parse, parseDuration, reportError, required, UsageError } 
 import { withAdminOps } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
 
-export const usage = 'dadm-mesh ca admin-cert --dir DIR --name NAME --out-cert F --out-key F [--validity 24h] [--key-passphrase-file F] [--passphrase-file F]'
+export const usage = `dadm-mesh ca admin-cert --dir DIR --name NAME --out-cert F --out-key F (--key-passphrase-file F | ${ADMIN_KEY_PASSPHRASE_ENV}=...) [--validity 24h] [--passphrase-file F]`
 
 /**
  * `ca admin-cert`: an operator credential for `POST /v1/revoke`. The key is generated here and
  * never leaves this process unencrypted: only its CSR goes to the CA (directly, or to the running
- * service over the admin socket). The key is written as encrypted PKCS#8 PEM (AES-256-CBC, the
- * form curl `--key/--pass`, openssl and node:tls `passphrase` read), under the key passphrase
- * (`--key-passphrase-file`, else the CA passphrase); the certificate file holds leaf then chain.
+ * service over the admin socket). The key is written as encrypted PKCS#8 PEM (PBES2: PBKDF2-SHA256
+ * at 600,000 iterations, AES-256-CBC; the form curl `--key/--pass`, openssl and node:tls
+ * `passphrase` read) under its own passphrase (`--key-passphrase-file` or
+ * DADM_MESH_ADMIN_KEY_PASSPHRASE), which must not be the CA's: the admin key travels, the CA
+ * passphrase must not. Every check on the passphrase runs before the CA is asked for anything, so
+ * a refused command issues nothing. The certificate file holds leaf then chain.
  */
 export async function caAdminCert (args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, {
@@ -42,15 +46,19 @@ export async function caAdminCert (args: string[], io: CliIo): Promise<number> {
     }
   }
   try {
-    const keyPass = await requirePassphrase({ env: io.env, passphraseFile: values['key-passphrase-file'] ?? values['passphrase-file'] })
+    const keyPass = await resolveAdminKeyPassphrase({ env: io.env, ...(values['key-passphrase-file'] != null ? { keyPassphraseFile: values['key-passphrase-file'] } : {}) })
+    if (keyPass == null) {
+      throw new UsageError(`the admin key needs its own passphrase: --key-passphrase-file F or ${ADMIN_KEY_PASSPHRASE_ENV} (not the CA passphrase)`)
+    }
+    await refuseCaPassphrase(dir, keyPass, await resolvePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] }))
     const pkcs8 = await generatePkcs8('P-256')
     try {
       const handle = await softwareKeyFromPkcs8(name, 'P-256', pkcs8, false)
       const csrPem = derToPem(await createCsr(handle, { adminName: name }), 'CERTIFICATE REQUEST')
+      // Encrypted before the CA is asked, so a certificate is never issued for a key we then fail to protect.
+      const keyPem = await encryptPkcs8Pem(pkcs8, keyPass)
       const issued = await withAdminOps(dir, values['passphrase-file'], io, async ops =>
         ops.issueAdminCert({ csrPem, name, ...(validitySeconds != null ? { validitySeconds } : {}) }, nowOf(io)))
-      const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })
-        .export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: keyPass }) as string
       await writeFileExclusive(outKey, keyPem, 0o600)
       await writeFileExclusive(outCert, issued.certificatePem + issued.chainPem, 0o644)
       io.stdout.write(`admin certificate for ${name}: serial ${issued.serialHex}, valid until ${new Date(issued.notAfter).toISOString()}\n`)

@@ -4,6 +4,7 @@ import { AdminSocketClient } from '../../enrollment/admin-client.ts'
 import { adminSocketPath, startAdminSocket } from '../../enrollment/admin-socket.ts'
 import { CaService } from '../../enrollment/ca-service.ts'
 import { startCaMeshPublisher } from '../../enrollment/mesh-publisher.ts'
+import { rateLimitsFromCaConfig } from '../../enrollment/rate-buckets.ts'
 import { createServiceLogger } from '../../enrollment/request-log.ts'
 import { issueServerTls, scheduleServerTlsRenewal, serverNames } from '../../enrollment/server-cert.ts'
 import { createEnrollmentServer } from '../../enrollment/server.ts'
@@ -50,6 +51,8 @@ export async function caServe (args: string[], io: CliIo): Promise<number> {
     throw new UsageError('--mesh-listen, --mesh-bootstrap and --mesh-node-id need --mesh-dir')
   }
   const now = (): Date => io.now?.() ?? new Date()
+  // Made before the service opens: the service writes its event log (tokens, enrollments) through it.
+  const logger = createServiceLogger({ level: values['log-level'] ?? 'info', destination: io.stdout as any })
   let service: CaService
   let passphrase: string | undefined
   try {
@@ -61,7 +64,7 @@ export async function caServe (args: string[], io: CliIo): Promise<number> {
     // The CA's mesh node keeps its keys in encrypted files: it needs a passphrase even for a PKCS#11 CA.
     if (meshDir != null && passphrase == null) { throw new KeyStoreError('NO_PASSPHRASE', '--mesh-dir needs a passphrase (DADM_MESH_PASSPHRASE or --passphrase-file) for the CA mesh node\'s keys') }
     try {
-      service = await CaService.open({ dir, passphrase, pkcs11: { env: io.env }, ...(values['crl-url'] != null ? { crlUrl: values['crl-url'] } : {}) })
+      service = await CaService.open({ dir, passphrase, pkcs11: { env: io.env }, events: logger, ...(values['crl-url'] != null ? { crlUrl: values['crl-url'] } : {}) })
     } catch (err) {
       throw isStoreLocked(err) ? busyError(dir, err) : err
     }
@@ -74,10 +77,11 @@ export async function caServe (args: string[], io: CliIo): Promise<number> {
     cleanups.length = 0
   }
   try {
-    const logger = createServiceLogger({ level: values['log-level'] ?? 'info', destination: io.stdout as any })
+    // Read first: a bad ca.json `enrollment.rate_limits` stops the start before anything is issued.
+    const rateLimits = rateLimitsFromCaConfig(service.ca.config)
     const names = serverNames(host, values['server-name'] ?? [])
     const tls = await issueServerTls(service.ca, names, now())
-    const server = await createEnrollmentServer({ ca: service, config: { tls, clientCaPem: service.ca.rootPem }, now, logger })
+    const server = await createEnrollmentServer({ ca: service, config: { tls, clientCaPem: service.ca.rootPem, rateLimits }, now, logger })
     cleanups.push(async () => { await server.close() })
     const { url, port: boundPort } = await server.listen({ host, port })
     // Nodes need a reachable CRL URL: --crl-url, else ca.json's, else this service's own address.

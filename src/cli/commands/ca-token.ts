@@ -4,11 +4,13 @@ import { EXIT, nowOf, parse, parseDuration, reportError, required, UsageError } 
 import { withAdminOps } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
 
-export const usage = 'dadm-mesh ca token --dir DIR [--node-id ID] [--ttl 1h] [--uses 1] [--json] [--passphrase-file F]'
+export const usage = 'dadm-mesh ca token --dir DIR [--node-id ID [--replace]] [--ttl 1h] [--uses 1] [--json] [--passphrase-file F]'
 
 /**
  * `ca token`: creates a one-time enrollment token (256 random bits) and prints it once on stdout;
  * the CA keeps only its SHA-256. Works while `ca serve` runs (through its admin socket).
+ * `--replace` mints a replacement for `--node-id`: its enrollment revokes the node_id's live
+ * certificates (reason superseded) instead of being refused NODE_ID_TAKEN.
  */
 export async function caToken (args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, {
@@ -17,24 +19,27 @@ export async function caToken (args: string[], io: CliIo): Promise<number> {
     ttl: { type: 'string', default: '1h' },
     uses: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    replace: { type: 'boolean', default: false },
     'passphrase-file': { type: 'string' }
   })
   const dir = required(values.dir, '--dir')
   const nodeId = values['node-id']
   if (nodeId != null && !isValidNodeId(nodeId)) { throw new UsageError('--node-id must be 1-64 characters of [A-Za-z0-9._-], not starting with "."') }
+  const replace = values.replace === true
+  if (replace && nodeId == null) { throw new UsageError('--replace needs --node-id: a replacement token names the node_id it replaces') }
   const ttlSeconds = parseDuration(values.ttl ?? '1h')
   if (ttlSeconds <= 0) { throw new UsageError('--ttl must be positive') }
   const uses = Number(values.uses)
   if (!Number.isSafeInteger(uses) || uses < 1 || uses > MAX_TOKEN_USES) { throw new UsageError(`--uses must be 1..${MAX_TOKEN_USES}`) }
   try {
     return await withAdminOps(dir, values['passphrase-file'], io, async (ops, via) => {
-      const t = await ops.createToken({ ttlMs: ttlSeconds * 1000, uses, ...(nodeId != null ? { nodeId } : {}) }, nowOf(io))
+      const t = await ops.createToken({ ttlMs: ttlSeconds * 1000, uses, ...(nodeId != null ? { nodeId } : {}), ...(replace ? { replace } : {}) }, nowOf(io))
       const expires = new Date(t.expiresAt).toISOString()
       if (values.json === true) {
-        io.stdout.write(JSON.stringify({ token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, uses: t.uses, expires_at: expires }) + '\n')
+        io.stdout.write(JSON.stringify({ token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, uses: t.uses, expires_at: expires, replace: t.replace === true }) + '\n')
       } else {
         io.stdout.write(t.token + '\n')
-        io.stderr.write(`token ${t.tokenId}: ${t.uses} use(s), ${t.nodeId != null ? `bound to node_id ${t.nodeId}, ` : ''}expires ${expires}` +
+        io.stderr.write(`token ${t.tokenId}: ${t.uses} use(s), ${t.nodeId != null ? `bound to node_id ${t.nodeId}, ` : ''}${t.replace === true ? 'replaces its current holder (whose certificates it revokes), ' : ''}expires ${expires}` +
           `${via === 'service' ? ' (created by the running service)' : ''}; it is shown only now\n`)
       }
       return EXIT.OK

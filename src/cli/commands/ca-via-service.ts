@@ -1,6 +1,6 @@
 import { AdminSocketClient } from '../../enrollment/admin-client.ts'
-import { isRevocationReason } from '../../pki/ca/index.ts'
-import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, nowOf, parse, reportError, required } from '../io.ts'
+import { printRevoked, revokeArgs } from './ca-revoke.ts'
 import type { CliIo, Command } from '../io.ts'
 
 /** The value of `--dir` in `args` (either `--dir X` or `--dir=X`), if any. */
@@ -26,25 +26,15 @@ export function viaRunningService (direct: Command, viaSocket: (client: AdminSoc
 
 /** `ca revoke` through the running service; same flags and output as the direct command. */
 export async function revokeViaSocket (client: AdminSocketClient, args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    serial: { type: 'string' },
-    'node-id': { type: 'string' },
-    reason: { type: 'string', default: 'unspecified' },
-    'passphrase-file': { type: 'string' }
-  })
-  required(values.dir, '--dir')
-  if ((values.serial == null) === (values['node-id'] == null)) { throw new UsageError('give exactly one of --serial and --node-id') }
-  const reason = values.reason ?? 'unspecified'
-  if (!isRevocationReason(reason)) { throw new UsageError('--reason must be an RFC 5280 reason name') }
+  const a = revokeArgs(args)
   try {
     const { serials } = await client.revoke({
-      ...(values.serial != null ? { serialHex: values.serial.replace(/:/g, '').toLowerCase() } : {}),
-      ...(values['node-id'] != null ? { nodeId: values['node-id'] } : {}),
-      reason
+      ...(a.serial != null ? { serialHex: a.serial.replace(/:/g, '').toLowerCase() } : {}),
+      ...(a.nodeId != null ? { nodeId: a.nodeId } : {}),
+      ...(a.blockUnknown ? { blockUnknown: true } : {}),
+      reason: a.reason
     })
-    for (const s of serials) { io.stdout.write(`revoked ${s} (${reason})\n`) }
-    if (values['node-id'] != null) { io.stdout.write(`node_id ${values['node-id']} is blocked from new certificates\n`) }
+    printRevoked(io, a, serials)
     return EXIT.OK
   } catch (err) {
     return reportError(io, err)

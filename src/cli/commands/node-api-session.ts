@@ -31,6 +31,7 @@ export async function nodeApiSession (dir: string, io: CliIo, passphraseFile: st
     url: run.api_url,
     credential,
     expectedPeerId: creds.file.peer_id,
+    expectedNodeId: creds.file.node_id,
     roots: creds.roots,
     intermediates: creds.intermediates,
     now: () => nowOf(io)

@@ -47,6 +47,7 @@ export async function nodePeers (args: string[], io: CliIo): Promise<number> {
       url: run.api_url,
       credential,
       expectedPeerId: creds.file.peer_id,
+      expectedNodeId: creds.file.node_id,
       roots: creds.roots,
       intermediates: creds.intermediates,
       now: () => nowOf(io)

@@ -1,4 +1,5 @@
 import { pino } from 'pino'
+import { MAX_TTL_SEC } from '../../dtn/constants.ts'
 import { REDACT_PATHS } from '../../enrollment/request-log.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
 import { readBootstrapFile } from '../../node/runtime/bootstrap-list.ts'
@@ -11,7 +12,7 @@ import type { NodeRuntime } from '../../node/runtime/node-runtime.ts'
 import type { CliIo } from '../io.ts'
 
 /** The flags `node start` and `bootstrap-server` share. */
-export const NODE_RUN_FLAGS = '--dir NODEDIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--bootstrap-file F] [--api HOST:PORT | --no-api] [--no-quic] [--no-tcp] [--no-mdns] [--crl-interval 60s] [--relay] [--relay-peer NODE_ID]... [--bundle-quota BYTES] [--carry missing|always|off] [--log-level info] [--passphrase-file F]'
+export const NODE_RUN_FLAGS = '--dir NODEDIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--bootstrap-file F] [--api HOST:PORT | --no-api] [--no-quic] [--no-tcp] [--no-mdns] [--crl-interval 60s] [--relay] [--relay-peer NODE_ID]... [--bundle-quota BYTES] [--bundle-max-lifetime 7d] [--carry missing|always|off] [--log-level info] [--passphrase-file F]'
 
 /** Parses "500ms", "2s", "1m", "60" (seconds) into ms. */
 export function parseMs (s: string, flag: string): number {
@@ -41,6 +42,7 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
     relay: { type: 'boolean', default: false },
     'relay-peer': { type: 'string', multiple: true, default: [] },
     'bundle-quota': { type: 'string' },
+    'bundle-max-lifetime': { type: 'string' },
     carry: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     'passphrase-file': { type: 'string' }
@@ -89,11 +91,12 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
 
 /**
  * The DTN flags (issue 7): `--relay` flags this node as a relay (peers prefer it when spraying),
- * `--relay-peer` names peers to prefer, `--bundle-quota` sizes the bundle store, `--carry` says
+ * `--relay-peer` names peers to prefer, `--bundle-quota` sizes the bundle store,
+ * `--bundle-max-lifetime` caps how long a received bundle is kept, `--carry` says
  * when anomaly signatures and CRLs also travel as bundles. Absent flags leave node.json's `dtn`
  * section and the defaults in force.
  */
-function dtnFlags (values: { relay?: boolean, 'relay-peer'?: string[], 'bundle-quota'?: string, carry?: string }): RuntimeDtnOptions {
+function dtnFlags (values: { relay?: boolean, 'relay-peer'?: string[], 'bundle-quota'?: string, 'bundle-max-lifetime'?: string, carry?: string }): RuntimeDtnOptions {
   const out: RuntimeDtnOptions = {}
   if (values.relay === true) { out.relay = true }
   if ((values['relay-peer'] ?? []).length > 0) { out.relays = values['relay-peer'] }
@@ -101,9 +104,22 @@ function dtnFlags (values: { relay?: boolean, 'relay-peer'?: string[], 'bundle-q
     if (!/^\d{1,15}$/.test(values['bundle-quota']) || Number(values['bundle-quota']) < 1) { throw new UsageError('--bundle-quota must be a positive number of bytes') }
     out.quotaBytes = Number(values['bundle-quota'])
   }
+  if (values['bundle-max-lifetime'] != null) { out.maxLifetimeSec = parseLifetimeSec(values['bundle-max-lifetime']) }
   if (values.carry != null) {
     if (values.carry !== 'missing' && values.carry !== 'always' && values.carry !== 'off') { throw new UsageError('--carry must be missing, always or off') }
     out.carry = { policy: values.carry }
   }
   return out
+}
+
+/**
+ * Parses `--bundle-max-lifetime`: "7d", "36h", "90m", "3600s" or "3600" (seconds), between one
+ * second and the 30 days a bundle may claim on the wire (more would cap nothing).
+ */
+export function parseLifetimeSec (s: string): number {
+  const m = /^(\d{1,9})(s|m|h|d)?$/.exec(s)
+  const unit: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
+  const sec = m == null ? 0 : Number(m[1]) * (unit[m[2] ?? 's'] as number)
+  if (sec < 1 || sec > MAX_TTL_SEC) { throw new UsageError(`--bundle-max-lifetime must be a duration from 1s to ${MAX_TTL_SEC / 86_400}d, such as 7d or 36h`) }
+  return sec
 }

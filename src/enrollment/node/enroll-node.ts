@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { parseAttestationPolicy } from '../../attestation/policy.ts'
@@ -11,7 +10,10 @@ import { isValidNodeId, nodeIdentity } from '../../pki/node-identity.ts'
 import { derToPem, pemToDerAll } from '../../pki/pem.ts'
 import { bytesEqual } from '../../pki/signature.ts'
 import { verifyChain } from '../../pki/verify-chain.ts'
+import { ensurePrivateDir } from '../../util/file-mode.ts'
+import { pathExists } from '../../util/path-exists.ts'
 import { isEnrollmentErrorCode } from '../errors.ts'
+import { trackAttempt } from './attempt-cleanup.ts'
 import { createHostKey, loadHostKey } from './host-key.ts'
 import { httpsRequestPinned } from './https-json.ts'
 import { enrollmentEvidence } from './node-attest.ts'
@@ -62,12 +64,13 @@ export interface NodeEnrollment {
 }
 
 /**
- * Enrolls this node: creates (or, after a failed attempt, reuses) the identity key in the chosen
- * key store (software, PKCS#11, TPM) and the libp2p Ed25519 host key, builds the CSR with the
+ * Enrolls this node: creates (or reuses, when NODEDIR already holds them) the identity key in the
+ * chosen key store (software, PKCS#11, TPM) and the libp2p Ed25519 host key, builds the CSR with the
  * node_id and PeerId in its SAN, with a TPM adds a quote over a CA nonce and the identity key,
  * posts it with the token over HTTPS trusting only the pinned CA, checks that the answer is a
  * certificate for exactly our key, node_id and PeerId that chains to the pinned CA, and stores
- * certificate, chain, root and node.json in NODEDIR.
+ * certificate, chain, root and node.json in NODEDIR. A failed attempt removes what it created
+ * in NODEDIR (the directory itself when it did not exist).
  */
 export async function enrollNode (opts: EnrollNodeOptions): Promise<NodeEnrollment> {
   const now = opts.now ?? (() => new Date())
@@ -79,13 +82,26 @@ export async function enrollNode (opts: EnrollNodeOptions): Promise<NodeEnrollme
   if (!isValidNodeId(nodeId)) {
     throw new NodeEnrollError('INVALID_NODE_ID', `node_id ${JSON.stringify(nodeId)} is not 1-64 characters of [A-Za-z0-9._-]${opts.nodeId == null ? '; pass --node-id' : ''}`)
   }
+  // Whatever the attempt creates goes again if it fails: no key directory, no key file is left behind.
+  const attempt = await trackAttempt(opts.dir)
+  try {
+    return await enrollInto(opts, nodeId, now)
+  } catch (err) {
+    await attempt.undo()
+    throw err
+  }
+}
+
+/** The attempt itself, from NODEDIR's creation on (what a failed attempt takes back): keys, request, answer, files. */
+async function enrollInto (opts: EnrollNodeOptions, nodeId: string, now: () => Date): Promise<NodeEnrollment> {
+  // NODEDIR holds the node's keys: the owner's only, also when it existed before with a wider mode.
+  await ensurePrivateDir(opts.dir)
   let roots: Certificate[]
   try {
     roots = pemToDerAll(opts.caCertPem, 'CERTIFICATE').map(parseCertificate)
   } catch (err) {
     throw new NodeEnrollError('BAD_CA_CERT', 'the CA certificate file is not PEM certificates', { cause: err })
   }
-
   // 1. Keys (in the chosen backend); 2. evidence, CSR and request; 3. check the answer; 4. store.
   const choice = await chooseKeyStore(opts.keyStore ?? 'software', opts.keyStoreOptions)
   const env = { dir: opts.dir, passphrase: opts.passphrase, ...keyEnv(opts.keyStoreOptions), ...(opts.scryptLogN != null ? { scryptLogN: opts.scryptLogN } : {}) }
@@ -93,13 +109,48 @@ export async function enrollNode (opts: EnrollNodeOptions): Promise<NodeEnrollme
   let identity: KeyHandle
   let peerId: string
   let csrPem: string
+  let created = false
   try {
-    ({ identity, peerId } = await nodeKeys(opts, backend.store))
+    created = !(await backend.store.has(IDENTITY_KEY_LABEL))
+    const keys = await nodeKeys(opts, backend.store)
+    identity = keys.identity
+    peerId = keys.peerId
     csrPem = derToPem(await createCsr(identity, { nodeId, peerId }), 'CERTIFICATE REQUEST')
+  } catch (err) {
+    if (created) { await backend.store.delete(IDENTITY_KEY_LABEL).catch(() => {}) }
+    throw err
   } finally {
     // Closed before tpm2-tools runs: a TPM without a resource manager (swtpm) serves one client.
     await backend.close()
   }
+  try {
+    return await requestAndStore(opts, { nodeId, roots, now, choice, identity, peerId, csrPem, ref: backend.ref })
+  } catch (err) {
+    // A key this attempt made in a token outlives NODEDIR: take it out again (a software key
+    // goes with the directory). Reopened, since the session was closed for tpm2-tools.
+    if (created && choice.request.store !== 'software') { await deleteIdentityKey(choice.request, opts, env) }
+    throw err
+  }
+}
+
+/** Deletes the identity key from its backend; a failure to do so is not the enrollment's error. */
+async function deleteIdentityKey (request: KeyStoreChoice['request'], opts: EnrollNodeOptions, env: Parameters<typeof prepareIdentityKeyStore>[3]): Promise<void> {
+  try {
+    const again = await prepareIdentityKeyStore(request, IDENTITY_KEY_LABEL, opts.keyAlgorithm ?? 'P-256', env)
+    try {
+      await again.store.delete(IDENTITY_KEY_LABEL)
+    } finally {
+      await again.close()
+    }
+  } catch {
+    // The token may have gone (unplugged, PIN changed): the refusal stays the error to report.
+  }
+}
+
+/** Evidence, request, answer check and the files, once the keys and the CSR exist. */
+async function requestAndStore (opts: EnrollNodeOptions, a: { nodeId: string, roots: Certificate[], now(): Date, choice: KeyStoreChoice, identity: KeyHandle, peerId: string, csrPem: string, ref: NodeFile['identity_key'] }): Promise<NodeEnrollment> {
+  const { nodeId, roots, now, choice, identity, peerId, csrPem } = a
+  const paths = nodePaths(opts.dir)
   const attestTcti = opts.attestTcti ?? (opts.keyStore === 'software' || opts.keyStore == null ? undefined : choice.tpmTcti)
   const attestation = attestTcti != null
     ? await enrollmentEvidence({ caUrl: opts.caUrl, caCertPem: opts.caCertPem, tpm: new Tpm({ tcti: attestTcti, dir: join(opts.dir, TPM_DIR) }), identitySpki: identity.publicKeySpki, ...(opts.timeoutMs != null ? { timeoutMs: opts.timeoutMs } : {}) })
@@ -120,7 +171,7 @@ export async function enrollNode (opts: EnrollNodeOptions): Promise<NodeEnrollme
     not_before: new Date(cert.notBefore).toISOString(),
     not_after: new Date(cert.notAfter).toISOString(),
     enrolled_at: now().toISOString(),
-    identity_key: backend.ref,
+    identity_key: a.ref,
     host_key: { label: HOST_KEY_LABEL, algorithm: 'Ed25519' },
     ...(attestTcti != null ? { attestation: { tcti: attestTcti, dir: TPM_DIR } } : {}),
     config: meshConfigOf(issued.config)
@@ -136,14 +187,14 @@ function keyEnv (o: KeyStoreOptions | undefined): { pin?: string, env?: Record<s
   return { ...(o?.pin != null ? { pin: o.pin } : {}), ...(o?.env != null ? { env: o.env } : {}) }
 }
 
-/** The identity key and host key, reusing what a failed earlier attempt created (a retry needs no cleanup). */
+/** The identity key and host key, reusing those NODEDIR already holds (keys the operator placed there). */
 async function nodeKeys (opts: EnrollNodeOptions, keys: KeyStore): Promise<{ identity: KeyHandle, peerId: string }> {
   const paths = nodePaths(opts.dir)
   const fileOptions = opts.scryptLogN != null ? { scryptLogN: opts.scryptLogN } : {}
   const identity = await keys.has(IDENTITY_KEY_LABEL)
     ? await keys.load(IDENTITY_KEY_LABEL)
     : await keys.generate(IDENTITY_KEY_LABEL, opts.keyAlgorithm ?? 'P-256')
-  const host = await exists(paths.hostKey)
+  const host = await pathExists(paths.hostKey)
     ? await loadHostKey(paths.hostKey, opts.passphrase)
     : await createHostKey(paths.hostKey, opts.passphrase, fileOptions)
   return { identity, peerId: host.peerId.toString() }
@@ -165,12 +216,23 @@ async function postEnroll (opts: EnrollNodeOptions, request: { token: string, cs
   if (reply.status !== 200) {
     const code = body?.error?.code
     const known = isEnrollmentErrorCode(code)
-    throw new NodeEnrollError('REFUSED', `the CA refused enrollment: ${known ? code : `HTTP ${reply.status}`}`, {
+    const detail = known && code === 'NODE_ID_TAKEN' ? `: ${takenHint(request.node_id, opts.nodeId == null)}` : ''
+    throw new NodeEnrollError('REFUSED', `the CA refused enrollment: ${known ? code : `HTTP ${reply.status}`}${detail}`, {
       status: reply.status,
       ...(known ? { serverCode: code } : {})
     })
   }
   return body as IssuedResponseBody
+}
+
+/**
+ * What an operator needs after NODE_ID_TAKEN: which node_id was sent (and that it was the host
+ * name, when no --node-id was given: two directories on one host collide so) and the two ways on.
+ */
+function takenHint (nodeId: string, fromHostname: boolean): string {
+  return `node_id ${JSON.stringify(nodeId)}${fromHostname ? ' (this host\'s name, used when no --node-id is given)' : ''} already has a live certificate at this CA, ` +
+    'held by another node directory or machine. To enroll this directory as a separate node, choose another node_id with --node-id ID; ' +
+    `to replace the node that holds it, ask the CA operator for a replacement token (dadm-mesh ca token --node-id ${nodeId} --replace)`
 }
 
 /** Trusts nothing in the answer until it is a certificate for our key, node_id and PeerId chaining to the pinned roots. */
@@ -207,15 +269,5 @@ function parseJson (body: Buffer): any {
     return JSON.parse(body.toString('utf8'))
   } catch {
     return undefined
-  }
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err: any) {
-    if (err.code === 'ENOENT') { return false }
-    throw err
   }
 }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { derToPem } from '../../pki/pem.ts'
+import { CrlCache } from '../crl-cache.ts'
 import { errorResponses } from '../schemas.ts'
 import type { EnrollmentCa } from '../types.ts'
 import type { FastifyInstance, FastifyReply } from 'fastify'
@@ -43,9 +43,13 @@ export function matchesEtag (ifNoneMatch: string | undefined, etag: string): boo
 /**
  * `GET /v1/crl` (seed §7.3): the current CA-signed CRL, DER unless the Accept header asks for
  * PEM, with a strong ETag per representation, Cache-Control bounded by nextUpdate, and 304 for a
- * conditional request whose tag still matches. Public: a CRL carries no secret.
+ * conditional request whose tag still matches. Public: a CRL carries no secret. Served from
+ * `CrlCache`, so a request costs no signing, no store read and no encoding: a flood of fetches
+ * is bounded by the CRL's own rate-limit bucket, not by the CA's work.
  */
 export function crlRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => Date): void {
+  const cache = new CrlCache(ca)
+  app.addHook('onClose', async () => { cache.close() })
   app.get('/v1/crl', {
     schema: {
       summary: 'The current CRL (DER, or PEM via Accept); ETag and 304 for conditional requests',
@@ -57,20 +61,20 @@ export function crlRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => Dat
   }, async (request, reply: FastifyReply) => {
     const t = now()
     const scope = (request.query as { scope?: 'issuing' | 'root' }).scope ?? 'issuing'
-    const crl = await ca.crl(t, scope)
+    const crl = await cache.get(scope, t)
     const pem = wantsPem(request.headers.accept)
-    const etag = `"${crl.etag}${pem ? '.pem' : ''}"`
-    const untilNext = Math.floor((crl.nextUpdate - t.getTime()) / 1000)
+    const etag = pem ? crl.pemEtag : crl.derEtag
+    const untilNext = Math.floor((crl.snapshot.nextUpdate - t.getTime()) / 1000)
     reply.header('etag', etag)
     reply.header('cache-control', `public, max-age=${Math.max(0, Math.min(CRL_MAX_AGE_S, untilNext))}, no-transform`)
-    reply.header('last-modified', new Date(crl.thisUpdate).toUTCString())
+    reply.header('last-modified', new Date(crl.snapshot.thisUpdate).toUTCString())
     reply.header('vary', 'Accept')
     if (matchesEtag(request.headers['if-none-match'], etag)) {
       return reply.code(304).send()
     }
     if (pem) {
-      return reply.type(PEM_TYPE).send(derToPem(crl.der, 'X509 CRL'))
+      return reply.type(PEM_TYPE).send(crl.pem)
     }
-    return reply.type(DER_TYPE).send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.byteLength))
+    return reply.type(DER_TYPE).send(crl.der)
   })
 }

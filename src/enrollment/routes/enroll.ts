@@ -11,7 +11,7 @@ export function enrollRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => 
     schema: {
       summary: 'Enroll a node with a one-time token and a CSR',
       body: EnrollRequest,
-      response: { 200: IssuedResponse, ...errorResponses(400, 401, 403, 413, 415, 429) }
+      response: { 200: IssuedResponse, ...errorResponses(400, 401, 403, 409, 413, 415, 429) }
     }
   }, async (request, reply) => {
     const body = request.body as EnrollRequestBody

@@ -28,6 +28,12 @@ function base64 (s: string): Uint8Array {
  * (403 RENEWAL_WINDOW_PASSED past it: enroll again), the proof, the CSR and attestation where
  * the policy requires it. Public, like `/v1/enroll`: the proof is the authentication, and the
  * rate limits bound the work.
+ *
+ * Renewal is for what it is for, and 409 says which rule refused it: an unexpired certificate
+ * rotates at `/v1/rotate` (CERT_NOT_EXPIRED); only the newest certificate of a node_id renews
+ * (CERT_SUPERSEDED, also for one a rotation replaced); a serial renews once (ALREADY_RENEWED),
+ * checked and recorded in the issuance's own batch, so two concurrent renewals yield one
+ * certificate. A retry with the same new key is answered with the certificate already issued.
  */
 export function renewRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => Date): void {
   app.get('/v1/renew/nonce', {
@@ -46,7 +52,7 @@ export function renewRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => D
     schema: {
       summary: 'Renew an expired node certificate by proof of possession of its key (no token)',
       body: RenewRequest,
-      response: { 200: IssuedResponse, ...errorResponses(400, 401, 403, 404, 413, 415, 429) }
+      response: { 200: IssuedResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429) }
     }
   }, async (request, reply) => {
     if (ca.renew == null) { throw new EnrollmentError('NOT_FOUND') }

@@ -9,7 +9,10 @@ import type { FastifyInstance } from 'fastify'
 
 /**
  * `POST /v1/revoke` (seed §7.3): an administrator (mutual TLS with an admin-role certificate
- * from `dadm-mesh ca admin-cert`) revokes one serial or every certificate of a node_id. The CA
+ * from `dadm-mesh ca admin-cert`) revokes one serial or every certificate of a node_id. A node_id
+ * the CA never issued to is refused (404 UNKNOWN_NODE_ID: most likely a typo, which would block a
+ * name nobody holds and leave the intended node untouched) unless the body says `block_unknown`.
+ * The CA's event log names the admin (`admin:NAME`, from the certificate). The CA
  * builds a new CRL before answering 204, so the next `GET /v1/crl` already lists it.
  */
 export function revokeRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => Date): void {
@@ -27,7 +30,9 @@ export function revokeRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => 
     const result = await ca.revoke({
       ...(body.serial != null ? { serialHex: body.serial.toLowerCase() } : {}),
       ...(body.node_id != null ? { nodeId: body.node_id } : {}),
-      ...(body.reason != null ? { reason: body.reason as RevocationReason } : {})
+      ...(body.reason != null ? { reason: body.reason as RevocationReason } : {}),
+      ...(body.block_unknown === true ? { blockUnknown: true } : {}),
+      by: `admin:${admin.subject}`
     }, now())
     logFields(request, { admin: admin.subject, ...(body.node_id != null ? { node_id: body.node_id } : {}), serial: result.serials.join(',') })
     return reply.code(204).send()

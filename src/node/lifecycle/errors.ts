@@ -20,7 +20,7 @@ export type LifecycleErrorCode =
   | 'STOPPED'
 
 /** CA answers after which retrying cannot help: the node must enroll again. */
-export const REENROLL_CODES: ReadonlySet<EnrollmentErrorCode> = new Set(['RENEWAL_WINDOW_PASSED', 'CERT_REVOKED', 'NODE_REVOKED'])
+export const REENROLL_CODES: ReadonlySet<EnrollmentErrorCode> = new Set(['RENEWAL_WINDOW_PASSED', 'CERT_REVOKED', 'NODE_REVOKED', 'CERT_SUPERSEDED', 'ALREADY_RENEWED'])
 
 /** Raised by the certificate lifecycle (rotation, renewal, notices). */
 export class LifecycleError extends MeshError<LifecycleErrorCode> {

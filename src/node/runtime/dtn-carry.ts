@@ -1,8 +1,10 @@
-import { decode, encode } from 'cborg'
+import { encode } from 'cborg'
 import { ANOMALY_DEFAULT_MAX_SKEW_MS, ANOMALY_WIRE_VERSION, encodeEnvelope, encodePayload, envelopeDigest, validateAnomaly } from '../../../protocols/anomaly-gossip/index.ts'
 import { encodeCrlMessage } from '../../../protocols/crl-gossip/codec.ts'
 import { BROADCAST } from '../../dtn/eid.ts'
+import { MeshError } from '../../errors.ts'
 import { parseCrl } from '../../pki/crl.ts'
+import { decodeBounded } from '../../util/bounded-cbor.ts'
 import { currentOriginChain } from '../origin-chain.ts'
 import type { CrlEvent, CrlManager } from './crl-manager.ts'
 import type { NodeBundles } from './dtn.ts'
@@ -63,17 +65,45 @@ export function encodeCarry (kind: CarryKind, bytes: Uint8Array): Uint8Array {
   return Buffer.concat([CARRY_MAGIC, encode({ t: kind, b: bytes })])
 }
 
-/** The carried item of a payload, or undefined when it is not a (well-formed) carry payload. */
+/** Bounded reasons a payload that carries the carry prefix is refused. */
+export type CarryErrorCode =
+  /** Larger than the largest item that is ever carried: never decoded. */
+  | 'CARRY_TOO_LARGE'
+  /** Not the CBOR map `{ t, b }` (nested, too many items, unknown kind, not strict CBOR). */
+  | 'CARRY_MALFORMED'
+
+/** Raised for a payload that starts with CARRY_MAGIC but is not a well-formed carried item. */
+export class CarryError extends MeshError<CarryErrorCode> {
+  static name = 'CarryError'
+}
+
+/**
+ * The envelope is a flat map of two entries: nothing in it is nested, so a depth of 1 refuses a
+ * nesting bomb at its second byte (cborg itself has no depth limit and recurses per level), and
+ * five heads cover the map, two keys and two values.
+ */
+const CARRY_LIMITS = { maxDepth: 1, maxTokens: 5 }
+
+/**
+ * The carried item of a payload; undefined when the payload does not start with CARRY_MAGIC (an
+ * application's own bundle). A payload that does, but is not a well-formed carried item, throws
+ * CarryError: it is refused, never handed to the application as if it were its own.
+ */
 export function decodeCarry (payload: Uint8Array): { kind: CarryKind, bytes: Uint8Array } | undefined {
   if (payload.length < CARRY_MAGIC.length || !Buffer.from(payload.buffer, payload.byteOffset, CARRY_MAGIC.length).equals(CARRY_MAGIC)) { return undefined }
-  if (payload.length > CARRY_MAGIC.length + MAX_CARRIED_BYTES) { return undefined }
+  // [REJECT] larger than any carried item: not decoded at all
+  if (payload.length > CARRY_MAGIC.length + MAX_CARRIED_BYTES) { throw new CarryError('CARRY_TOO_LARGE', `carried item of ${payload.length} bytes exceeds ${MAX_CARRIED_BYTES}`) }
+  let v: { t?: unknown, b?: unknown }
   try {
-    const v = decode(payload.subarray(CARRY_MAGIC.length), { strict: true, useMaps: false }) as { t?: unknown, b?: unknown }
-    if ((v.t === 'anomaly' || v.t === 'crl') && v.b instanceof Uint8Array) { return { kind: v.t, bytes: v.b } }
-  } catch {
-    // not ours
+    v = decodeBounded(payload.subarray(CARRY_MAGIC.length), CARRY_LIMITS) as { t?: unknown, b?: unknown }
+  } catch (err) {
+    // [REJECT] not strict CBOR within the limits (a nesting bomb ends here, after a few bytes)
+    throw new CarryError('CARRY_MALFORMED', 'carried item is not a flat CBOR map', { cause: err })
   }
-  return undefined
+  if (v == null || typeof v !== 'object' || !(v.t === 'anomaly' || v.t === 'crl') || !(v.b instanceof Uint8Array)) {
+    throw new CarryError('CARRY_MALFORMED', 'carried item is not { t: anomaly | crl, b: bytes }')
+  }
+  return { kind: v.t, bytes: v.b }
 }
 
 export interface DtnCarryInit {
@@ -88,7 +118,12 @@ export interface DtnCarryInit {
   now(): number
   log: Logger
   options?: CarryOptions
+  /** Called once a malformed carried item was refused and its bundle removed from the inbox. */
+  onRefused?(refusal: CarryRefusal): void
 }
+
+/** A carried item refused before validation: which bundle, from whom, and why. */
+export interface CarryRefusal { bundleId: string, source: string, code: CarryErrorCode }
 
 /** Counters, for tests and logs. */
 export interface CarryStats {
@@ -107,7 +142,7 @@ export interface DtnCarry {
 /** Starts carrying: hooks the node's anomaly events, the CRL manager and the bundle deliveries. */
 export function startDtnCarry (init: DtnCarryInit): DtnCarry {
   const o = { ...CARRY_DEFAULTS, ...init.options }
-  const { node, bundles, log } = init
+  const { node, bundles, log, onRefused } = init
   const stats: CarryStats = { anomaliesSent: 0, crlsSent: 0, anomaliesAccepted: 0, crlsAccepted: 0, refused: 0 }
   /** `<issuer>:<number>` of CRLs carried or received in a bundle: each is carried at most once from here. */
   const carriedCrls = new Set<string>()
@@ -157,7 +192,17 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
 
   // 3. Carried items that reach us: validated as gossip would be, never shown to the application.
   bundles.intercept((d: DeliveredBundle) => {
-    const c = decodeCarry(d.payload)
+    let c: ReturnType<typeof decodeCarry>
+    try {
+      c = decodeCarry(d.payload)
+    } catch (err) {
+      // taken, refused and removed: a malformed carry payload is never the application's
+      const code: CarryErrorCode = err instanceof CarryError ? err.code : 'CARRY_MALFORMED'
+      stats.refused++
+      log.warn({ bundle_id: d.bundleId, node_id: d.source, code }, 'carried item refused')
+      void bundles.store.removeDelivered(d.id).catch(() => {}).finally(() => { onRefused?.({ bundleId: d.bundleId, source: d.source, code }) })
+      return true
+    }
     if (c == null) { return false }
     void (c.kind === 'anomaly' ? acceptAnomaly(c.bytes, d) : acceptCrl(c.bytes)).then(ok => {
       if (!ok) { stats.refused++ }

@@ -5,9 +5,10 @@ import { BundleService } from '../../../protocols/bundle/bundle-service.ts'
 import { RELAY_PROTOCOL } from '../../../protocols/bundle/constants.ts'
 import { crlRevocationPredicate } from '../../../protocols/crl-gossip/revocation-predicate.ts'
 import { BundleAgent } from '../../dtn/bundle-agent.ts'
-import { DEFAULT_QUOTA_BYTES, DEFAULT_SPRAY_COPIES } from '../../dtn/constants.ts'
+import { BUNDLE_STORE_DEFAULTS, DEFAULT_SPRAY_COPIES, MAX_TTL_SEC } from '../../dtn/constants.ts'
 import { BundleStore } from '../../store/bundle-store.ts'
 import { peerVerifierFromChainVerifier } from '../pki-peer-verifier.ts'
+import { attestGatedBundleNode } from './dtn-attest-gate.ts'
 import { startDtnCarry } from './dtn-carry.ts'
 import { inboxRow, listBundles } from './dtn-listing.ts'
 import type { CrlManager } from './crl-manager.ts'
@@ -44,8 +45,13 @@ export interface NodeBundlesOptions {
   relay?: boolean
   /** node_ids to prefer as relays, from config, besides those that announce themselves. @default none */
   relays?: string[]
-  /** @default DEFAULT_QUOTA_BYTES (256 MiB) */
+  /** @default BUNDLE_STORE_DEFAULTS.quotaBytes (256 MiB) */
   quotaBytes?: number
+  /**
+   * Longest a received bundle is kept, seconds from its creation (it is also kept no later than
+   * its signer's certificate). @default BUNDLE_STORE_DEFAULTS.maxLifetimeSec (7 days)
+   */
+  maxLifetimeSec?: number
   /** Binary spray-and-wait copies of a new bundle. @default DEFAULT_SPRAY_COPIES (8) */
   sprayCopies?: number
   /** How often due retries are planned, ms. @default 1000 (the retry policy's base delay) */
@@ -59,7 +65,8 @@ export interface NodeBundlesOptions {
 
 export const NODE_BUNDLES_DEFAULTS = {
   relay: false,
-  quotaBytes: DEFAULT_QUOTA_BYTES,
+  quotaBytes: BUNDLE_STORE_DEFAULTS.quotaBytes,
+  maxLifetimeSec: BUNDLE_STORE_DEFAULTS.maxLifetimeSec,
   sprayCopies: DEFAULT_SPRAY_COPIES,
   tickMs: 1000,
   sweepMs: 5000
@@ -204,18 +211,37 @@ export async function startNodeBundles (init: NodeBundlesInit): Promise<NodeBund
   const { node, dir: nd, crl, log } = init
   const cas: Certificate[] = [...nd.roots, ...nd.intermediates]
   const revoked = new RevokedSources(cas, nd.chainVerifier.crls)
-  const store = await BundleStore.open(init.store, { quotaBytes: o.quotaBytes })
+  const store = await BundleStore.open(init.store, { quotaBytes: o.quotaBytes, self: nd.nodeId })
   const agent = await BundleAgent.open({
     store,
     self: nd.nodeId,
     // Read per bundle: NodeDir follows the lifecycle's current pair (a rotation signs the next bundle).
     credentials: () => ({ signer: nd.credentials.signer, chain: nd.chain }),
-    sources: { verifier: peerVerifierFromChainVerifier(nd.chainVerifier), isRevoked: (id) => revoked.isRevoked(id) },
+    sources: { verifier: peerVerifierFromChainVerifier(nd.chainVerifier), isRevoked: (id) => revoked.isRevoked(id), originAttested: (der, fp) => init.node.attest.acceptsOrigin(der, fp) },
     now: init.now,
-    sprayCopies: o.sprayCopies
+    sprayCopies: o.sprayCopies,
+    maxLifetimeSec: o.maxLifetimeSec
   })
   const relaying = new RelayPeers(node, o.relays ?? [])
-  const service = new BundleService({ node, agent, relays: () => relaying.list(), tickMs: o.tickMs, sweepMs: o.sweepMs })
+  const service = new BundleService({
+    node: attestGatedBundleNode(node, (peerId, code) => { log.warn({ peer_id: peerId, code }, 'bundle stream refused: peer not attested') }),
+    agent,
+    relays: () => relaying.list(),
+    tickMs: o.tickMs,
+    sweepMs: o.sweepMs,
+    now: init.now,
+    // every certificate the node has seen counts for "newest", attested or not yet
+    knownPeers: () => node.peers.list(),
+    // a peer's certificate as the table holds it, against the CRLs installed here
+    isRevoked: (p) => {
+      const rec = node.peers.get(p.peerId)
+      return rec != null && revoked.isRevoked(rec.identity)
+    }
+  })
+  service.addEventListener('custody:refused', (evt) => {
+    const r = evt.detail
+    log.warn({ peer_id: r.peerId, node_id: r.nodeId, serial: r.serialHex, code: r.code }, 'bundle custody refused to a peer')
+  })
   const bundles = new NodeBundles(agent, service, init.now)
 
   // the operator log names every delivery to the application (carried gossip is logged by dtn-carry.ts)
@@ -244,7 +270,8 @@ export async function startNodeBundles (init: NodeBundlesInit): Promise<NodeBund
   bundles.onStop(async () => { await store.close() })
   // what expired while the node was down goes now, not a sweep interval later
   await agent.sweep()
-  log.info({ held: store.outboundCount, quota_bytes: o.quotaBytes, relay: o.relay }, 'bundle store open')
+  const shares = store.shares
+  log.info({ held: store.outboundCount, quota_bytes: o.quotaBytes, forward_pool_bytes: shares.forwardPool, source_share_bytes: shares.perSource, neighbour_share_bytes: shares.perNeighbour, max_lifetime_sec: o.maxLifetimeSec, relay: o.relay }, 'bundle store open')
   return bundles
 }
 
@@ -311,7 +338,8 @@ const MAX_NODE_JSON_BYTES = 256 * 1024
 
 /**
  * The optional `dtn` section of NODEDIR/node.json (`{ "dtn": { "relay": true, "relays": [...],
- * "quota_bytes": N } }`), so an operator can flag a relay without changing how it is started.
+ * "quota_bytes": N, "max_lifetime_sec": N } }`), so an operator can flag a relay without changing
+ * how it is started.
  * Flags and library options override it. Unknown or ill-typed fields are ignored.
  */
 export async function dtnConfigOf (dir: string): Promise<NodeBundlesOptions> {
@@ -329,6 +357,7 @@ export async function dtnConfigOf (dir: string): Promise<NodeBundlesOptions> {
   if (typeof d.relay === 'boolean') { out.relay = d.relay }
   if (Array.isArray(d.relays) && d.relays.every(r => typeof r === 'string')) { out.relays = d.relays.slice(0, 1024) }
   if (Number.isSafeInteger(d.quota_bytes) && (d.quota_bytes as number) > 0) { out.quotaBytes = d.quota_bytes as number }
+  if (Number.isSafeInteger(d.max_lifetime_sec) && (d.max_lifetime_sec as number) >= 1 && (d.max_lifetime_sec as number) <= MAX_TTL_SEC) { out.maxLifetimeSec = d.max_lifetime_sec as number }
   return out
 }
 

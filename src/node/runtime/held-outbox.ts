@@ -21,12 +21,15 @@ import type { MeshStore, Sublevel } from '../../store/mesh-store.ts'
 /** One held request; payloads as base64 (the sublevel is JSON). */
 export type HeldItem =
   | { kind: 'bundle', reserved: ReservedId, destination: Destination, ttlSec: number, payload: string }
-  | { kind: 'anomaly', idSuffix: string, payload: AnomalyPayload, expiresAt: number }
+  // heldAt is the envelope's timestamp when released, so a release repeated after a crash
+  // publishes the same content (one gossip id) rather than a second version of the message_id.
+  // Items held before it existed lack it and take the release time.
+  | { kind: 'anomaly', idSuffix: string, payload: AnomalyPayload, expiresAt: number, heldAt?: number }
 
 /** How held requests are sent once the certificate is valid again. */
 export interface HeldSenders {
   bundle(req: { destination: Destination, ttlSec: number, payload: Uint8Array }, reserved: ReservedId): Promise<unknown>
-  anomaly(payload: AnomalyPayload, options: { ttl: number, idSuffix: string }): Promise<unknown>
+  anomaly(payload: AnomalyPayload, options: { ttl: number, idSuffix: string, timestamp?: number }): Promise<unknown>
 }
 
 export interface HeldOutboxOptions {
@@ -88,7 +91,8 @@ export class HeldOutbox {
 
   /** Holds an anomaly signature; resolves the message_id suffix it will be published under. */
   async holdAnomaly (payload: AnomalyPayload, ttlSec: number): Promise<{ idSuffix: string, expiresAt: number }> {
-    const item = { kind: 'anomaly' as const, idSuffix: randomUUID(), payload, expiresAt: this.#now() + ttlSec * 1000 }
+    const heldAt = this.#now()
+    const item = { kind: 'anomaly' as const, idSuffix: randomUUID(), payload, expiresAt: heldAt + ttlSec * 1000, heldAt }
     await this.#put(item)
     return item
   }
@@ -118,7 +122,9 @@ export class HeldOutbox {
           if (ttl < MIN_ANOMALY_TTL_SEC) {
             report.expired++
           } else {
-            await send.anomaly(item.payload, { ttl, idSuffix: item.idSuffix })
+            await send.anomaly(item.payload, item.heldAt != null
+              ? { ttl: Math.round((item.expiresAt - item.heldAt) / 1000), idSuffix: item.idSuffix, timestamp: item.heldAt }
+              : { ttl, idSuffix: item.idSuffix })
             report.sent++
           }
         }

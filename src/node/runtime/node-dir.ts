@@ -12,6 +12,7 @@ import { ChainVerifier } from '../../pki/chain-verifier.ts'
 import { nodeIdentity } from '../../pki/node-identity.ts'
 import { pemToDerAll } from '../../pki/pem.ts'
 import { verifyChain } from '../../pki/verify-chain.ts'
+import { ensurePrivateDir } from '../../util/file-mode.ts'
 import { trustCasPath } from '../lifecycle/node-state.ts'
 import { peerVerifierFromChainVerifier } from '../pki-peer-verifier.ts'
 import { NodeRuntimeError } from './errors.ts'
@@ -137,6 +138,9 @@ export async function openNodeCredentials (dir: string, passphrase: string, keyE
     throw new NodeRuntimeError('NODE_DIR_INVALID', `${paths.nodeJson} cannot be read`, { cause: err })
   }
   if (file == null) { throw new NodeRuntimeError('NOT_ENROLLED', `${dir} holds no node.json: run \`dadm-mesh node enroll\` first`) }
+  // Whatever mode NODEDIR was given since enrollment (a restore, a copy, an operator's chmod), it
+  // is closed to group and others again before any key in it is used.
+  await ensurePrivateDir(dir)
   if (file.identity_key == null) { throw new NodeRuntimeError('NODE_DIR_INVALID', `${paths.nodeJson} names no identity key`) }
 
   const opened = await openIdentityKeyStore(file, { ...keyEnv, dir, passphrase })

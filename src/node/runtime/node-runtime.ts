@@ -9,6 +9,7 @@ import { CrlStateStore } from '../../store/crl-state.ts'
 import { openStore } from '../../store/mesh-store.ts'
 import { createMeshNode } from '../create-mesh-node.ts'
 import { NodeLifecycle } from '../lifecycle/node-lifecycle.ts'
+import { AttestationReporter } from './attestation-reporter.ts'
 import { CertHold } from './cert-hold.ts'
 import { CrlManager } from './crl-manager.ts'
 import { CrlPoller } from './crl-poller.ts'
@@ -125,8 +126,11 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
     const persisted = await crl.loadPersisted()
     for (const s of persisted.skipped) { log.warn({ code: (s.error as { code?: string }).code }, 'stored CRL no longer verifies; skipped') }
 
+    const reporter = attestationReporter(lifecycle, nd, now, log)
     const node = await createMeshNode({
       ...nd.init,
+      // Failed attestations of peers go to the CA, whose policy decides whether they revoke.
+      attestation: { ...nd.init.attestation, onRevocationRequest: (e) => { reporter.report(e).catch(err => { log.warn({ err, node_id: e.nodeId }, 'reporting an attestation failure failed') }) } },
       // The lifecycle's current pair, read once per handshake: a rotation counts at once.
       credentials: lifecycle.authCredentials,
       // The one ChainVerifier: auth, both gossip validators and the CrlManager share it.
@@ -188,7 +192,14 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       api = await createNodeApiServer({
         tls,
         clientCaPem: nd.rootPem,
-        trust: { nodeId: nd.nodeId, roots: () => nd.roots, intermediates: () => nd.intermediates, crls: () => nd.chainVerifier.crls },
+        trust: {
+          nodeId: nd.nodeId,
+          // The keys the node holds: the current pair's, and those rotated out whose certificates still run.
+          self: () => ({ peerId: nd.peerId, keys: [lifecycle.credentials.current().key, ...lifecycle.credentials.retired().map(r => r.key)].flatMap(k => k != null ? [k.publicKeySpki] : []) }),
+          roots: () => nd.roots,
+          intermediates: () => nd.intermediates,
+          crls: () => nd.chainVerifier.crls
+        },
         source: {
           ...(node.gossip != null ? { gossip: gossipApiSource(node.gossip, now, async (payload, o) => hold.publishAnomaly(payload, o)) } : {}),
           bundles: bundleApiSource(dtn.bundles),
@@ -269,6 +280,19 @@ function rootCrlUrl (crlUrl: string): string {
  * (`/v1/renew`, proof of possession of its key; issue 9). Until then it is not on the mesh, and
  * what it sends waits in its stores. Only a new enrollment helps past the renewal window.
  */
+function attestationReporter (lifecycle: NodeLifecycle, nd: NodeDir, now: () => number, log: Logger): AttestationReporter {
+  return new AttestationReporter({
+    caUrl: lifecycle.files.file.ca_url,
+    caPem: () => nd.rootPem,
+    identity: () => {
+      const cur = lifecycle.credentials.current()
+      return { signer: cur.key.signer(), chain: cur.chain }
+    },
+    now,
+    log
+  })
+}
+
 async function renewIfExpired (lifecycle: NodeLifecycle, maxWaitMs: number | undefined): Promise<void> {
   try {
     await lifecycle.renewIfExpired(maxWaitMs != null ? { maxWaitMs } : {})
@@ -310,6 +334,7 @@ function logNodeEvents (node: MeshNode, log: Logger): void {
   node.addEventListener('peer:authenticated', e => { log.info({ peer: e.detail.peerId, node_id: e.detail.nodeId, transport: e.detail.transport }, 'peer authenticated') })
   node.addEventListener('peer:auth-failed', e => { log.warn({ peer: e.detail.peerId, code: e.detail.code, chain_code: e.detail.chainCode }, 'peer refused') })
   node.addEventListener('peer:revoked', e => { log.warn({ peer: e.detail.peerId, node_id: e.detail.nodeId, serial: e.detail.serialHex }, 'peer revoked: connections closed') })
+  node.addEventListener('anomaly:equivocation', e => { log.warn({ node_id: e.detail.nodeId, peer: e.detail.peerId, message_id: e.detail.messageId }, 'origin signed two versions of one anomaly signature; kept the first') })
 }
 
 function logPoll (log: Logger, r: { outcome?: CrlPollOutcome, error?: unknown, failures: number, nextInMs: number }): void {

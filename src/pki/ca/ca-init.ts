@@ -1,8 +1,9 @@
-import { stat } from 'node:fs/promises'
 import { KeyStoreError } from '../../identity/errors.ts'
 import { CaStore } from '../../store/ca-store.ts'
 import { openStore } from '../../store/mesh-store.ts'
 import { writeFileExclusive } from '../../util/atomic-file.ts'
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../../util/file-mode.ts'
+import { pathExists } from '../../util/path-exists.ts'
 import { parseCertificate } from '../certificate.ts'
 import { derToPem } from '../pem.ts'
 import { caPaths, ISSUING_KEY_LABEL, ROOT_KEY_LABEL } from './ca-files.ts'
@@ -41,14 +42,17 @@ export interface CaInitOptions {
 
 const DAY_MS = 24 * 3600 * 1000
 
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err: any) {
-    if (err.code === 'ENOENT') { return false }
-    throw err
+/**
+ * Refuses a directory that holds any part of a CA, then makes it (and the key directory of a
+ * software CA) the owner's only, whatever the umask or an earlier `mkdir` left: it holds the
+ * encrypted CA keys and the store. Files in it are written 0600.
+ */
+async function claimCaDir (dir: string, paths: ReturnType<typeof caPaths>, softwareKeys: boolean): Promise<void> {
+  for (const p of Object.values(paths)) {
+    if (await pathExists(p)) { throw new IssuanceError('CA_EXISTS', `${p} exists: refusing to overwrite a CA`) }
   }
+  await ensurePrivateDir(dir)
+  if (softwareKeys) { await ensurePrivateDir(paths.keys) }
 }
 
 /** Creates a CA in `dir`: keys, root (and intermediate) certificates, ca.json and the store. */
@@ -58,9 +62,7 @@ export async function createCa (opts: CaInitOptions): Promise<CaState> {
   if (keyStore.type === 'software' && (opts.passphrase == null || opts.passphrase === '')) {
     throw new KeyStoreError('NO_PASSPHRASE', 'refusing to create a CA without a passphrase for its keys')
   }
-  for (const p of Object.values(paths)) {
-    if (await exists(p)) { throw new IssuanceError('CA_EXISTS', `${p} exists: refusing to overwrite a CA`) }
-  }
+  await claimCaDir(opts.dir, paths, keyStore.type === 'software')
   const alg = opts.keyAlgorithm ?? 'P-256'
   const withIntermediate = opts.intermediate ?? true
   const config = validateCaConfig({
@@ -126,11 +128,11 @@ export async function createCa (opts: CaInitOptions): Promise<CaState> {
 
     const rootPem = derToPem(root.der, 'CERTIFICATE')
     const chainPem = withIntermediate ? derToPem(issuing.der, 'CERTIFICATE') + rootPem : rootPem
-    await writeFileExclusive(paths.root, rootPem, 0o644)
-    await writeFileExclusive(paths.chain, chainPem, 0o644)
+    await writeFileExclusive(paths.root, rootPem, PRIVATE_FILE_MODE)
+    await writeFileExclusive(paths.chain, chainPem, PRIVATE_FILE_MODE)
     await store.appendAudit(opts.now.getTime(), 'init', { key_algorithm: alg, intermediate: withIntermediate, root_serial: root.serialHex, key_store: keyStore.type })
     // ca.json goes last: its presence marks a complete CA.
-    await writeFileExclusive(paths.config, JSON.stringify(config, null, 2) + '\n', 0o644)
+    await writeFileExclusive(paths.config, JSON.stringify(config, null, 2) + '\n', PRIVATE_FILE_MODE)
     return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store, closeKeys: keyBackend.close }
   } catch (err) {
     await meshStore.close()

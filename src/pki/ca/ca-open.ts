@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { CaStore } from '../../store/ca-store.ts'
 import { openStore } from '../../store/mesh-store.ts'
+import { ensurePrivateDir } from '../../util/file-mode.ts'
 import { parseCertificate } from '../certificate.ts'
 import { pemToDer, pemToDerAll } from '../pem.ts'
 import { bytesEqual } from '../signature.ts'
@@ -42,6 +43,9 @@ async function readCerts (path: string): Promise<{ pem: string, certs: Certifica
 export async function loadCa (opts: CaOpenOptions): Promise<CaState> {
   const paths = caPaths(opts.dir)
   const config = await readCaConfig(paths.config)
+  // A CA directory that an older version, a restore or an operator left open to others is closed
+  // again before the keys are read (the store's own directory is handled by openStore).
+  await ensurePrivateDir(opts.dir)
   const { pem: rootPem, certs: [root] } = await readCerts(paths.root)
   const { pem: chainPem, certs: chain } = await readCerts(paths.chain)
   if (chain.length !== (config.intermediate ? 2 : 1) || !bytesEqual(chain[chain.length - 1].der, root.der)) {

@@ -1,4 +1,4 @@
-import { encodeTlv, TAG } from '../der.ts'
+import { encodeOid, encodeTlv, TAG } from '../der.ts'
 import { EXT } from '../x509-extensions.ts'
 import type { KeyHandle } from '../../identity/key-store.ts'
 
@@ -17,16 +17,7 @@ const cat = (parts: Uint8Array[]): Uint8Array => {
 }
 const seq = (...parts: Uint8Array[]): Uint8Array => encodeTlv(TAG.SEQUENCE, cat(parts))
 
-function oid (dotted: string): Uint8Array {
-  const arcs = dotted.split('.').map(Number)
-  const bytes: number[] = [arcs[0] * 40 + arcs[1]]
-  for (const a of arcs.slice(2)) {
-    const enc: number[] = [a & 0x7f]
-    for (let v = Math.floor(a / 128); v > 0; v = Math.floor(v / 128)) { enc.unshift((v & 0x7f) | 0x80) }
-    bytes.push(...enc)
-  }
-  return encodeTlv(TAG.OID, Uint8Array.from(bytes))
-}
+const oid = encodeOid
 
 /** Minimal two's-complement DER INTEGER of a non-negative value (serials are positive). */
 function unsignedInteger (tag: number, value: bigint): Uint8Array {

@@ -34,8 +34,11 @@ export type IssuanceErrorCode =
   | 'ISSUER_NOT_VALID' // the issuing CA is expired or not yet valid at `now`
   | 'VALIDITY_OUT_OF_RANGE' // requested validity <= 0 or above the configured maximum
   | 'NODE_REVOKED' // the node_id is blocked
+  | 'NODE_ID_TAKEN' // the node_id has a live certificate and the request may not supersede it
   | 'BAD_PROFILE_INPUT' // wrong or missing dnsNames/ipAddresses/name for the profile
   | 'UNKNOWN_SERIAL' // revoke of a serial this CA never issued
+  | 'UNKNOWN_NODE_ID' // revoke of a node_id this CA never issued to, without blockUnknown
+  | 'NODE_NOT_BLOCKED' // unblock of a node_id that is not blocked
   | 'INVALID_NODE_ID'
   | 'BAD_REASON'
 

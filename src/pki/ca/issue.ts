@@ -1,11 +1,15 @@
 import { isIP } from 'node:net'
+import { StoreError } from '../../store/errors.ts'
 import { parseCertificate } from '../certificate.ts'
 import { isValidNodeId, NODE_URI_PREFIX, PEER_URI_PREFIX } from '../node-identity.ts'
 import { derToPem, pemToDer } from '../pem.ts'
+import { attestedDeviceExtension } from './attested-build.ts'
 import { ADMIN_URI_PREFIX, checkAdminCsr, checkNodeCsr, checkServerCsr, isDnsName, normalizeIp } from './csr-policy.ts'
 import { parseCsr } from './csr.ts'
 import { IssuanceError } from './errors.ts'
 import { keyIdentifier, leafExtensions, signCertificate } from './x509-build.ts'
+import type { IssuedCertRecord, SupersessionVia } from '../../store/ca-store.ts'
+import type { AttestedDevice } from '../attested-extension.ts'
 import type { CaState } from './ca-state.ts'
 import type { LeafNames, LeafProfile } from './x509-build.ts'
 
@@ -24,6 +28,20 @@ export interface IssueRequest {
   /** Server profile: the names the certificate carries (at least one name in all). */
   dnsNames?: string[]
   ipAddresses?: string[]
+  /**
+   * Node profile, enrollment: what becomes of the node_id's live certificates (unexpired,
+   * unrevoked). `refuse`: NODE_ID_TAKEN and nothing stored; `supersede` (a replacement token):
+   * they are revoked, reason superseded, in the issuance's own batch. Unset (rotation, renewal,
+   * operator issuance): left as they are.
+   */
+  liveCertificates?: 'refuse' | 'supersede'
+  /**
+   * Node profile: the certificate this one replaces (rotation, renewal). The store refuses
+   * (StoreError ALREADY_SUPERSEDED) when that serial already has a successor.
+   */
+  supersedes?: { serialHex: string, via: SupersessionVia }
+  /** Node profile: the device passed a TPM quote now; the leaf then carries the attested-device extension. */
+  attested?: AttestedDevice
 }
 
 export interface IssuedCert {
@@ -41,6 +59,8 @@ export interface IssuedCert {
   notAfter: number
   /** The issuing chain (issuer first, root last), to send along with the certificate. */
   chainPem: string
+  /** With `liveCertificates`: the serials this issuance revoked as superseded. */
+  superseded?: string[]
 }
 
 interface ProfileOutcome {
@@ -112,12 +132,15 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
     notBefore,
     notAfter,
     spki: csr.spki,
-    extensions: leafExtensions(profile, outcome.names, csr.spki, keyIdentifier(state.issuing.spki)),
+    extensions: [
+      ...leafExtensions(profile, outcome.names, csr.spki, keyIdentifier(state.issuing.spki)),
+      ...(req.attested != null && profile === 'node' ? [attestedDeviceExtension(req.attested)] : [])
+    ],
     signer: state.issuingKey.signer()
   })
   // Re-read what we signed with our strict parser: a library encoding surprise fails here, not in the field.
   const cert = parseCertificate(certDer)
-  await state.store.recordIssued({
+  const superseded = await storeIssued(state, req, {
     serialHex: cert.serialHex,
     profile,
     subject: outcome.subject,
@@ -125,7 +148,8 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     issuedAt: req.now.getTime(),
-    der: Buffer.from(certDer).toString('base64')
+    der: Buffer.from(certDer).toString('base64'),
+    ...(req.supersedes != null && outcome.nodeId != null ? { supersedes: req.supersedes } : {})
   })
   return {
     der: certDer,
@@ -136,6 +160,26 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
     ...(outcome.nodeId != null ? { nodeId: outcome.nodeId, peerId: outcome.peerId } : {}),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
-    chainPem: state.chainPem
+    chainPem: state.chainPem,
+    ...(req.liveCertificates != null ? { superseded } : {})
+  }
+}
+
+/**
+ * Stores what was issued: an enrollment (`liveCertificates` set) through the store's node_id
+ * rule, checked and written under one lock; anything else as a plain record. Returns the serials
+ * the enrollment superseded.
+ */
+async function storeIssued (state: CaState, req: IssueRequest, rec: IssuedCertRecord): Promise<string[]> {
+  if (req.liveCertificates == null || rec.nodeId == null) {
+    await state.store.recordIssued(rec)
+    return []
+  }
+  if (rec.supersedes != null) { throw new IssuanceError('BAD_PROFILE_INPUT', 'an enrollment supersedes by revocation, not as a successor') }
+  try {
+    return (await state.store.recordIssuedForNode(rec, { live: req.liveCertificates, now: req.now.getTime() })).map(r => r.serialHex)
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'NODE_ID_TAKEN') { throw new IssuanceError('NODE_ID_TAKEN', `node_id ${rec.nodeId} has a live certificate`, { cause: err }) }
+    throw err
   }
 }

@@ -93,8 +93,11 @@ export class MeshCa {
     return this.#open().store.certsByNode(nodeId)
   }
 
-  /** Revokes one certificate by serial (idempotent). Returns the serial, canonical. */
-  async revoke (req: { serialHex: string, reason?: RevocationReason, now: Date }): Promise<{ serials: string[] }> {
+  /**
+   * Revokes one certificate by serial (idempotent). Returns the serial, canonical, and the
+   * certificate's node_id. `by` names the operator in the audit entry.
+   */
+  async revoke (req: { serialHex: string, reason?: RevocationReason, now: Date, by?: string }): Promise<{ serials: string[], nodeId?: string }> {
     const state = this.#open()
     const reason = checkReason(req.reason)
     const serialHex = normalizeSerialHex(req.serialHex)
@@ -103,24 +106,30 @@ export class MeshCa {
     if (rec.profile === 'root') { throw new IssuanceError('BAD_PROFILE_INPUT', 'a root is not revoked: remove it from the trust stores') }
     await state.store.revoke([{
       serialHex, reason, time: req.now.getTime(), profile: rec.profile, notAfter: rec.notAfter, ...(rec.nodeId != null ? { nodeId: rec.nodeId } : {})
-    }], req.now.getTime(), { action: 'revoke', fields: { serial: serialHex, reason } })
-    return { serials: [serialHex] }
+    }], req.now.getTime(), { action: 'revoke', fields: { serial: serialHex, reason, ...(req.by != null ? { by: req.by } : {}) } })
+    return { serials: [serialHex], ...(rec.nodeId != null ? { nodeId: rec.nodeId } : {}) }
   }
 
   /**
    * Revokes every certificate of `nodeId` and blocks the node_id, so the CA issues it nothing
-   * more until an operator calls `clearNodeRevocation`. Works for a node_id with no certificates.
+   * more until an operator calls `clearNodeRevocation`. A node_id this CA never issued to is
+   * refused (UNKNOWN_NODE_ID): a typo would otherwise block a name nobody holds and leave the
+   * node meant untouched. `blockUnknown` blocks it all the same (a name to keep out before any
+   * enrollment, or one known only to a retired CA). `by` names the operator in the audit entry.
    */
-  async revokeNodeId (req: { nodeId: string, reason?: RevocationReason, now: Date }): Promise<{ serials: string[] }> {
+  async revokeNodeId (req: { nodeId: string, reason?: RevocationReason, now: Date, blockUnknown?: boolean, by?: string }): Promise<{ serials: string[] }> {
     const state = this.#open()
     const reason = checkReason(req.reason)
     if (!isValidNodeId(req.nodeId)) { throw new IssuanceError('INVALID_NODE_ID', 'node_id has invalid syntax') }
     const time = req.now.getTime()
     const certs = await state.store.certsByNode(req.nodeId)
+    if (certs.length === 0 && req.blockUnknown !== true) {
+      throw new IssuanceError('UNKNOWN_NODE_ID', `this CA never issued a certificate to node_id ${req.nodeId}`)
+    }
     await state.store.revoke(
       certs.map(c => ({ serialHex: c.serialHex, reason, time, profile: c.profile, notAfter: c.notAfter, nodeId: req.nodeId })),
       time,
-      { action: 'revoke-node', fields: { node_id: req.nodeId, reason } },
+      { action: 'revoke-node', fields: { node_id: req.nodeId, reason, ...(req.by != null ? { by: req.by } : {}) } },
       { nodeId: req.nodeId, reason, time }
     )
     return { serials: certs.map(c => c.serialHex) }
@@ -133,6 +142,12 @@ export class MeshCa {
   /** Operator action: lets `nodeId` enroll again. Its old certificates stay revoked. */
   async clearNodeRevocation (nodeId: string, now: Date): Promise<boolean> {
     return this.#open().store.clearNodeRevocation(nodeId, now.getTime())
+  }
+
+  /** `clearNodeRevocation` that refuses a malformed node_id (INVALID_NODE_ID) or one not blocked (NODE_NOT_BLOCKED). */
+  async unblockNodeId (nodeId: string, now: Date): Promise<void> {
+    if (!isValidNodeId(nodeId)) { throw new IssuanceError('INVALID_NODE_ID', 'node_id has invalid syntax') }
+    if (!(await this.clearNodeRevocation(nodeId, now))) { throw new IssuanceError('NODE_NOT_BLOCKED', `node_id ${nodeId} is not blocked`) }
   }
 
   /**

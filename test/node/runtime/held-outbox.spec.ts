@@ -17,7 +17,7 @@ describe('held outbox', () => {
     return {
       sent,
       bundle: async (req, r) => { if (fail?.(r.bundleId) === true) { throw new Error('down') } sent.push(r.bundleId) },
-      anomaly: async (p, o) => { if (fail?.(p.value) === true) { throw new Error('down') } sent.push(`${p.value}/${o.ttl}/${o.idSuffix}`) }
+      anomaly: async (p, o) => { if (fail?.(p.value) === true) { throw new Error('down') } sent.push(`${p.value}/${o.ttl}/${o.idSuffix}${o.timestamp != null ? `@${o.timestamp}` : ''}`) }
     }
   }
 
@@ -36,10 +36,29 @@ describe('held outbox', () => {
     now += 5_000
     const s = recorder()
     expect(await again.release(s)).to.deep.equal({ sent: 3, expired: 0, left: 0 })
-    // The signature keeps its expiry: 30 s from holding, 5 s spent waiting.
-    expect(s.sent).to.deep.equal(['n:1000:0', `x/25/${held.idSuffix}`, 'n:1000:1'])
+    // The signature keeps its expiry: stamped with the time of holding, 30 s from then.
+    expect(s.sent).to.deep.equal(['n:1000:0', `x/30/${held.idSuffix}@10000`, 'n:1000:1'])
     expect(again.size).to.equal(0)
     expect((await HeldOutbox.open(store, clock)).size).to.equal(0)
+  })
+
+  it('a release repeated after a crash publishes the very same content (timestamp, lifetime, id), not a second version', async () => {
+    const h = await HeldOutbox.open(store, clock)
+    await h.holdAnomaly({ type: 'sha256', value: 'x' }, 30)
+    // 1. The send goes out, then the process dies before the item is deleted (the throw stands in for it).
+    const sent: string[] = []
+    const crashAfterSend: HeldSenders = {
+      bundle: async () => {},
+      anomaly: async (p, o) => { sent.push(`${o.ttl}/${o.idSuffix}/${o.timestamp}`); throw new Error('crash') }
+    }
+    now += 2_000
+    expect(await h.release(crashAfterSend)).to.deep.equal({ sent: 0, expired: 0, left: 1 })
+    // 2. The next start releases it again, later: identical fields, so gossip sees one message.
+    now += 3_000
+    const again = recorder()
+    expect(await (await HeldOutbox.open(store, clock)).release(again)).to.deep.equal({ sent: 1, expired: 0, left: 0 })
+    expect(again.sent[0]).to.equal(`x/${sent[0].split('/')[0]}/${sent[0].split('/')[1]}@${sent[0].split('/')[2]}`)
+    expect(sent[0].split('/')[2]).to.equal('10000')
   })
 
   it('refuses beyond its limits with HOLD_FULL, holding nothing more', async () => {

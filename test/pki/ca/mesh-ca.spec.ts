@@ -159,7 +159,7 @@ describe('mesh CA', () => {
 
     it('revokes by serial; the CRL is v2, signed by the issuing CA, numbered, 1 h, with the reason', async () => {
       const issued = await t.ca.issue({ csr: nodeCsr(), now: NOW })
-      expect(await t.ca.revoke({ serialHex: issued.serialHex, reason: 'keyCompromise', now: NOW })).to.deep.equal({ serials: [issued.serialHex] })
+      expect(await t.ca.revoke({ serialHex: issued.serialHex, reason: 'keyCompromise', now: NOW })).to.deep.equal({ serials: [issued.serialHex], nodeId: 'node-1' })
       const info = await t.ca.buildCrl(NOW)
       const crl = parseCrl(info.der)
       expect(crl.version).to.equal(2)

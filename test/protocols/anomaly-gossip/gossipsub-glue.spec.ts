@@ -2,6 +2,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { createPeerScoreParams, createPeerScoreThresholds, validatePeerScoreParams, validatePeerScoreThresholds } from '@libp2p/gossipsub/score'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
+import { encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/codec.ts'
 import { TOPIC } from '../../../protocols/anomaly-gossip/constants.ts'
 import { toTopicValidatorResult, GossipValidationMetrics, VALIDATION_METRIC } from '../../../protocols/anomaly-gossip/gossip-result.ts'
 import { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
@@ -20,14 +21,27 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
   before(async () => { pki = await createGossipPki() })
   after(async () => { await pki?.close() })
 
-  it('gives every copy of one message_id from one signer the same 20-byte id, whatever the encoding', () => {
+  it('gives every copy of one message from one signer the same 20-byte id, whatever the encoding', () => {
     const e = envelopeFrom(pki.a)
     const first = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
     // The origin re-sends it with its full chain (other bytes, other gossipsub seqno and signature).
     const copy = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, origin_cert: pki.a.chain }), pki.a.peerId))
+    // The identical bytes serialised again into a fresh buffer (what a relay or a re-publish hands gossipsub).
+    const again = meshMsgIdFn(signedMessage(TOPIC, encoded(structuredClone(e)), pki.a.peerId))
     expect(first).to.have.length(20)
     expect(hex(copy)).to.equal(hex(first))
-    expect(hex(first)).to.equal(hex(anomalyMsgId(e.message_id, pki.a.peerId.toString())))
+    expect(hex(again)).to.equal(hex(first))
+    expect(hex(first)).to.equal(hex(anomalyMsgId(e.message_id, pki.a.peerId.toString(), envelopeDigest(e))))
+  })
+
+  it('gives a second version of a message_id (other payload, same signer) an id of its own, so gossipsub hands it to the validator', () => {
+    const e = envelopeFrom(pki.a)
+    const first = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
+    const otherPayload = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, payload: encodePayload({ ...PAYLOAD, value: 'b'.repeat(64) }) }), pki.a.peerId))
+    const otherExpiry = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, expiry: e.expiry + 1 }), pki.a.peerId))
+    expect(hex(otherPayload)).to.not.equal(hex(first))
+    expect(hex(otherExpiry)).to.not.equal(hex(first))
+    expect(hex(otherExpiry)).to.not.equal(hex(otherPayload))
   })
 
   it('gives a forgery of that message_id by another signer an id of its own (no id squatting)', () => {

@@ -3,7 +3,7 @@ import { encode } from 'cborg'
 import { envelopeDigest } from '../../../protocols/anomaly-gossip/codec.ts'
 import { MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_TTL_MS } from '../../../protocols/anomaly-gossip/constants.ts'
 import { ANOMALY_CODE_ACTIONS } from '../../../protocols/anomaly-gossip/errors.ts'
-import { validateAnomaly } from '../../../protocols/anomaly-gossip/validate.ts'
+import { isConflict, validateAnomaly } from '../../../protocols/anomaly-gossip/validate.ts'
 import { parseCertificate } from '../../../src/pki/certificate.ts'
 import { revoke } from '../../node/fixtures.ts'
 import { contextFor, createGossipPki, encoded, envelopeFrom, HOUR, MINUTE, NOW, originChain, PAYLOAD, rawEncode, verifierFor } from './fixtures.ts'
@@ -106,12 +106,41 @@ describe('anomaly gossip: validateAnomaly', function () {
 
   // --- the other rules ---
 
-  it('rejects a conflicting payload under a known message id (CONFLICTING_PAYLOAD)', () => {
+  it('refuses a second version of a held message id signed by its origin, as evidence of equivocation (CONFLICTING_PAYLOAD)', () => {
     const e = envelopeFrom(pki.a)
     const ctx = contextFor(verifier)
     ctx.seenMap.set(e.message_id, { digest: envelopeDigest(e) })
     const other = { ...e, payload: encode({ type: 'sha256', value: 'b'.repeat(64) }) }
-    expectRefused(validateAnomaly(NOW, input(encoded(other), pki.a, pki.b), ctx), 'reject', 'CONFLICTING_PAYLOAD')
+    const v = validateAnomaly(NOW, input(encoded(other), pki.a, pki.b), ctx)
+    // Ignore, not reject: the relay (B) may be an honest node that heard this version first.
+    expectRefused(v, 'ignore', 'CONFLICTING_PAYLOAD')
+    expect(isConflict(v)).to.equal(true)
+    if (!isConflict(v)) { return }
+    expect(v.messageId).to.equal(e.message_id)
+    expect(v.origin).to.deep.equal({ nodeId: 'node-a', peerId: pki.a.peerId.toString() })
+    expect(v.heldDigest).to.equal(envelopeDigest(e))
+    expect(v.conflictingDigest).to.equal(envelopeDigest(other))
+  })
+
+  it('does not take a second version signed by another member for the origin\'s equivocation (PEER_ID_MISMATCH)', () => {
+    const e = envelopeFrom(pki.a)
+    const ctx = contextFor(verifier)
+    ctx.seenMap.set(e.message_id, { digest: envelopeDigest(e) })
+    // B forges A's message id, origin and chain over other content, and signs it (StrictSign) with B's key.
+    const forged = { ...e, payload: encode({ type: 'sha256', value: 'b'.repeat(64) }) }
+    const v = validateAnomaly(NOW, input(encoded(forged), pki.b, pki.b), ctx)
+    expectRefused(v, 'reject', 'PEER_ID_MISMATCH')
+    expect(isConflict(v)).to.equal(false)
+  })
+
+  it('does not take a second version under an untrusted chain for an equivocation (CERT_UNTRUSTED)', () => {
+    const e = envelopeFrom(pki.a)
+    const ctx = contextFor(verifier)
+    ctx.seenMap.set(e.message_id, { digest: envelopeDigest(e) })
+    const alien = { ...e, payload: encode({ type: 'sha256', value: 'b'.repeat(64) }), origin_cert: originChain(pki.f) }
+    const v = validateAnomaly(NOW, input(encoded(alien), pki.f, pki.b), ctx)
+    expectRefused(v, 'reject', 'CERT_UNTRUSTED')
+    expect(isConflict(v)).to.equal(false)
   })
 
   it('treats a re-encoded copy (renewed chain) of a known id as the same message (REPLAYED, not a conflict)', () => {
@@ -240,8 +269,9 @@ describe('anomaly gossip: validateAnomaly', function () {
     expect(ANOMALY_CODE_ACTIONS.EXPIRED_IN_TRANSIT).to.equal('ignore')
     expect(ANOMALY_CODE_ACTIONS.RELAY_NOT_MEMBER).to.equal('ignore')
     expect(ANOMALY_CODE_ACTIONS.UNSUPPORTED_VERSION).to.equal('ignore')
+    expect(ANOMALY_CODE_ACTIONS.CONFLICTING_PAYLOAD).to.equal('ignore')
     const ignores = Object.entries(ANOMALY_CODE_ACTIONS).filter(([, a]) => a === 'ignore').map(([c]) => c).sort()
-    expect(ignores).to.deep.equal(['EXPIRED_IN_TRANSIT', 'RELAY_NOT_MEMBER', 'UNSUPPORTED_VERSION'])
+    expect(ignores).to.deep.equal(['CONFLICTING_PAYLOAD', 'EXPIRED_IN_TRANSIT', 'RELAY_NOT_MEMBER', 'UNSUPPORTED_VERSION'])
     expect(parseCertificate(originChain(pki.a)[0]).serialHex).to.equal(pki.a.serialHex)
   })
 })

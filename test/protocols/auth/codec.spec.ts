@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
 import { readCanonicalFrame } from '../../../protocols/auth/canonical-frame.ts'
-import { decodeFrame, encodeFrame, encodeHello, encodeProof } from '../../../protocols/auth/codec.ts'
-import { MAX_FRAME_BYTES } from '../../../protocols/auth/constants.ts'
+import { decodeFrame, encodeFrame, encodeHello, encodeOpening, encodeProof } from '../../../protocols/auth/codec.ts'
+import { MAX_FRAME_BYTES, WIRE_VERSION } from '../../../protocols/auth/constants.ts'
 import { decodeBounded } from '../../../src/util/bounded-cbor.ts'
 
 const nonce = new Uint8Array(32).fill(7)
@@ -20,9 +20,11 @@ function codeOf (fn: () => unknown): string | undefined {
 }
 
 describe('auth codec', () => {
-  it('round-trips the three frames', () => {
-    const hello = { t: 1 as const, v: 1, chain: [cert, cert], nonce }
+  it('round-trips the three frames, in both of their shapes', () => {
+    const hello = { t: 1 as const, v: WIRE_VERSION, chain: [cert, cert], nonce }
     expect(decodeFrame(encodeFrame(hello))).to.deep.equal(hello)
+    expect(decodeFrame(encodeFrame({ t: 1, v: WIRE_VERSION, nonce }))).to.deep.equal({ t: 1, v: WIRE_VERSION, nonce })
+    expect(decodeFrame(encodeFrame({ t: 2, sig: new Uint8Array(64), chain: [cert] }))).to.deep.equal({ t: 2, sig: new Uint8Array(64), chain: [cert] })
     expect(decodeFrame(encodeFrame({ t: 2, sig: new Uint8Array(64) }))).to.deep.equal({ t: 2, sig: new Uint8Array(64) })
     expect(decodeFrame(encodeFrame({ t: 3, ok: true }))).to.deep.equal({ t: 3, ok: true })
     expect(decodeFrame(encodeFrame({ t: 3, ok: false, code: 'REVOKED' }))).to.deep.equal({ t: 3, ok: false, code: 'REVOKED' })
@@ -32,30 +34,44 @@ describe('auth codec', () => {
     for (const chain of [[cert], [cert, new Uint8Array(437).fill(2)], [new Uint8Array(30).fill(3), cert, cert]]) {
       for (let i = 0; i < 4; i++) {
         const fresh = new Uint8Array(randomBytes(32))
-        expect(encodeHello(chain, fresh)).to.deep.equal(encodeFrame({ t: 1, v: 1, chain, nonce: fresh }))
+        expect(encodeHello(chain, fresh)).to.deep.equal(encodeFrame({ t: 1, v: WIRE_VERSION, chain, nonce: fresh }))
       }
     }
     expect(codeOf(() => encodeHello([cert], new Uint8Array(31)))).to.equal('MALFORMED_MESSAGE')
+  })
+
+  it("the opener's hello is byte for byte the encoded frame and carries nothing but version and nonce", () => {
+    for (let i = 0; i < 4; i++) {
+      const fresh = new Uint8Array(randomBytes(32))
+      const bytes = encodeOpening(fresh)
+      expect(bytes).to.deep.equal(encodeFrame({ t: 1, v: WIRE_VERSION, nonce: fresh }))
+      expect(Object.keys(decodeFrame(bytes)).sort()).to.deep.equal(['nonce', 't', 'v'])
+    }
+    expect(codeOf(() => encodeOpening(new Uint8Array(31)))).to.equal('MALFORMED_MESSAGE')
   })
 
   it('a proof written directly is byte for byte the encoded frame; an unusable signature of ours is LOCAL_CREDENTIALS', () => {
     for (const n of [1, 23, 24, 64, 72, 160]) {
       const sig = new Uint8Array(randomBytes(n))
       expect(encodeProof(sig)).to.deep.equal(encodeFrame({ t: 2, sig }))
+      for (const chain of [[cert], [cert, new Uint8Array(437).fill(2)], []]) {
+        expect(encodeProof(sig, chain)).to.deep.equal(encodeFrame({ t: 2, sig, chain }))
+      }
     }
+    expect(codeOf(() => encodeProof(new Uint8Array(64), [new Uint8Array(MAX_FRAME_BYTES)]))).to.equal('FRAME_TOO_LARGE')
     expect(codeOf(() => encodeProof(new Uint8Array(0)))).to.equal('LOCAL_CREDENTIALS')
     expect(codeOf(() => encodeProof(new Uint8Array(161)))).to.equal('LOCAL_CREDENTIALS')
   })
 
   it('refuses an oversized frame before decoding it (FRAME_TOO_LARGE)', () => {
     expect(codeOf(() => decodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1)))).to.equal('FRAME_TOO_LARGE')
-    expect(codeOf(() => encodeFrame({ t: 1, v: 1, chain: [new Uint8Array(MAX_FRAME_BYTES)], nonce }))).to.equal('FRAME_TOO_LARGE')
+    expect(codeOf(() => encodeFrame({ t: 1, v: WIRE_VERSION, chain: [new Uint8Array(MAX_FRAME_BYTES)], nonce }))).to.equal('FRAME_TOO_LARGE')
   })
 
   it('refuses deep nesting before building objects (MALFORMED_MESSAGE)', () => {
     const deep = new Uint8Array(1000).fill(0x81) // [[[[...
     expect(codeOf(() => decodeFrame(deep))).to.equal('MALFORMED_MESSAGE')
-    expect(codeOf(() => decodeFrame(encode({ t: 1, v: 1, chain: [[cert]], nonce })))).to.equal('MALFORMED_MESSAGE')
+    expect(codeOf(() => decodeFrame(encode({ t: 1, v: WIRE_VERSION, chain: [[cert]], nonce })))).to.equal('MALFORMED_MESSAGE')
   })
 
   it('refuses what is not strict CBOR or not our shape (MALFORMED_MESSAGE)', () => {
@@ -66,9 +82,11 @@ describe('auth codec', () => {
       ['an array', encode([1, 2])],
       ['unknown frame type', encode({ t: 9 })],
       ['unknown field', encode({ t: 2, sig: new Uint8Array(64), extra: 1 })],
-      ['short nonce', encode({ t: 1, v: 1, chain: [cert], nonce: new Uint8Array(31) })],
-      ['chain of strings', encode({ t: 1, v: 1, chain: ['x'], nonce })],
-      ['five certificates', encode({ t: 1, v: 1, chain: [cert, cert, cert, cert, cert], nonce })],
+      ['short nonce', encode({ t: 1, v: WIRE_VERSION, chain: [cert], nonce: new Uint8Array(31) })],
+      ['chain of strings', encode({ t: 1, v: WIRE_VERSION, chain: ['x'], nonce })],
+      ['five certificates', encode({ t: 1, v: WIRE_VERSION, chain: [cert, cert, cert, cert, cert], nonce })],
+      ['proof chain of strings', encode({ t: 2, sig: new Uint8Array(64), chain: ['x'] })],
+      ['proof chain not an array', encode({ t: 2, sig: new Uint8Array(64), chain: cert })],
       ['empty signature', encode({ t: 2, sig: new Uint8Array(0) })],
       ['verdict without ok', encode({ t: 3 })],
       ['duplicate keys', Uint8Array.from([0xa2, 0x61, 0x74, 0x02, 0x61, 0x74, 0x02])],
@@ -80,7 +98,9 @@ describe('auth codec', () => {
   })
 
   it('refuses another wire version (UNSUPPORTED_VERSION)', () => {
-    expect(codeOf(() => decodeFrame(encode({ t: 1, v: 2, chain: [cert], nonce })))).to.equal('UNSUPPORTED_VERSION')
+    expect(codeOf(() => decodeFrame(encode({ t: 1, v: WIRE_VERSION + 1, nonce })))).to.equal('UNSUPPORTED_VERSION')
+    // a version-1 hello (chain first) is refused by its version, not by its shape
+    expect(codeOf(() => decodeFrame(encode({ t: 1, v: 1, chain: [cert], nonce })))).to.equal('UNSUPPORTED_VERSION')
   })
 
   it('drops a verdict code it does not know instead of echoing it into logs', () => {
@@ -93,11 +113,13 @@ describe('auth codec: the fast path for canonical frames', () => {
 
   it('reads every frame encodeFrame writes exactly as the general decoder does', () => {
     const frames = [
-      { t: 1 as const, v: 1, chain: [cert, new Uint8Array(30).fill(2)], nonce },
-      { t: 1 as const, v: 1, chain: [], nonce },
-      { t: 1 as const, v: 1, chain: [new Uint8Array(300).fill(5)], nonce },
+      { t: 1 as const, v: WIRE_VERSION, chain: [cert, new Uint8Array(30).fill(2)], nonce },
+      { t: 1 as const, v: WIRE_VERSION, chain: [], nonce },
+      { t: 1 as const, v: WIRE_VERSION, chain: [new Uint8Array(300).fill(5)], nonce },
       { t: 2 as const, sig: new Uint8Array(72).fill(9) },
       { t: 2 as const, sig: new Uint8Array(20).fill(9) },
+      { t: 1 as const, v: WIRE_VERSION, nonce },
+      { t: 2 as const, sig: new Uint8Array(72).fill(9), chain: [cert, new Uint8Array(30).fill(2)] },
       { t: 3 as const, ok: true },
       { t: 3 as const, ok: false, code: 'REVOKED' as const }
     ]

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { handle, select } from '@libp2p/multistream-select'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
-import { PROTOCOL } from '../../../protocols/auth/constants.ts'
+import { PROTOCOL, WIRE_VERSION } from '../../../protocols/auth/constants.ts'
 import { runExchange } from '../../../protocols/auth/exchange.ts'
-import { AuthError, encodeFrame } from '../../../protocols/auth/index.ts'
+import { AuthError, decodeFrame, encodeFrame } from '../../../protocols/auth/index.ts'
 import { answerSelect, expectSelected, openBareStream, selectLines } from '../../../protocols/auth/pipelined-select.ts'
 import { createTestCa, enroll, NOW, verifierFor } from '../../node/fixtures.ts'
 import { noCertificate } from './hostile.ts'
@@ -83,6 +83,43 @@ describe('auth exchange over a stream pair', () => {
     const running = runExchange(inb, params('listener', b, a)).catch(e => e)
     await lpStream(out).write(encodeFrame({ t: 2, sig: new Uint8Array(64) }))
     expect(await running).to.include({ name: 'AuthError', code: 'MALFORMED_MESSAGE' })
+  })
+
+  it('the dialer\'s first flight is a bare nonce; its chain leaves only with its proof, after the listener proved itself', async () => {
+    const [out, inb] = await streamPair()
+    const flights: Uint8Array[] = []
+    inb.addEventListener('message', (evt: any) => { flights.push(Uint8Array.from(evt.data.subarray())) })
+    await Promise.all([runExchange(out, params('dialer', a, b)), runExchange(inb, params('listener', b, a))])
+    const leaf = Buffer.from(a.chain[0])
+    const first = Buffer.from(flights[0])
+    expect(decodeFrame(first.subarray(1))).to.have.all.keys('t', 'v', 'nonce')
+    expect(first.includes(leaf.subarray(0, 64))).to.equal(false)
+    // the proof flight carries the chain
+    const proofFlight = Buffer.concat(flights.slice(1))
+    expect(proofFlight.includes(leaf)).to.equal(true)
+  })
+
+  it('refuses frames in the other version\'s shape, with a verdict the peer hears (MALFORMED_MESSAGE)', async () => {
+    // an opener that sends its chain in its first frame
+    {
+      const [out, inb] = await streamPair()
+      const listener = params('listener', b, a)
+      const running = runExchange(inb, listener).catch(e => e)
+      const lp = lpStream(out)
+      await lp.write(encodeFrame({ t: 1, v: WIRE_VERSION, nonce: randomBytes(32), chain: a.chain }))
+      expect(await running).to.include({ name: 'AuthError', code: 'MALFORMED_MESSAGE' })
+      expect(decodeFrame((await lp.read()).subarray())).to.deep.equal({ t: 3, ok: false, code: 'MALFORMED_MESSAGE' })
+    }
+    // a responder whose hello carries no chain: the dialer refuses and sends nothing of its own
+    {
+      const [out, inb] = await streamPair()
+      const running = runExchange(out, params('dialer', a, b)).catch(e => e)
+      const lp = lpStream(inb)
+      await lp.read()
+      await lp.writeV([encodeFrame({ t: 1, v: WIRE_VERSION, nonce: randomBytes(32) }), encodeFrame({ t: 2, sig: new Uint8Array(64) })])
+      expect(await running).to.include({ name: 'AuthError', code: 'MALFORMED_MESSAGE' })
+      expect(decodeFrame((await lp.read()).subarray())).to.deep.equal({ t: 3, ok: false, code: 'MALFORMED_MESSAGE' })
+    }
   })
 
   it('gives up at the deadline (TIMEOUT)', async () => {

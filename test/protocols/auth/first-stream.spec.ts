@@ -1,6 +1,6 @@
 import { TypedEventEmitter } from '@libp2p/interface'
 import { expect } from 'aegir/chai'
-import { claimableMuxer, claimableTransport, claimFirstInboundStream, handBack } from '../../../protocols/auth/first-stream.ts'
+import { claimableMuxer, claimableTransport, claimInboundStreams, handBack, releaseStreams } from '../../../protocols/auth/first-stream.ts'
 import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport } from '@libp2p/interface'
 
 /*
@@ -33,53 +33,70 @@ function libp2pSees (muxer: ReturnType<typeof fakeMuxer>): string[] {
   return seen
 }
 
-describe('auth: claiming the first inbound stream (first-stream.ts)', () => {
-  it('the claimant gets the first stream and libp2p never sees it; later streams go to libp2p', () => {
+describe('auth: claiming the inbound streams of a connection before auth (first-stream.ts)', () => {
+  it('the claimant gets every stream until it releases the muxer; libp2p sees only the streams after', () => {
     const { factory, made } = wrappedFactory()
     expect(factory.protocol).to.equal('/fake/1')
     factory.createStreamMuxer({} as any)
     const muxer = made[0]
     const seen = libp2pSees(muxer)
     const claimed: string[] = []
-    expect(claimFirstInboundStream(connectionOver(muxer), (s) => { claimed.push(s.id) })).to.equal(true)
+    expect(claimInboundStreams(connectionOver(muxer), (s: Stream) => { claimed.push(s.id) })).to.equal(true)
     muxer.safeDispatchEvent('stream', { detail: fakeStream('s0') })
     muxer.safeDispatchEvent('stream', { detail: fakeStream('s4') })
-    expect(claimed).to.deep.equal(['s0'])
-    expect(seen).to.deep.equal(['s4'])
+    expect(claimed).to.deep.equal(['s0', 's4'])
+    expect(seen).to.deep.equal([])
+    releaseStreams(connectionOver(muxer))
+    muxer.safeDispatchEvent('stream', { detail: fakeStream('s8') })
+    expect(claimed).to.deep.equal(['s0', 's4'])
+    expect(seen).to.deep.equal(['s8'])
   })
 
-  it('an unclaimed muxer passes its first stream on, and a claim made after it is refused', () => {
+  it('streams that come before the claim wait for it: libp2p never answers them', () => {
     const { factory, made } = wrappedFactory()
     factory.createStreamMuxer({} as any)
     const muxer = made[0]
     const seen = libp2pSees(muxer)
     muxer.safeDispatchEvent('stream', { detail: fakeStream('s0') })
+    expect(seen).to.deep.equal([])
     const claimed: string[] = []
-    // A claim now would wait for a "first" stream that has come and gone: the next one is not it.
-    expect(claimFirstInboundStream(connectionOver(muxer), (s) => { claimed.push(s.id) })).to.equal(false)
-    muxer.safeDispatchEvent('stream', { detail: fakeStream('s4') })
-    expect(claimed).to.deep.equal([])
-    expect(seen).to.deep.equal(['s0', 's4'])
+    expect(claimInboundStreams(connectionOver(muxer), (s: Stream) => { claimed.push(s.id) })).to.equal(true)
+    expect(claimed).to.deep.equal(['s0'])
+    expect(seen).to.deep.equal([])
   })
 
-  it('refuses a claim on a muxer without the interceptor, on a connection without a muxer, and a second claim', () => {
-    expect(claimFirstInboundStream(connectionOver(fakeMuxer()), () => {})).to.equal(false)
-    expect(claimFirstInboundStream({ status: 'open' } as unknown as Connection, () => {})).to.equal(false)
+  it('a muxer released without a claim hands the waiting streams to libp2p', () => {
     const { factory, made } = wrappedFactory()
     factory.createStreamMuxer({} as any)
-    expect(claimFirstInboundStream(connectionOver(made[0]), () => {})).to.equal(true)
-    expect(claimFirstInboundStream(connectionOver(made[0]), () => {})).to.equal(false)
+    const muxer = made[0]
+    const seen = libp2pSees(muxer)
+    muxer.safeDispatchEvent('stream', { detail: fakeStream('s0') })
+    releaseStreams(connectionOver(muxer))
+    expect(seen).to.deep.equal(['s0'])
   })
 
-  it('handBack gives a claimed stream to libp2p; on a closed connection the stream is aborted instead', () => {
+  it('refuses a claim on a muxer without the interceptor, on a connection without a muxer, a second claim, and after release', () => {
+    expect(claimInboundStreams(connectionOver(fakeMuxer()), () => {})).to.equal(false)
+    expect(claimInboundStreams({ status: 'open' } as unknown as Connection, () => {})).to.equal(false)
+    const { factory, made } = wrappedFactory()
+    factory.createStreamMuxer({} as any)
+    expect(claimInboundStreams(connectionOver(made[0]), () => {})).to.equal(true)
+    expect(claimInboundStreams(connectionOver(made[0]), () => {})).to.equal(false)
+    factory.createStreamMuxer({} as any)
+    releaseStreams(connectionOver(made[1]))
+    expect(claimInboundStreams(connectionOver(made[1]), () => {})).to.equal(false)
+  })
+
+  it('handBack gives a claimed stream to libp2p after release; on a closed connection the stream is aborted instead', () => {
     const { factory, made } = wrappedFactory()
     factory.createStreamMuxer({} as any)
     const muxer = made[0]
     const seen = libp2pSees(muxer)
     let taken: Stream | undefined
-    claimFirstInboundStream(connectionOver(muxer), (s) => { taken = s })
+    claimInboundStreams(connectionOver(muxer), (s: Stream) => { taken = s })
     muxer.safeDispatchEvent('stream', { detail: fakeStream('s0') })
     expect(seen).to.deep.equal([])
+    releaseStreams(connectionOver(muxer))
     handBack(connectionOver(muxer), taken as Stream)
     expect(seen).to.deep.equal(['s0'])
     let aborted: Error | undefined
@@ -116,6 +133,6 @@ describe('auth: claiming the first inbound stream (first-stream.ts)', () => {
     expect(given[0].muxerFactory.protocol).to.equal('/quic')
     expect(given[1]).to.deep.equal({})
     // the muxer the upgrader made can be claimed
-    expect(claimFirstInboundStream(connectionOver(made[0]), () => {})).to.equal(true)
+    expect(claimInboundStreams(connectionOver(made[0]), () => {})).to.equal(true)
   })
 })

@@ -179,12 +179,12 @@ describe('auth: hostile peers over real QUIC', function () {
       const seen = watch(hostile.peerId)
       const failed = waitForEvent<AuthFailure>(n, 'peer:auth-failed', f => f.peerId === hostile.peerId.toString())
       const raw = await openRawAuth(hostile, n.getMultiaddrs()[0])
-      // the recorded flight: hello, then (if N answers with its hello and proof) the old proof
-      await raw.send({ t: 1, v: WIRE_VERSION, chain: victim.chain, nonce: hello.nonce })
+      // the recorded flight: hello, then (if N answers with its hello and proof) the old proof with the chain
+      await raw.send({ t: 1, v: WIRE_VERSION, nonce: hello.nonce })
       let frame = await raw.read()
       if (frame.t === 1) {
         expect((await raw.read()).t).to.equal(2)
-        await raw.send({ t: 2, sig })
+        await raw.send({ t: 2, sig, chain: victim.chain })
         await raw.send({ t: 3, ok: true })
         frame = await raw.read()
       }
