@@ -14,7 +14,7 @@ import type { MeshStore } from '../src/store/mesh-store.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 /**
- * Issue 7's drain figure over a real link: node B holds a backlog of bundles for node C, which
+ * The DTN drain figure over a real link: node B holds a backlog of bundles for node C, which
  * is offline; C starts, B dials it, and the backlog crosses `/dadm-mesh/bundle/1.0.0` on QUIC
  * loopback with custody acknowledgements (C verifies and syncs each before its ACK, B releases
  * each after it). Timed from the dial to the last delivery at C with B's store empty.

@@ -24,14 +24,14 @@ import type { BenchResult } from './types.ts'
 import type { AcceptItem, OutboundMeta } from '../src/store/bundle-store.ts'
 
 /**
- * Issue 7 benchmark. The bundle store on a real LevelDB, next to raw `level` puts of values the
+ * DTN benchmark. The bundle store on a real LevelDB, next to raw `level` puts of values the
  * size of a stored bundle record, measured in the same run:
  *
  * - durable one at a time (a sync batch each), against raw sync puts one at a time;
  * - group-committed, two ways: 1,000 accepts in flight in waves (the caller waits for all 1,000
  * before the next), and open-loop arrivals (250 new accepts every event-loop turn, as from many
  * streams: the store decides the next group while the previous one's fsync runs). Against raw
- * batched puts (1,000 per batch, NOT synced: the issue's baseline) and, like for like, raw synced
+ * batched puts (1,000 per batch, NOT synced: the fastest LevelDB can take bytes) and, like for like, raw synced
  * batches. The machine is shared and noisy, so the raw and store figures are measured in ROUNDS,
  * interleaved, and the ratio reported is the median of the per-round ratios. One more round runs
  * first and is not counted, for raw and store alike: it warms the JIT and both databases.
@@ -44,7 +44,7 @@ import type { AcceptItem, OutboundMeta } from '../src/store/bundle-store.ts'
  *
  * For information: the full receive path (parse, cached chain, signature, store), index rebuild
  * time at open, a 1,000-bundle backlog drained in process, and the same backlog drained to a
- * reconnecting peer over real QUIC (issue 7's drain figure). Every loop is bounded; temp dirs go.
+ * reconnecting peer over real QUIC (the drain figure). Every loop is bounded; temp dirs go.
  */
 
 const NOW = Date.parse('2026-03-01T12:00:00Z')

@@ -24,7 +24,7 @@ import { opsPerSecond } from './types.ts'
 import type { BenchResult } from './types.ts'
 
 /**
- * Issue 3 benchmark: enrollments per second sustained over real HTTPS on loopback (TLS 1.3,
+ * Enrollment benchmark: enrollments per second sustained over real HTTPS on loopback (TLS 1.3,
  * keep-alive, 8 requests in flight; each one a token check, CSR parse + self-signature check,
  * policy, atomic token consumption, signing with the software CA key, and two sync LevelDB
  * writes), next to the bound measured in the same run: CSR verify + certificate sign, the two

@@ -25,7 +25,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 /**
- * Issue 5 benchmark: end-to-end publish-to-delivery latency on a 20-node QUIC mesh, with our
+ * Gossip latency benchmark: end-to-end publish-to-delivery latency on a 20-node QUIC mesh, with our
  * validator, next to plain gossipsub without it, same topology and same load, in the same run.
  *
  * - mesh: `createMeshNode` with gossip on: the auth protocol on every link, gossipsub with the
@@ -211,8 +211,8 @@ export async function benchGossipLatency (): Promise<BenchResult[]> {
       })
     })
     // Warm-up, not measured: one message from every node in each variant, so each node has met
-    // each origin's certificate once (the issue's validator figure is also "with a warm
-    // certificate cache"); the first message of an origin pays a cold chain validation per node.
+    // each origin's certificate once (bench/gossip-validate.ts measures the validator with a warm
+    // certificate cache too); the first message of an origin pays a cold chain validation per node.
     for (let i = 0; i < variants.length; i++) { await round(variants[i], MESSAGES, NODES, new Map(), stats[i].got) }
     const perRound = MESSAGES / ROUNDS
     for (let r = 0; r < ROUNDS; r++) {

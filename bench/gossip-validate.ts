@@ -8,8 +8,9 @@ import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { encodeEnvelope, encodePayload } from '../protocols/anomaly-gossip/codec.ts'
 import { DEFAULT_MAX_SKEW_MS, TOPIC, WIRE_VERSION } from '../protocols/anomaly-gossip/constants.ts'
-import { meshMsgIdFn, peekEnvelope } from '../protocols/anomaly-gossip/msg-id.ts'
+import { peekEnvelope } from '../protocols/anomaly-gossip/envelope-memo.ts'
 import { validateAnomaly } from '../protocols/anomaly-gossip/validate.ts'
+import { meshMsgIdFn } from '../protocols/mesh-gossipsub/msg-id.ts'
 import { MIN_SCRYPT_LOG_N } from '../src/identity/key-file.ts'
 import { generatePkcs8, softwareKeyFromPkcs8 } from '../src/identity/software-key.ts'
 import { createCsr } from '../src/pki/ca/csr-builder.ts'
@@ -22,7 +23,7 @@ import type { AnomalyValidationContext } from '../protocols/anomaly-gossip/valid
 import type { Message } from '@libp2p/gossipsub'
 
 /**
- * Issue 5 benchmark: anomaly envelopes validated per second on one core with a warm certificate
+ * Gossip validation benchmark: anomaly envelopes validated per second on one core with a warm certificate
  * cache, next to raw Ed25519 verifications per second (node:crypto, KeyObject) in the same run.
  *
  * What "full validator" means here, honestly: our validator does not verify a signature itself;

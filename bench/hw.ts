@@ -1,5 +1,5 @@
 /**
- * Hardware-backed keys and attestation (issue 8). First, ECDSA P-256 signatures per second with
+ * Hardware-backed keys and attestation. First, ECDSA P-256 signatures per second with
  * the key in SoftHSM2 (PKCS#11) against the software key store in the same run: what a hardware
  * identity key costs per auth handshake (one signature per connection); then whole auth
  * handshakes per second with that key against the software one (bench/hw-auth.ts). Second, TPM quote

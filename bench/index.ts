@@ -10,13 +10,13 @@ import type { BenchResult } from './types.ts'
 type Bench = () => Promise<BenchResult[]>
 
 const groups: Record<string, { title: string, load(): Promise<Bench> }> = {
-  chain: { title: 'PKI: chain verification (issue 2)', load: async () => (await import('./chain.ts')).benchChain },
-  enroll: { title: 'Enrollment service: enrollments per second (issue 3)', load: async () => (await import('./enroll.ts')).benchEnroll },
-  dial: { title: 'Mesh node: dial with mesh auth vs raw dial (issue 4)', load: async () => (await import('./mesh-dial.ts')).benchMeshDial },
-  dtn: { title: 'DTN: bundle store acceptance and drain (issue 7)', load: async () => (await import('./dtn.ts')).benchDtn },
-  hw: { title: 'Hardware keys (SoftHSM2) and TPM quote verification (issue 8)', load: async () => (await import('./hw.ts')).benchHw },
-  gossip: { title: 'Gossip: anomaly envelopes validated per second (issue 5)', load: async () => (await import('./gossip-validate.ts')).benchGossipValidate },
-  'gossip-latency': { title: 'Gossip: publish-to-delivery latency, 20-node QUIC mesh, mesh vs plain gossipsub (issue 5)', load: async () => (await import('./gossip-latency.ts')).benchGossipLatency }
+  chain: { title: 'PKI: chain verification', load: async () => (await import('./chain.ts')).benchChain },
+  enroll: { title: 'Enrollment service: enrollments per second', load: async () => (await import('./enroll.ts')).benchEnroll },
+  dial: { title: 'Mesh node: dial with mesh auth vs raw dial', load: async () => (await import('./mesh-dial.ts')).benchMeshDial },
+  dtn: { title: 'DTN: bundle store acceptance and drain', load: async () => (await import('./dtn.ts')).benchDtn },
+  hw: { title: 'Hardware keys (SoftHSM2) and TPM quote verification', load: async () => (await import('./hw.ts')).benchHw },
+  gossip: { title: 'Gossip: anomaly envelopes validated per second', load: async () => (await import('./gossip-validate.ts')).benchGossipValidate },
+  'gossip-latency': { title: 'Gossip: publish-to-delivery latency, 20-node QUIC mesh, mesh vs plain gossipsub', load: async () => (await import('./gossip-latency.ts')).benchGossipLatency }
 }
 
 const wanted = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -20,7 +20,7 @@ import type { BenchResult } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
- * Issue 4's dial benchmark: the median time of a dial that ends with mutual mesh auth, against
+ * The dial benchmark: the median time of a dial that ends with mutual mesh auth, against
  * the median time of a raw dial (transport handshake only) measured in the same run, for QUIC
  * and for TCP + TLS 1.3 + yamux. Dials alternate raw / auth so that machine load hits both alike.
  * Mesh nodes verify chains through the caching ChainVerifier, as a production node should.

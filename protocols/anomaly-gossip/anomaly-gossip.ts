@@ -2,37 +2,31 @@ import { randomUUID } from 'node:crypto'
 import { serviceDependencies, TypedEventEmitter } from '@libp2p/interface'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { nodeIdentity } from '../../src/pki/node-identity.ts'
+import { GossipValidationMetrics, toTopicValidatorResult } from '../gossip-common/gossip-result.ts'
+import { TopicAttachment } from '../gossip-common/topic-attachment.ts'
 import { encodeEnvelope, encodePayload, envelopeDigest } from './codec.ts'
 import { DEFAULT_MAX_SKEW_MS, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS, TOPIC, WIRE_VERSION } from './constants.ts'
+import { peekEnvelope } from './envelope-memo.ts'
 import { EquivocationReports } from './equivocation.ts'
 import { AnomalyGossipError } from './errors.ts'
-import { GossipValidationMetrics, toTopicValidatorResult } from './gossip-result.ts'
-import { peekEnvelope } from './msg-id.ts'
 import { isConflict, validateAnomaly } from './validate.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
 import type { EquivocationLimits, EquivocationReport } from './equivocation.ts'
 import type { AnomalyAccepted, AnomalyValidationContext, OriginChainVerifier } from './validate.ts'
 import type { Certificate } from '../../src/pki/certificate.ts'
 import type { AnomalyRecord, AnomalyStore } from '../../src/store/anomaly-store.ts'
-import type { Message, PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
+import type { MeshPubSub } from '../gossip-common/topic-attachment.ts'
+import type { Message, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, Metrics, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 
 /** A v4-style UUID as randomUUID makes it (lower-case hex, dashes): the promised id suffix. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-/** The part of gossipsub the service uses (the libp2p service named `pubsub`). */
-export interface AnomalyPubSub {
-  topicValidators: Map<string, TopicValidatorFn>
-  subscribe(topic: string): void
-  unsubscribe(topic: string): void
-  publish(topic: string, data: Uint8Array): Promise<PublishResult>
-}
-
 export interface AnomalyGossipComponents {
   peerId: PeerId
   logger: ComponentLogger
   /** gossipsub, configured with `meshGossipsubOptions` and registered as the service `pubsub`. */
-  pubsub?: AnomalyPubSub
+  pubsub?: MeshPubSub
   metrics?: Metrics
 }
 
@@ -126,7 +120,7 @@ export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents>
   private readonly log: Logger
   private readonly now: () => number
   private readonly ctx: AnomalyValidationContext
-  private started = false
+  private readonly attachment: TopicAttachment
   private sweeper?: ReturnType<typeof setInterval>
   /** Our leaf and the node_id it names, from the last publish. */
   private ownLeaf?: { der: Uint8Array, nodeId: string }
@@ -149,46 +143,33 @@ export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents>
       ...(init.originAttested != null ? { originAttested: init.originAttested } : {})
     }
     this.topicValidator = this.topicValidator.bind(this)
+    this.attachment = new TopicAttachment(TOPIC, this.topicValidator, components,
+      () => new AnomalyGossipError('NO_PUBSUB', 'anomaly gossip needs the gossipsub service registered as `pubsub`'))
   }
 
   readonly [Symbol.toStringTag] = '@dadm-mesh/anomaly-gossip'
 
-  private get pubsub (): AnomalyPubSub {
-    const pubsub = this.components.pubsub
-    if (pubsub == null) { throw new AnomalyGossipError('NO_PUBSUB', 'anomaly gossip needs the gossipsub service registered as `pubsub`') }
-    return pubsub
-  }
-
   async start (): Promise<void> {
-    if (this.started) { return }
-    // The validator before gossipsub sees any message (services start together; we subscribe
-    // in afterStart, once gossipsub runs), so no message of the topic is delivered unvalidated.
-    this.pubsub.topicValidators.set(TOPIC, this.topicValidator)
+    if (!this.attachment.start()) { return }
     const every = this.init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
     if (every > 0) {
       this.sweeper = setInterval(() => { this.sweep() }, every)
       this.sweeper.unref?.()
     }
-    this.started = true
   }
 
-  /** libp2p starts services together; gossipsub accepts subscriptions only once it runs. */
   async afterStart (): Promise<void> {
-    if (this.started) { this.pubsub.subscribe(TOPIC) }
+    this.attachment.afterStart()
   }
 
-  /** Unsubscribes while gossipsub still runs (libp2p stops services together). */
   async beforeStop (): Promise<void> {
-    if (this.started) { this.components.pubsub?.unsubscribe(TOPIC) }
+    this.attachment.beforeStop()
   }
 
   async stop (): Promise<void> {
-    if (!this.started) { return }
-    this.started = false
+    if (!this.attachment.stop()) { return }
     if (this.sweeper != null) { clearInterval(this.sweeper) }
     this.sweeper = undefined
-    const pubsub = this.components.pubsub
-    if (pubsub?.topicValidators.get(TOPIC) === this.topicValidator) { pubsub.topicValidators.delete(TOPIC) }
     // Accepted signatures still waiting for their batch are written before the store can close.
     await this.init.store.flush()
   }
@@ -218,7 +199,7 @@ export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents>
   }
 
   async publish (payload: AnomalyPayload, options: PublishOptions = {}): Promise<PublishedAnomaly> {
-    if (!this.started) { throw new AnomalyGossipError('NOT_STARTED', 'anomaly gossip is not running') }
+    if (!this.attachment.started) { throw new AnomalyGossipError('NOT_STARTED', 'anomaly gossip is not running') }
     const ttl = options.ttlMs ?? this.init.defaultTtlMs ?? DEFAULT_TTL_MS
     if (!Number.isSafeInteger(ttl) || ttl < MIN_TTL_MS || ttl > (this.init.maxTtlMs ?? MAX_TTL_MS)) {
       throw new AnomalyGossipError('INVALID_TTL', `ttl must be between ${MIN_TTL_MS} and ${this.init.maxTtlMs ?? MAX_TTL_MS} ms`)
@@ -245,7 +226,7 @@ export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents>
     const record = this.recordOf({ envelope, payload, digest: envelopeDigest(envelope), origin: { nodeId, peerId: this.components.peerId.toString() } }, 'local')
     // Sent first, then stored (before we return): the local write is not on the path to the
     // other nodes. keep never throws; a failed write is logged, as a failed send is thrown.
-    const result = await this.pubsub.publish(TOPIC, bytes).finally(async () => { await this.keep(record) })
+    const result = await this.attachment.pubsub.publish(TOPIC, bytes).finally(async () => { await this.keep(record) })
     this.log('published %s to %d peers', envelope.message_id, result.recipients.length)
     return { messageId: envelope.message_id, record, recipients: result.recipients.length }
   }

@@ -3,7 +3,7 @@
  * comes from; change them here, not at the call sites.
  */
 
-/** The gossipsub topic (DESIGN.md protocol table, issue 5). */
+/** The gossipsub topic (DESIGN.md protocol table); the version suffix lets a v2 topic run beside it. */
 export const TOPIC = '/dadm-mesh/anomaly/1'
 
 /** Envelope format version, carried in every envelope so that a v2 can be ignored (not punished) by v1 nodes. */
@@ -19,7 +19,8 @@ export const MAX_ENVELOPE_BYTES = 16 * 1024
 
 /**
  * Largest encoded payload `{ type, value, meta }`. An anomaly signature is a hash, an indicator
- * or a rule id with a little metadata (issue 5: "never a raw log"); 4 KiB is ten times the
+ * or a rule id with a little metadata, never a raw log (DESIGN.md: the mesh shares signatures,
+ * not data); 4 KiB is ten times the
  * largest such payload we produce and far too small to carry a useful log excerpt.
  */
 export const MAX_PAYLOAD_BYTES = 4 * 1024
@@ -43,7 +44,7 @@ export const MAX_TYPE_LENGTH = 64
 /** Payload value: a SHA-512 hex digest is 128 characters, a long domain 253; 1 KiB bounds the rest. */
 export const MAX_VALUE_BYTES = 1024
 
-/** Metadata entries per payload; "minimal metadata" (issue 5) means a handful (rule, score, source). */
+/** Metadata entries per payload: a signature needs a handful (rule, score, source), and every entry is gossiped to every node. */
 export const MAX_META_ENTRIES = 16
 
 /** Metadata key length. */
@@ -53,8 +54,9 @@ export const MAX_META_KEY_LENGTH = 32
 export const MAX_META_VALUE_LENGTH = 256
 
 /**
- * Clock tolerance between origin, relays and us: issue 5 asks for a configurable skew with a
- * default of +-5 min. It bounds how far in the future a timestamp may be, and how long past its
+ * Clock tolerance between origin, relays and us, configurable per node, +-5 min by default: loose
+ * enough for hosts whose clocks drift apart, tight enough that an envelope is not honoured long
+ * past its expiry. It bounds how far in the future a timestamp may be, and how long past its
  * expiry an envelope is ignored (not punished) as merely expired in transit.
  */
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000

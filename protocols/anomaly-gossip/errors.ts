@@ -29,8 +29,6 @@ export type AnomalyValidationCode =
   | 'PAYLOAD_TOO_LARGE' // reject: payload bytes above MAX_PAYLOAD_BYTES
   | 'BAD_PAYLOAD' // reject: payload fails its schema (or is not canonical CBOR)
 
-export type ValidationAction = 'accept' | 'reject' | 'ignore'
-
 /** The one action each code stands for. */
 export const ANOMALY_CODE_ACTIONS: Readonly<Record<AnomalyValidationCode, 'reject' | 'ignore'>> = Object.freeze({
   RELAY_NOT_MEMBER: 'ignore',

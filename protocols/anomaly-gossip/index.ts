@@ -25,21 +25,16 @@ export {
   DEFAULT_MAX_SKEW_MS as ANOMALY_DEFAULT_MAX_SKEW_MS, DEFAULT_TTL_MS as ANOMALY_DEFAULT_TTL_MS, MAX_TTL_MS as ANOMALY_MAX_TTL_MS
 } from './constants.ts'
 export { ANOMALY_CODE_ACTIONS, ANOMALY_VALIDATION_CODES, AnomalyGossipError, EnvelopeError } from './errors.ts'
-export type { AnomalyGossipErrorCode, AnomalyValidationCode, EnvelopeErrorCode, ValidationAction } from './errors.ts'
+export type { AnomalyGossipErrorCode, AnomalyValidationCode, EnvelopeErrorCode } from './errors.ts'
 export { decodeEnvelope, decodePayload, encodeEnvelope, encodePayload, envelopeDigest, isValidMessageId } from './codec.ts'
 export type { AnomalyEnvelope, AnomalyPayload, MetaValue } from './codec.ts'
 export { isConflict, validateAnomaly } from './validate.ts'
 export type { AnomalyAccepted, AnomalyConflict, AnomalyRefused, AnomalyValidationContext, AnomalyValidationInput, AnomalyVerdict, OriginChainVerifier, SeenRecord } from './validate.ts'
-export { GossipValidationMetrics, toTopicValidatorResult, VALIDATION_METRIC } from './gossip-result.ts'
-export type { ValidationSample, VerdictLike } from './gossip-result.ts'
-export { anomalyMsgId, contentDigest, meshMsgIdFn, peekEnvelope } from './msg-id.ts'
+export { contentDigest, peekEnvelope } from './envelope-memo.ts'
 export { EQUIVOCATION_DEFAULTS, EquivocationReports } from './equivocation.ts'
 export type { EquivocatingOrigin, EquivocationLimits, EquivocationReport } from './equivocation.ts'
-export { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from './gossipsub-options.ts'
-export type { MeshGossipsubInit } from './gossipsub-options.ts'
-export { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
 export { DefaultAnomalyGossip } from './anomaly-gossip.ts'
-export type { AnomalyGossip, AnomalyGossipComponents, AnomalyGossipEvents, AnomalyGossipInit, AnomalyOrigin, AnomalyPubSub, PublishedAnomaly, PublishOptions } from './anomaly-gossip.ts'
+export type { AnomalyGossip, AnomalyGossipComponents, AnomalyGossipEvents, AnomalyGossipInit, AnomalyOrigin, PublishedAnomaly, PublishOptions } from './anomaly-gossip.ts'
 
 /** The anomaly gossip service factory for libp2p's `services` map (after `pubsub`). */
 export function anomalyGossip (init: AnomalyGossipInit): (components: AnomalyGossipComponents) => AnomalyGossip {

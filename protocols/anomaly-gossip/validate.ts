@@ -1,9 +1,10 @@
 import { ChainValidationError } from '../../src/pki/chain-errors.ts'
 import { nodeIdentity } from '../../src/pki/node-identity.ts'
+import { refusal, relayIsMember } from '../gossip-common/refusal.ts'
 import { decodeEnvelope, decodePayload } from './codec.ts'
 import { MAX_TTL_MS } from './constants.ts'
+import { contentDigest } from './envelope-memo.ts'
 import { ANOMALY_CODE_ACTIONS, EnvelopeError } from './errors.ts'
-import { contentDigest } from './msg-id.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
 import type { AnomalyValidationCode } from './errors.ts'
 import type { Certificate } from '../../src/pki/certificate.ts'
@@ -100,14 +101,13 @@ export function isConflict (v: AnomalyVerdict): v is AnomalyConflict {
 }
 
 function refuse (code: AnomalyValidationCode): AnomalyRefused {
-  return { action: ANOMALY_CODE_ACTIONS[code], code }
+  return refusal(ANOMALY_CODE_ACTIONS, code)
 }
 
 /** Validates one anomaly envelope at `now` (ms since the epoch); never throws for bad input. */
 export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx: AnomalyValidationContext): AnomalyVerdict {
-  // [IGNORE] The relay is no longer an authenticated member (revoked, or its connection is going
-  // away): its messages are dropped, including ones already queued. Not scored: it is being expelled.
-  if (ctx.isMember != null && !ctx.isMember(input.from)) { return refuse('RELAY_NOT_MEMBER') }
+  // [IGNORE] The relay is no longer an authenticated member (see relayIsMember).
+  if (!relayIsMember(ctx.isMember, input.from)) { return refuse('RELAY_NOT_MEMBER') }
 
   // [REJECT] The message must be signed (StrictSign): without a signer nothing binds it to an origin.
   if (input.signerPeerId == null) { return refuse('UNSIGNED') }

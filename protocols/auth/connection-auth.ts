@@ -1,5 +1,6 @@
 import { MeshError } from '../../src/errors.ts'
 import { AuthError } from './errors.ts'
+import { transportOf } from './transport-name.ts'
 import type { SelectRequest } from './pipelined-select.ts'
 import type { AuthenticatedPeer, AuthFailure } from './types.ts'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -68,4 +69,20 @@ export function failureOf (state: ConnectionAuth, err: AuthError): AuthFailure {
   if (err.chainCode != null) { failure.chainCode = err.chainCode }
   if (err.remoteCode != null) { failure.remoteCode = err.remoteCode }
   return failure
+}
+
+/** What a session adds to the identity the exchange proved. */
+type SessionFields = 'connectionId' | 'direction' | 'remoteAddr' | 'transport' | 'authenticatedAt' | 'elapsedMs'
+
+/** The session a proved identity opens on `connection`: the first exchange's and a re-auth's alike. */
+export function sessionFor (identity: Omit<AuthenticatedPeer, SessionFields>, connection: Connection, now: number, startedAt: number): AuthenticatedPeer {
+  return {
+    ...identity,
+    connectionId: connection.id,
+    direction: connection.direction,
+    remoteAddr: connection.remoteAddr.toString(),
+    transport: transportOf(connection.remoteAddr.toString()),
+    authenticatedAt: now,
+    elapsedMs: performance.now() - startedAt
+  }
 }

@@ -20,9 +20,9 @@ export const WIRE_VERSION = 2
 export const TRANSCRIPT_LABEL = 'dadm-mesh/auth/2'
 
 /**
- * Whole-exchange deadline: issue 4 asks for 5 s by default. A loopback QUIC dial takes about
- * 2.5 ms and a chain check well under 1 ms (DESIGN.md machine facts), so 5 s leaves room for slow
- * links and hardware signers without letting a silent peer hold a connection for long.
+ * Whole-exchange deadline, 5 s by default. A loopback QUIC dial and a chain check take
+ * milliseconds (DESIGN.md machine facts), so 5 s leaves room for slow links and hardware signers
+ * without letting a silent peer hold a connection for long.
  */
 export const DEFAULT_DEADLINE_MS = 5_000
 
@@ -69,7 +69,7 @@ export const REPLAY_CACHE_TTL_MS = 24 * 60 * 60 * 1000
 export const FAILURE_FLUSH_MS = 250
 
 /**
- * Re-authentication of a live connection (issue 9, certificate rotation): the same three frames
+ * Re-authentication of a live connection (certificate rotation): the same three frames
  * as the first exchange, on its own protocol id and transcript label, so a rotated certificate
  * replaces the one a session was authenticated with and the connection stays up.
  */

@@ -38,6 +38,8 @@ export type AuthErrorCode =
   | 'IDENTITY_CHANGED'
   /** A re-auth came sooner than REAUTH_MIN_INTERVAL_MS after the last one on the connection. */
   | 'RATE_LIMITED'
+  /** The peer's PeerId is backed off after failed auths (the node's block list). */
+  | 'PEER_BACKED_OFF'
   /** A connection came from a source (IPv4 address, IPv6 /64) backed off after repeated failed auths. */
   | 'SOURCE_BACKED_OFF'
   /** A connection came from a source that already holds its share of the connections waiting for auth. */
@@ -50,7 +52,7 @@ export const AUTH_ERROR_CODES: readonly AuthErrorCode[] = [
   'REPLAYED_TRANSCRIPT', 'TIMEOUT', 'FRAME_TOO_LARGE', 'MALFORMED_MESSAGE', 'UNSUPPORTED_VERSION',
   'PROTOCOL_UNSUPPORTED', 'REMOTE_REJECTED', 'CLOSED', 'NOT_AUTHENTICATED', 'LOCAL_CREDENTIALS',
   'SESSION_EXPIRED', 'IDENTITY_CHANGED', 'RATE_LIMITED',
-  'SOURCE_BACKED_OFF', 'SOURCE_LIMIT', 'PREAUTH_PRUNED'
+  'SOURCE_BACKED_OFF', 'SOURCE_LIMIT', 'PREAUTH_PRUNED', 'PEER_BACKED_OFF'
 ]
 
 /** True when `s` is one of the bounded codes (used on codes a remote peer reports to us). */

@@ -67,6 +67,8 @@ export interface ExchangeParams {
   now(): number
   /** Everything `verifyAuth` needs about the peer's chain and nonce, except the proof. */
   examineHello(hello: PeerHello): Promise<Omit<AuthCheckInput, 'transcript' | 'signature'>>
+  /** As responder: a refusal of the peer by its PeerId alone, checked before our chain goes out. */
+  refusePeer?(): AuthError | undefined
   /**
    * Called the moment we refuse the peer, before the verdict frame goes out: the refusal is on
    * record even if the peer, told why, hangs up before our write returns.
@@ -190,6 +192,9 @@ async function asResponder (lp: Lp, stream: Stream, p: ExchangeParams): Promise<
   const hello = await readFrame(lp, 1, options)
   // [REJECT] an opener that sends its chain first is not following this version's order
   if (hello.chain != null) { throw await refuse(p, lp, stream, shapeError('the opener\'s hello carries a chain')) }
+  // [REJECT] a peer we refuse by PeerId (revoked, backed off) hears why, and nothing of ours
+  const byPeerId = p.refusePeer?.()
+  if (byPeerId != null) { throw await refuse(p, lp, stream, byPeerId) }
   const t = transcriptOf(p, hello.nonce)
   const ourHello = encodeHello(wireChain(p.credentials.chain), p.nonce)
   await lp.writeV([ourHello, encodeProof(await sign(p, buildTranscript(p.role, t, p.label)))], options)

@@ -20,15 +20,14 @@ import type { Connection, Stream, StreamMuxer, StreamMuxerFactory, Transport, Up
  * (`handBack`), go to libp2p as usual.
  *
  * Taking the auth stream from the muxer also saves the listener libp2p's select: two writes,
- * each waited out, and a peer-store update before our handler ran (about 1.3 ms of the
- * listener's 2 ms between the dialer's hello and its reply, timing marks in both processes of
- * the dial benchmark's set-up).
+ * each waited out, and a peer-store update, all before our handler would run, on the critical
+ * path of every dial. What that select did besides (limits, metrics, the peer-store record) the
+ * stream opener does again on public API (stream-admission.ts).
  *
  * Two ways in: QUIC brings its own muxer per connection, handed to the upgrader, so its transport
  * is wrapped (`claimableTransport`, both directions); TCP negotiates yamux, so that factory is
- * wrapped (`claimableMuxer`). The muxer is not part of the Connection interface; without one
- * (another libp2p build, a test double) nothing is claimed and libp2p's path stays, with the
- * auth guard on every handler.
+ * wrapped (`claimableMuxer`). The muxer is not part of the Connection interface: only the stream
+ * opener (libp2p-stream-opener.ts) calls in here, and it reports a muxer it cannot reach or claim.
  */
 
 type StreamSink = (stream: Stream) => void
@@ -43,7 +42,7 @@ interface Gate {
 /** The gate of every muxer with the interceptor. */
 const gates = new WeakMap<object, Gate>()
 
-/** Puts the interceptor on `muxer`: from now on its inbound streams wait for a claim. */
+/** Puts the interceptor on `muxer`: its inbound streams wait for a claim from here on. */
 export function interceptStreams (muxer: StreamMuxer): void {
   if (gates.has(muxer)) { return }
   const gate: Gate = { early: [], released: false }
@@ -63,7 +62,7 @@ export function interceptStreams (muxer: StreamMuxer): void {
 
 /**
  * Claims every inbound stream of `connection` for `sink` until `releaseStreams`; streams that
- * came before are given to it now. False when that is not possible (no intercepting muxer, or
+ * came before are given to it at once. False when that is not possible (no intercepting muxer, or
  * it is claimed or released already): libp2p then delivers streams through the registrar.
  */
 export function claimInboundStreams (connection: Connection, sink: StreamSink): boolean {
@@ -73,6 +72,18 @@ export function claimInboundStreams (connection: Connection, sink: StreamSink): 
   gate.sink = sink
   for (const stream of gate.early.splice(0)) { sink(stream) }
   return true
+}
+
+/** True when `muxer` carries the interceptor (a wrapped transport or factory made it). */
+export function isIntercepted (muxer: StreamMuxer): boolean {
+  return gates.has(muxer)
+}
+
+/** True while the inbound streams of `connection` are claimed and not yet released. */
+export function isClaimed (connection: Connection): boolean {
+  const muxer = muxerOf(connection)
+  const gate = muxer == null ? undefined : gates.get(muxer)
+  return gate?.sink != null && !gate.released
 }
 
 /** The connection authenticated: its later inbound streams go to libp2p. */
@@ -121,13 +132,20 @@ function wrapFactory (inner: StreamMuxerFactory): StreamMuxerFactory {
  * listener's streams to us wait for our verdict too. Everything else (symbols included) is the
  * inner transport's.
  */
-export function claimableTransport<C> (factory: (components: C) => Transport): (components: C) => Transport {
+export function claimableTransport<C> (factory: (components: C) => Transport, onNoMuxerFactory: () => void = () => {}): (components: C) => Transport {
   return (components) => {
-    const listening = withMethod(factory(components), 'createListener', (inner) => (options) => inner.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader) }))
-    return withMethod(listening, 'dial', (inner) => async (ma, options) => inner.dial(ma, { ...options, upgrader: preopeningUpgrader(options.upgrader, interceptStreams) }))
+    const listening = withMethod(factory(components), 'createListener', (inner) => (options) => inner.createListener({ ...options, upgrader: claimingUpgrader(options.upgrader, onNoMuxerFactory) }))
+    return withMethod(listening, 'dial', (inner) => async (ma, options) => inner.dial(ma, { ...options, upgrader: preopeningUpgrader(options.upgrader, interceptStreams, onNoMuxerFactory) }))
   }
 }
 
-function claimingUpgrader (upgrader: Upgrader): Upgrader {
-  return withMethod(upgrader, 'upgradeInbound', (inner) => async (maConn, opts: any) => inner.upgradeInbound(maConn, opts?.muxerFactory == null ? opts : { ...opts, muxerFactory: wrapFactory(opts.muxerFactory) }))
+/** The listener's upgrader; `onNoMuxerFactory` hears of an upgrade whose transport brought no muxer factory to wrap. */
+function claimingUpgrader (upgrader: Upgrader, onNoMuxerFactory: () => void): Upgrader {
+  return withMethod(upgrader, 'upgradeInbound', (inner) => async (maConn, opts: any) => {
+    if (opts?.muxerFactory == null) {
+      onNoMuxerFactory()
+      return inner.upgradeInbound(maConn, opts)
+    }
+    return inner.upgradeInbound(maConn, { ...opts, muxerFactory: wrapFactory(opts.muxerFactory) })
+  })
 }

@@ -9,15 +9,14 @@ import type { Stream } from '@libp2p/interface'
  * frames alike).
  *
  * `lpStream` reads a length prefix one byte at a time, each byte a promise, a signal race and a
- * Uint8ArrayList walk; across one exchange that was about 40 us on each side's critical path
- * (CPU profiles of the dial benchmark). Here the bytes that came are kept as they came and a
- * frame is cut out of them in one pass. One reader serves a stream from the select lines to the
- * last frame (`frameReaderOf`), so the listener does not unwrap one reader and wrap another in
- * between.
+ * Uint8ArrayList walk, all on each side's critical path of a dial. Here the bytes that came are
+ * kept as they came and a frame is cut out of them in one pass. One reader serves a stream from
+ * the select lines to the last frame (`frameReaderOf`), so the listener does not unwrap one
+ * reader and wrap another in between.
  *
- * Limits, as before: a frame over MAX_FRAME_BYTES, a length prefix longer than that value needs,
- * or more than MAX_READ_BUFFER_BYTES unread (the stream is then aborted) is FRAME_TOO_LARGE; a
- * stream that ends before the next whole frame is CLOSED.
+ * Limits, lpStream's with our maximum: a frame over MAX_FRAME_BYTES, a length prefix longer
+ * than that value needs, or more than MAX_READ_BUFFER_BYTES unread (the stream is then aborted)
+ * is FRAME_TOO_LARGE; a stream that ends before the next whole frame is CLOSED.
  */
 export class FrameReader {
   private readonly stream: Stream

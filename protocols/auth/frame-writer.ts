@@ -4,14 +4,13 @@ import type { Stream } from '@libp2p/interface'
 /**
  * The exchange's writes, straight to the stream: each call joins its frames, length-prefixed,
  * into one buffer and queues it on the stream. `lpStream.writeV` does the same through a
- * Uint8ArrayList, a copy in the QUIC stream and a p-event listener per write, about 50 us a write
- * on a dial's critical path (a CPU profile of the dial). Reads stay with `reader`.
+ * Uint8ArrayList, a copy in the QUIC stream and a p-event listener per write, each on a dial's
+ * critical path. Reads stay with `reader`.
  *
  * A write does not wait for the stream to drain. The QUIC stream reports "needs drain" after
- * every write, so waiting meant three event listeners and a native round trip per frame (about
- * 40 us of the listener's reply, CPU profile of the dial benchmark's child), and the exchange
- * never has more than a few kilobytes in flight (MAX_FRAME_BYTES a frame, at most three frames a
- * side), so there is no backpressure to honour. The stream keeps what it cannot send yet and
+ * every write, so waiting would put three event listeners and a native round trip per frame
+ * into the listener's reply, and the exchange never has more than a few kilobytes in flight
+ * (MAX_FRAME_BYTES a frame, at most three frames a side), so there is no backpressure to honour. The stream keeps what it cannot send yet and
  * sends it on drain; a write that fails aborts the stream, and the exchange's next read (or the
  * close that flushes it) sees that.
  *

@@ -18,8 +18,8 @@ import type { AbortOptions, Connection, StreamHandler, StreamHandlerOptions } fr
  *
  * Why wrapping and not libp2p's `registrar.use()` middleware: in libp2p 3.3.x inbound middleware
  * is broken for any protocol that has some (the connection appends the handler to the registered
- * middleware array itself, so handlers pile up and run again on later streams; js-libp2p PR #3534,
- * open at the time of writing). Wrapping the handler has no such sharing.
+ * middleware array itself, so handlers pile up and run again on later streams; js-libp2p PR
+ * #3534). Wrapping the handler has no such sharing.
  */
 export interface AuthGate {
   /** Resolves once `connection` is authenticated; throws AuthError NOT_AUTHENTICATED if it is not, or fails. */

@@ -35,7 +35,9 @@ export { PreauthLimiter } from './preauth-limits.ts'
 export type { PreauthLimits, PreauthRefusal } from './preauth-limits.ts'
 export { PREAUTH_DEFAULTS } from './constants.ts'
 export { sourceKey } from './source-address.ts'
-export { claimableMuxer, claimableTransport } from './first-stream.ts'
+export { authStreamOpener, Libp2pAuthStreamOpener } from './libp2p-stream-opener.ts'
+export { AUTH_INTERNALS } from './stream-opener.ts'
+export type { AuthInternal, AuthStreamComponents, AuthStreamOpener, AuthStreamPath, AuthStreamPaths, OpenedAuthStream } from './stream-opener.ts'
 
 /** The auth service factory for libp2p's `services` map. */
 export function meshAuth (init: MeshAuthInit): (components: MeshAuthComponents) => MeshAuth {

@@ -2,10 +2,10 @@ import { randomFillSync } from 'node:crypto'
 import { NONCE_BYTES } from './constants.ts'
 
 /**
- * Fresh auth nonces, drawn from the CSPRNG in batches. One `randomBytes(32)` per exchange cost
- * 20 to 40 us on the dial's critical path (a cold call into OpenSSL's DRBG, CPU profile of the
- * dial benchmark), against about 2 us in a warm loop. Each nonce is a copy of unused bytes of the
- * batch, handed out once; the batch is refilled when spent.
+ * Fresh auth nonces, drawn from the CSPRNG in batches. A `randomBytes(32)` per exchange is a cold
+ * call into OpenSSL's DRBG on the dial's critical path, many times the cost of the same call in
+ * a warm loop. Each nonce is a copy of unused bytes of the batch, handed out once; the batch is
+ * refilled when spent.
  */
 const BATCH = 64
 const pool = new Uint8Array(NONCE_BYTES * BATCH)

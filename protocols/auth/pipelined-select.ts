@@ -3,29 +3,23 @@ import { FAILURE_FLUSH_MS } from './constants.ts'
 import { AuthError } from './errors.ts'
 import { frameReaderOf } from './frame-reader.ts'
 import { queueFrames } from './frame-writer.ts'
-import { muxerOf } from './muxer-access.ts'
-import { takePreopenedStream } from './preopen.ts'
 import type { FrameSource } from './frame-writer.ts'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 
 /**
- * Opening the auth stream without the multistream-select round trip.
+ * Multistream-select without its round trip, on public stream API.
  *
  * `connection.newStream(protocol, { negotiateFully: false })` is documented to write the protocol
  * name together with the first data, but libp2p 3.3 always negotiates in full: it writes the
  * header and the protocol, then waits for both to come back before it returns the stream. On a
- * fresh QUIC connection that wait is a whole round trip (about 1 ms here, measured with
- * timing marks in the dial benchmark), a quarter of what auth added to a dial.
+ * fresh connection that wait is a whole round trip before the first auth frame can leave.
  *
- * So the dialer opens a bare stream on the connection's muxer and sends the select lines and its
- * hello in one flight; they are all varint-length-prefixed messages, so one length-prefixed writer
- * carries both. The listener is unchanged libp2p: `mss.handle` reads the two lines, answers them,
- * and hands the stream to our handler with the hello still buffered. The dialer reads the two
- * answers before the listener's hello; a peer without the protocol answers "na", which is
- * refused as PROTOCOL_UNSUPPORTED, the same code a full negotiation gives.
- *
- * The muxer is not part of the Connection interface. When it is absent (another libp2p build, a
- * test double) the caller falls back to `newStream`.
+ * So the dialer sends the select lines and its hello in one flight on a bare stream (bare-stream.ts,
+ * through the stream opener); they are all varint-length-prefixed messages, so one
+ * length-prefixed writer carries both. The listener, libp2p's `mss.handle` or our claimed-stream
+ * reader (`readSelect`, `acceptSelect`), answers the two lines with the hello still buffered. The
+ * dialer reads the two answers before the listener's hello; a peer without the protocol answers
+ * "na", which is refused as PROTOCOL_UNSUPPORTED, the same code a full negotiation gives.
  */
 
 /** The multistream-select 1.0 protocol id, as both ends write it (with the newline). */
@@ -34,21 +28,6 @@ const MSS_NA = 'na\n'
 
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
-
-/** Opens a bare muxed stream for `protocol` on `connection`, or null when the muxer is out of reach. */
-export async function openBareStream (connection: Connection, protocol: string, signal: AbortSignal): Promise<Stream | null> {
-  const muxer = muxerOf(connection)
-  if (muxer == null || typeof muxer.createStream !== 'function') { return null }
-  if (connection.status !== 'open' || muxer.status !== 'open') {
-    throw new AuthError('CLOSED', 'connection closed before the auth stream opened')
-  }
-  signal.throwIfAborted()
-  // The stream opened during the upgrade when there is one (preopen.ts).
-  const stream = takePreopenedStream(connection) ?? await muxer.createStream({ signal })
-  // What newStream would have recorded: the stream shows under its protocol in connection.streams.
-  stream.protocol = protocol
-  return stream
-}
 
 const encodedLines = new Map<string, [Uint8Array, Uint8Array]>()
 

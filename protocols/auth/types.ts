@@ -1,6 +1,7 @@
 import type { AuthErrorCode } from './errors.ts'
 import type { AuthGate, GuardRegistrar } from './guard.ts'
 import type { PreauthLimiter, PreauthLimits, PreauthRefusal } from './preauth-limits.ts'
+import type { AuthStreamOpener, AuthStreamPaths } from './stream-opener.ts'
 import type { PeerCertificateVerifier, PeerIdentity } from '../../src/node/peer-verifier.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, Startable, StreamHandler, TypedEventTarget } from '@libp2p/interface'
 
@@ -72,7 +73,7 @@ export interface SessionEnded {
 export interface MeshAuthEvents {
   'peer:authenticated': CustomEvent<AuthenticatedPeer>
   'peer:auth-failed': CustomEvent<AuthFailure>
-  /** A session now rests on the peer's new certificate (issue 9). */
+  /** A session rests on the peer's new certificate from here on (it rotated and re-authenticated). */
   'peer:reauthenticated': CustomEvent<ReauthenticatedPeer>
   /** A session ended: its certificate expired, or no longer verifies (trust or revocation change). */
   'session:ended': CustomEvent<SessionEnded>
@@ -95,6 +96,14 @@ export interface MeshAuthInit {
   verifier: PeerCertificateVerifier
   /** The node's current revocation state, consulted after the chain check. @default nothing is revoked */
   isRevoked?: RevocationPredicate
+  /**
+   * Whether we refuse the peer by its PeerId alone (the node's block list: revoked for good, or
+   * backed off), asked as responder before our chain goes out. libp2p's gater refuses such a
+   * connection only once it is upgraded, by which time the fast path has begun answering, and a
+   * revoked peer must neither see our chain nor take our proof for acceptance.
+   * @default nobody is refused by PeerId
+   */
+  refusePeer?(peerId: string): 'REVOKED' | 'PEER_BACKED_OFF' | undefined
   /** Whole-exchange deadline in ms. @default 5000 */
   deadlineMs?: number
   /** The clock, ms since the epoch (validity windows, replay cache). @default Date.now */
@@ -122,6 +131,13 @@ export interface MeshAuthInit {
   preauth?: PreauthLimiter | Partial<PreauthLimits>
   /** libp2p's connection cap, to keep a slot free for members. @default the connection manager's */
   maxConnections?: number
+  /**
+   * Where the auth stream comes from on both sides: the opener whose `transport()` and `muxer()`
+   * wrapped this node's transports, so that its connections take the fast paths and any that
+   * cannot is reported. @default an opener of its own (bare dialer streams where the muxer is in
+   * reach; the listener through libp2p's registrar)
+   */
+  streams?: AuthStreamOpener
 }
 
 /** The registrar operations the service uses (a subset of libp2p's internal Registrar). */
@@ -136,6 +152,8 @@ export interface MeshAuthComponents {
   logger: ComponentLogger
   connectionManager: { getConnections(): Connection[], getMaxConnections?(): number }
   metrics?: Metrics
+  /** Records the auth protocol for peers whose auth stream took a fast path past libp2p. */
+  peerStore?: { merge(peerId: PeerId, data: { protocols: string[] }): Promise<unknown> }
 }
 
 /** Mutual authentication of every connection, and the gate other protocols wait on. */
@@ -167,6 +185,8 @@ export interface MeshAuth extends TypedEventTarget<MeshAuthEvents>, AuthGate, St
   revalidateSessions(): Promise<{ checked: number, closed: number }>
   /** SPKI of the identity key we presented on `connection` (what attestation must bind). */
   localSpkiOf(connection: Connection | string): Uint8Array | undefined
-  /** Connections waiting for auth now (all sources), and from `remoteAddr`'s source. */
+  /** Connections waiting for auth at this moment (all sources), and from `remoteAddr`'s source. */
   pendingAuth(remoteAddr?: string): { total: number, fromSource: number, refused: Record<PreauthRefusal, number> }
+  /** Which path each connection's auth stream took, per side, and the libp2p internals found missing (stream-opener.ts). */
+  streamPaths(): AuthStreamPaths
 }

@@ -6,8 +6,8 @@ import { verifySignature } from '../../src/pki/signature.ts'
  * mesh root), as TLS 1.3 allows (RFC 8446 §4.4.2). A peer anchors a path only in a root it
  * already trusts, never in one we send, so the root is 400 bytes for nothing, and those bytes
  * decide whether a hello fits one QUIC packet (1200 bytes before path-MTU discovery): with the
- * root, the hello and the reply each took two packets, and the second half came through the
- * binding in a read of its own (timing marks in both processes, `npm run bench -- dial` set-up).
+ * root, the hello and the reply each take two packets, and the second half comes through the
+ * QUIC binding in a read of its own, on the critical path of every dial.
  *
  * Only a self-signed certificate is dropped: a self-issued one that another key signed (a CA
  * key-rollover certificate) can be a link the peer needs. Computed once per chain array (the

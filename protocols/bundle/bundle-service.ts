@@ -20,8 +20,8 @@ import type { AbortOptions, Connection, Logger, Stream, StreamHandler, StreamHan
  * Sending: transfers planned by the agent go out on one stream per peer, at most WINDOW frames
  * and WINDOW_BYTES ahead of their ACKs (the receiver's read buffer holds a window); an ACK
  * completes its transfer (the agent releases custody after a direct hand-over); what a failed
- * stream leaves is retried on schedule. A peer that authenticates is served at once
- * (issue 7: retries "triggered at once when the peer reconnects"); due retries run every tick.
+ * stream leaves is retried on schedule. A peer that authenticates is served at once, not at the
+ * next tick: a DTN contact may be short, and waiting would waste it; due retries run every tick.
  *
  * Custody goes only to the newest holder of a node_id (src/dtn/holders.ts): when two
  * authenticated peers claim one node_id, bundles for it (direct, spray or flood) go to the one

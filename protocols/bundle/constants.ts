@@ -20,7 +20,8 @@ export const WIRE_VERSION = 1
 
 /**
  * Largest frame, checked from the length prefix before the body is read, and again before
- * decoding (issue 7: frame limit 64 KiB by default). Bundles are fragmented at the source to fit.
+ * decoding: 64 KiB by default, small enough to buffer per peer and to cross a slow link within
+ * FRAME_DEADLINE_MS. Bundles are fragmented at the source to fit.
  */
 export const MAX_FRAME_BYTES = DEFAULT_MAX_FRAME_BYTES
 
@@ -46,7 +47,7 @@ export const MAX_READ_BUFFER_BYTES = WINDOW_BYTES + MAX_FRAME_BYTES + WINDOW * 8
 
 /**
  * Deadline for one frame and its ACK. A 64 KiB frame crosses a slow 1 Mbit/s link in about half
- * a second, the receiver's sync write takes about 0.1 ms-10 ms (DESIGN.md: 8-11k sync writes/s);
+ * a second, and the receiver's sync write is small beside that (DESIGN.md);
  * 30 s tolerates bad links without letting a silent peer hold a stream for long.
  */
 export const FRAME_DEADLINE_MS = 30_000

@@ -3,7 +3,7 @@
  * change them here, not at the call sites.
  */
 
-/** The gossipsub topic (DESIGN.md protocol table, issue 5). */
+/** The gossipsub topic (DESIGN.md protocol table); the version suffix lets a v2 topic run beside it. */
 export const TOPIC = '/dadm-mesh/crl/1'
 
 /** Message format version, carried in every message so that a v2 is ignored (not punished) by v1 nodes. */
@@ -18,13 +18,13 @@ export const WIRE_VERSION = 1
 export const MAX_CRL_MESSAGE_BYTES = 256 * 1024
 
 /**
- * Clock tolerance for thisUpdate in the future, ms: the same +-5 min default as anomaly gossip
- * (issue 5), since the CA's clock and ours differ like any two nodes'.
+ * Clock tolerance for thisUpdate in the future, ms: the same +-5 min default as anomaly gossip,
+ * since the CA's clock and ours differ like any two nodes'.
  */
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000
 
 /**
- * How long past its nextUpdate a CRL is still accepted, ms. Zero: issue 5 says "not expired", and
- * the CA reissues its CRL at half its life (src/pki/ca/ca-crl.ts), so a fresh one is always about.
+ * How long past its nextUpdate a CRL is still accepted, ms. Zero: an expired CRL no longer says
+ * what is revoked, and the CA reissues its CRL at half its life (src/pki/ca/ca-crl.ts), so a fresh one is always about.
  */
 export const DEFAULT_CRL_GRACE_MS = 0

@@ -1,12 +1,13 @@
 import { serviceDependencies, TypedEventEmitter } from '@libp2p/interface'
-import { GossipValidationMetrics, toTopicValidatorResult } from '../anomaly-gossip/gossip-result.ts'
+import { GossipValidationMetrics, toTopicValidatorResult } from '../gossip-common/gossip-result.ts'
+import { TopicAttachment } from '../gossip-common/topic-attachment.ts'
 import { encodeCrlMessage } from './codec.ts'
 import { DEFAULT_CRL_GRACE_MS, DEFAULT_MAX_SKEW_MS, TOPIC } from './constants.ts'
 import { CrlGossipError } from './errors.ts'
 import { validateCrlMessage } from './validate.ts'
 import type { CrlAuthority, CrlValidationContext, CrlVerdict } from './validate.ts'
 import type { Crl } from '../../src/pki/crl.ts'
-import type { AnomalyPubSub } from '../anomaly-gossip/anomaly-gossip.ts'
+import type { MeshPubSub } from '../gossip-common/topic-attachment.ts'
 import type { Message, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { ComponentLogger, Logger, Metrics, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 
@@ -36,7 +37,7 @@ export interface CrlHolder extends CrlAuthority {
 
 export interface CrlGossipComponents {
   logger: ComponentLogger
-  pubsub?: AnomalyPubSub
+  pubsub?: MeshPubSub
   metrics?: Metrics
 }
 
@@ -80,16 +81,14 @@ export class DefaultCrlGossip extends TypedEventEmitter<CrlGossipEvents> impleme
   readonly validationMetrics: GossipValidationMetrics
   readonly [serviceDependencies] = ['@libp2p/pubsub']
   readonly [Symbol.toStringTag] = '@dadm-mesh/crl-gossip'
-  private readonly components: CrlGossipComponents
   private readonly init: CrlGossipInit
   private readonly log: Logger
   private readonly now: () => number
   private readonly ctx: CrlValidationContext
-  private started = false
+  private readonly attachment: TopicAttachment
 
   constructor (components: CrlGossipComponents, init: CrlGossipInit) {
     super()
-    this.components = components
     this.init = init
     this.log = components.logger.forComponent('dadm-mesh:crl-gossip')
     this.now = init.now ?? Date.now
@@ -101,36 +100,24 @@ export class DefaultCrlGossip extends TypedEventEmitter<CrlGossipEvents> impleme
       ...(init.isMember != null ? { isMember: init.isMember } : {})
     }
     this.topicValidator = this.topicValidator.bind(this)
-  }
-
-  private get pubsub (): AnomalyPubSub {
-    const pubsub = this.components.pubsub
-    if (pubsub == null) { throw new CrlGossipError('NO_PUBSUB', 'CRL gossip needs the gossipsub service registered as `pubsub`') }
-    return pubsub
+    this.attachment = new TopicAttachment(TOPIC, this.topicValidator, components,
+      () => new CrlGossipError('NO_PUBSUB', 'CRL gossip needs the gossipsub service registered as `pubsub`'))
   }
 
   async start (): Promise<void> {
-    if (this.started) { return }
-    // The validator before gossipsub sees any message; subscribing waits for afterStart.
-    this.pubsub.topicValidators.set(TOPIC, this.topicValidator)
-    this.started = true
+    this.attachment.start()
   }
 
-  /** libp2p starts services together; gossipsub accepts subscriptions only once it runs. */
   async afterStart (): Promise<void> {
-    if (this.started) { this.pubsub.subscribe(TOPIC) }
+    this.attachment.afterStart()
   }
 
-  /** Unsubscribes while gossipsub still runs (libp2p stops services together). */
   async beforeStop (): Promise<void> {
-    if (this.started) { this.components.pubsub?.unsubscribe(TOPIC) }
+    this.attachment.beforeStop()
   }
 
   async stop (): Promise<void> {
-    if (!this.started) { return }
-    this.started = false
-    const pubsub = this.components.pubsub
-    if (pubsub?.topicValidators.get(TOPIC) === this.topicValidator) { pubsub.topicValidators.delete(TOPIC) }
+    this.attachment.stop()
   }
 
   /** The gossipsub topic validator. Validation and installation happen in one synchronous step, so two CRLs cannot both pass as "newer". */
@@ -141,9 +128,10 @@ export class DefaultCrlGossip extends TypedEventEmitter<CrlGossipEvents> impleme
 
   async offer (messageBytes: Uint8Array, source: CrlSource, from?: string): Promise<CrlVerdict> {
     const verdict = this.decide(messageBytes, source, from)
-    // A CRL newer than ours that reached us some other way is gossiped on at once (issue 5: the
-    // CA, or any node holding a newer CRL, publishes it). Gossiped ones gossipsub forwards itself.
-    if (verdict.action === 'accept' && source !== 'gossip' && this.started) {
+    // A CRL newer than ours that reached us some other way is gossiped on at once, so that
+    // revocation spreads from whichever node learnt it first (the CA, or any node holding a newer
+    // CRL). Gossiped ones gossipsub forwards itself.
+    if (verdict.action === 'accept' && source !== 'gossip' && this.attachment.started) {
       try {
         await this.publishCrl(verdict.crl.der)
       } catch (err: any) {
@@ -154,12 +142,12 @@ export class DefaultCrlGossip extends TypedEventEmitter<CrlGossipEvents> impleme
   }
 
   async publishCrl (crlDer?: Uint8Array): Promise<number> {
-    if (!this.started) { throw new CrlGossipError('NOT_STARTED', 'CRL gossip is not running') }
+    if (!this.attachment.started) { throw new CrlGossipError('NOT_STARTED', 'CRL gossip is not running') }
     const ders = crlDer != null ? [crlDer] : this.init.holder.crls.map(c => c.der)
     if (ders.length === 0) { throw new CrlGossipError('NOTHING_TO_PUBLISH', 'no CRL to publish') }
     let recipients = 0
     for (const der of ders) {
-      const result = await this.pubsub.publish(TOPIC, encodeCrlMessage(der))
+      const result = await this.attachment.pubsub.publish(TOPIC, encodeCrlMessage(der))
       recipients += result.recipients.length
     }
     return recipients

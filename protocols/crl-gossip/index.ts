@@ -24,7 +24,6 @@ export type { CrlMessage } from './codec.ts'
 export { validateCrlMessage } from './validate.ts'
 export type { CrlAccepted, CrlAuthority, CrlRefused, CrlValidationContext, CrlValidationInput, CrlVerdict } from './validate.ts'
 export { crlRevocationPredicate, crlSource } from './revocation-predicate.ts'
-export { CRL_TOPIC_SCORE_PARAMS } from './score-params.ts'
 export { DefaultCrlGossip } from './crl-gossip.ts'
 export type { CrlGossip, CrlGossipComponents, CrlGossipEvents, CrlGossipInit, CrlHolder, CrlSource, NewCrlEvent } from './crl-gossip.ts'
 

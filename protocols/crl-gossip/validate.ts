@@ -2,6 +2,7 @@ import { ChainValidationError } from '../../src/pki/chain-errors.ts'
 import { DEFAULT_MESH_POLICY } from '../../src/pki/chain-policy.ts'
 import { crlShapeError } from '../../src/pki/crl-checks.ts'
 import { parseCrl } from '../../src/pki/crl.ts'
+import { refusal, relayIsMember } from '../gossip-common/refusal.ts'
 import { decodeCrlMessage } from './codec.ts'
 import { CRL_CODE_ACTIONS, CrlMessageError } from './errors.ts'
 import type { CrlValidationCode } from './errors.ts'
@@ -11,7 +12,8 @@ import type { Crl } from '../../src/pki/crl.ts'
  * The CRL-gossip validator: a pure function of the clock, the message and lookups into the node's
  * CRL state. It decides; the adapter applies (ChainVerifier.installCrl, then the node's onNewCrl
  * hook). A CRL is accepted only if a trusted CA signed it, its number is above the one held for
- * that CA, and it is not expired (issue 5). Cheap checks first: a stale or expired CRL is dropped
+ * that CA, and it is not expired: only the CA can revoke, and an older CRL must never undo a
+ * revocation. Cheap checks first: a stale or expired CRL is dropped
  * before its signature is checked, since it would change nothing anyway.
  */
 
@@ -55,13 +57,13 @@ export interface CrlRefused {
 export type CrlVerdict = CrlAccepted | CrlRefused
 
 function refuse (code: CrlValidationCode): CrlRefused {
-  return { action: CRL_CODE_ACTIONS[code], code }
+  return refusal(CRL_CODE_ACTIONS, code)
 }
 
 /** Validates one gossiped CRL message at `now` (ms since the epoch); never throws for bad input. */
 export function validateCrlMessage (now: number, input: CrlValidationInput, ctx: CrlValidationContext): CrlVerdict {
-  // [IGNORE] The relay is no longer an authenticated member: drop what it still has queued.
-  if (ctx.isMember != null && !ctx.isMember(input.from)) { return refuse('RELAY_NOT_MEMBER') }
+  // [IGNORE] The relay is no longer an authenticated member (see relayIsMember).
+  if (!relayIsMember(ctx.isMember, input.from)) { return refuse('RELAY_NOT_MEMBER') }
 
   // [REJECT] The message is at most MAX_CRL_MESSAGE_BYTES (checked before decoding) and is the
   // strict CBOR map { v, crl }. [IGNORE] A newer message version.

@@ -16,7 +16,7 @@ import type { CrlValidationCode } from '../crl-gossip/errors.ts'
  * signed by a trusted CA, newer than the one it holds, not expired. An accepted CRL is gossiped
  * on by the receiver. Who pushed does not matter for trust (the CA's signature does); an invalid
  * push should strike the pusher in the node's block list like a failed auth.
- * The service itself (handler, dialer, deadline) is part of the node integration (issue 5).
+ * This file is the wire format only; the handler, dialer and deadline are in mesh-revoke.ts.
  */
 
 export interface PushFrame { t: 1, v: number, crl: Uint8Array }

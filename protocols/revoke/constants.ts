@@ -5,7 +5,7 @@ import { MAX_CRL_MESSAGE_BYTES } from '../crl-gossip/constants.ts'
  * connected peers, who gossip it on). Every number says where it comes from.
  */
 
-/** The libp2p protocol id (DESIGN.md protocol table, issue 5). */
+/** The libp2p protocol id (DESIGN.md protocol table); the version lets a v2 be negotiated beside it. */
 export const PROTOCOL = '/dadm-mesh/revoke/1.0.0'
 
 /** Version carried in the push frame, so a v2 can be refused with a clear code. */

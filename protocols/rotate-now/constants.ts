@@ -1,5 +1,5 @@
 /**
- * Wire constants of CA-signed mesh notices (issue 9): "rotate now" and trust bundles, pushed on
+ * Wire constants of CA-signed mesh notices: "rotate now" and trust bundles, pushed on
  * `/dadm-mesh/rotate/1.0.0` (and gossiped on NOTICE_TOPIC where gossip carries them). Every
  * number says where it comes from.
  */
@@ -38,7 +38,7 @@ export const DEFAULT_TTL_MS = 24 * 3600_000
 /** Longest lifetime a node accepts: a week, the longest node certificate (DESIGN.md). */
 export const MAX_TTL_MS = 7 * 24 * 3600_000
 
-/** Clock tolerance on `iat`, as the gossip validators (issue 5: +-5 min). */
+/** Clock tolerance on `iat`: +-5 min, the same as the gossip validators, since the CA's clock and ours differ like any two nodes'. */
 export const MAX_SKEW_MS = 5 * 60_000
 
 /** One push, one answer: 5 s like the auth exchange and the revoke push. */

@@ -1,20 +1,15 @@
-import { toTopicValidatorResult } from '../anomaly-gossip/gossip-result.ts'
+import { toTopicValidatorResult } from '../gossip-common/gossip-result.ts'
+import { TopicAttachment } from '../gossip-common/topic-attachment.ts'
 import { MAX_NOTICE_BYTES, NOTICE_TOPIC } from './constants.ts'
 import { NOTICE_CODE_ACTIONS } from './errors.ts'
 import type { NoticeVerdict } from './push.ts'
+import type { MeshPubSub } from '../gossip-common/topic-attachment.ts'
 import type { Message, TopicValidatorFn, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 
-/** The part of gossipsub notice gossip uses (the node's `pubsub` service). */
-export interface NoticePubSub {
-  topicValidators: Map<string, TopicValidatorFn>
-  subscribe(topic: string): void
-  unsubscribe(topic: string): void
-  publish(topic: string, data: Uint8Array): Promise<unknown>
-}
-
 export interface NoticeGossipInit {
-  pubsub: NoticePubSub
+  /** The node's gossipsub (`pubsub` service), already running. */
+  pubsub: MeshPubSub
   /**
    * Judges and acts on a notice that arrived by gossip (the node's NoticeCenter), resolving its
    * verdict. The center must not publish a notice that came by gossip: gossipsub forwards an
@@ -24,8 +19,8 @@ export interface NoticeGossipInit {
 }
 
 /**
- * CA-signed notices on gossipsub (issue 9: rotate-now and trust bundles travel by gossip plus
- * push). The validator hands each message to the node's notice judge and maps its verdict the
+ * CA-signed notices on gossipsub. Rotate-now notices and trust bundles travel by gossip as well
+ * as by push, so that a node reaches them through any member when the CA cannot reach it. The validator hands each message to the node's notice judge and maps its verdict the
  * way every mesh topic does: accepted -> Accept (gossipsub forwards it), late/duplicate/stale ->
  * Ignore, forged or malformed -> Reject (the relay's P4 score drops). The message id is a hash of
  * the bytes (meshMsgIdFn), so copies published by many nodes, and the push copies, are one message.
@@ -33,32 +28,31 @@ export interface NoticeGossipInit {
 export class NoticeGossip {
   readonly topic = NOTICE_TOPIC
   readonly #init: NoticeGossipInit
-  readonly #validator: TopicValidatorFn
-  #started = false
+  readonly #attachment: TopicAttachment
 
   constructor (init: NoticeGossipInit) {
     this.#init = init
-    this.#validator = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => this.validate(from, msg)
+    const validator: TopicValidatorFn = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => this.validate(from, msg)
+    // init.pubsub is required by type, so this error is unreachable.
+    this.#attachment = new TopicAttachment(NOTICE_TOPIC, validator, { pubsub: init.pubsub }, () => new TypeError('notice gossip needs a pubsub'))
   }
 
-  /** Installs the validator, then subscribes (gossipsub must be running). */
+  /**
+   * Installs the validator, then subscribes at once: this is no libp2p service but is attached to
+   * a node whose gossipsub already runs.
+   */
   start (): void {
-    if (this.#started) { return }
-    this.#init.pubsub.topicValidators.set(NOTICE_TOPIC, this.#validator)
-    this.#init.pubsub.subscribe(NOTICE_TOPIC)
-    this.#started = true
+    if (this.#attachment.start()) { this.#attachment.afterStart() }
   }
 
   stop (): void {
-    if (!this.#started) { return }
-    this.#started = false
-    this.#init.pubsub.unsubscribe(NOTICE_TOPIC)
-    if (this.#init.pubsub.topicValidators.get(NOTICE_TOPIC) === this.#validator) { this.#init.pubsub.topicValidators.delete(NOTICE_TOPIC) }
+    this.#attachment.beforeStop()
+    this.#attachment.stop()
   }
 
   /** Gossips a notice this node accepted from elsewhere (push, CA poll, operator). Never throws. */
   async publish (bytes: Uint8Array): Promise<boolean> {
-    if (!this.#started) { return false }
+    if (!this.#attachment.started) { return false }
     try {
       await this.#init.pubsub.publish(NOTICE_TOPIC, bytes)
       return true

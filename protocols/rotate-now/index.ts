@@ -1,5 +1,5 @@
 /**
- * CA-signed mesh notices (issue 9): "rotate now" (every node, or the listed node_ids, renews its
+ * CA-signed mesh notices: "rotate now" (every node, or the listed node_ids, renews its
  * certificate within a bounded time) and trust bundles (the set of roots nodes trust, during a
  * CA rotation). A notice is CBOR, signed by the issuing CA (rotate-now) or a trusted root (trust
  * bundle), with a sequence number and an expiry, and verified against the roots the node trusts
@@ -22,4 +22,4 @@ export type { NoticeTrust, VerifiedNotice } from './verify.ts'
 export { NoticePush } from './push.ts'
 export type { NoticePushHost, NoticePushInit, NoticePushOutcome, NoticeVerdict } from './push.ts'
 export { NoticeGossip } from './gossip.ts'
-export type { NoticeGossipInit, NoticePubSub } from './gossip.ts'
+export type { NoticeGossipInit } from './gossip.ts'

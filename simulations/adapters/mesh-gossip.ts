@@ -27,8 +27,8 @@ import type { PrivateKey } from '@libp2p/interface'
  * a real LevelDB anomaly store per node (a sublevel of the shard's one LevelDB) and ChainVerifiers
  * on the run's real CA.
  *
- * Gossip comes from the node itself (`createMeshNode` with `chainVerifier` and `store`: issue 5's
- * wiring); this file only adds the counting metrics register through the node's gossipsub hook,
+ * Gossip comes from the node itself (`createMeshNode` with `chainVerifier` and `store`, the wiring a
+ * node process uses); this file only adds the counting metrics register through the node's gossipsub hook,
  * listens to the anomaly store and the CRL service, and drives publishes, CRLs and floods.
  */
 export function meshGossipAdapter (): SimAdapter {

@@ -12,7 +12,7 @@ import type { TrustMaterial } from '../pki/sim-pki.ts'
 import type { DtnSpec } from '../scenario/dtn-spec.ts'
 
 /**
- * The DTN layer of one simulated mesh node (scenario option `dtn`, issue 7): exactly what a node
+ * The DTN layer of one simulated mesh node (scenario option `dtn`): exactly what a node
  * process runs, `startRuntimeDtn` from src/node/runtime/dtn.ts: a BundleStore on the node's own
  * sublevel of the shard's LevelDB (beside its anomaly store), a BundleAgent signing with the
  * node's identity key and chain, the `/dadm-mesh/bundle/1.0.0` service on the node, and the
@@ -22,7 +22,7 @@ import type { DtnSpec } from '../scenario/dtn-spec.ts'
  *
  * There is no CrlManager in a simulated node (its CRLs arrive by gossip and push into its
  * ChainVerifier): bundles from revoked sources are still refused on arrival, but held ones are
- * not purged when a CRL comes. No scenario revokes and carries at once today.
+ * not purged when a CRL comes, which no scenario needs: none revokes and carries at once.
  */
 
 /** How a delivered anomaly signature reached a node. */

@@ -47,13 +47,13 @@ export interface RotationContext {
 const PASS = 'simulation-only'
 
 /**
- * Key generations in flight per shard process. A new key file costs one scrypt (88 ms of CPU
- * at MIN_SCRYPT_LOG_N, measured here) on libuv's thread pool: four threads that the shard's
+ * Key generations in flight per shard process. A new key file costs one scrypt (tens of ms of
+ * CPU even at MIN_SCRYPT_LOG_N) on libuv's thread pool: four threads that the shard's
  * hundred nodes share with every LevelDB write and WebCrypto signature. In a deployment each
  * node has its own pool; here a wave of renewals queued every node's auth signatures and store
- * writes behind up to a hundred scrypts (a 200-node run at 4x measured 7 to 20 s per key
- * generation and let certificates expire). One at a time still makes 11 keys a second per
- * shard, twice what a 200-node fleet at 2x needs, and leaves three threads to the rest.
+ * writes behind up to a hundred scrypts, long enough for certificates to expire in a 200-node
+ * run at 4x. One at a time still outpaces the renewals of a 200-node fleet at 2x, and leaves
+ * three threads to the rest.
  */
 const KEY_GEN_SLOTS = 1
 

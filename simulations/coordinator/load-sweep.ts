@@ -19,7 +19,7 @@ export interface SweepResult {
   text: string
 }
 
-/** p99 above this ends the sweep (the "until p99 passes 1 s"). */
+/** p99 above this ends the sweep: a rate is "sustained" only while p99 stays within 1 s, so higher rates add no figure. */
 const P99_LIMIT_MS = 1000
 /** Below this delivery ratio a rate is not "sustained" either. */
 const MIN_DELIVERY = 0.99

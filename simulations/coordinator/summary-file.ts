@@ -70,7 +70,7 @@ export function buildSummary (i: SummaryInput): RunSummary {
   return s
 }
 
-/** The goals that this run can speak to. */
+/** The pass/fail goals this run has the figures to judge; the others are left out, not failed. */
 export function goalsOf (s: RunSummary): Goal[] {
   const goals: Goal[] = []
   const rot = s.mesh.rotation

@@ -16,7 +16,7 @@ export interface LinkParams {
   bandwidthKbps: number
 }
 
-/** The default link model: 50 ms one way, no jitter, no loss, unlimited. */
+/** The default link model: 50 ms one way (a WAN hop), no jitter, no loss, unlimited, so runs compare. */
 export const DEFAULT_LINK: LinkParams = { latencyMs: 50, jitterMs: 0, loss: 0, bandwidthKbps: 0 }
 
 export interface LinkModelEvents {

@@ -3,7 +3,7 @@ import type { SimEvent } from './events.ts'
 import type { Goal } from '../coordinator/summary-file.ts'
 
 /**
- * What a partition leaves behind once it heals (issue 7, "Partition and heal"): every anomaly
+ * What a partition leaves behind once it heals: every anomaly
  * signature published during the cut must reach every node, both sides, after the heal; gossip
  * carries little of it (gossipsub's message cache covers the last 3 heartbeats), DTN bundles
  * carry the rest.
@@ -155,7 +155,7 @@ export function healLines (h: HealFigures): string[] {
   return lines
 }
 
-/** Issue 7's goal for a run with a healed cut: every cut-time message on every node. */
+/** The goal for a run with a healed cut: every cut-time message on every node. */
 export function healGoal (h: HealFigures): Goal {
   return {
     name: 'cut-time messages on every node after the heal',

@@ -1,7 +1,7 @@
 import { NODE_BUNDLES_DEFAULTS } from '../../src/node/runtime/dtn.ts'
 
 /**
- * The `dtn` option of a scenario (issue 7): every mesh node runs the DTN layer a node process
+ * The `dtn` option of a scenario: every mesh node runs the DTN layer a node process
  * runs (`startRuntimeDtn`: bundle store, agent, `/dadm-mesh/bundle/1.0.0`, carried gossip), so
  * anomaly signatures published while peers are away ride broadcast bundles to them later.
  */

@@ -59,7 +59,7 @@ export interface Scenario {
   baseline?: boolean
   timeline?: TimelineAction[]
   /**
-   * Certificate rotation (issue 9): certificates of `certSeconds` on a run clock that runs
+   * Certificate rotation: certificates of `certSeconds` on a run clock that runs
    * `clockSpeed` times real time during traffic; every node rotates on schedule with the real
    * lifecycle code through the real HTTPS enrollment service (adapters/sim-rotation.ts).
    */

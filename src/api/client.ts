@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import { isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { MeshError } from '../errors.ts'
+import { HttpClientError } from '../http/client-error.ts'
 import { tlsPeerChain } from '../http/tls-peer-chain.ts'
 import { nodeIdentity } from '../pki/node-identity.ts'
 import { verifyChain } from '../pki/verify-chain.ts'
@@ -17,16 +17,9 @@ export type NodeApiClientErrorCode =
   | 'REFUSED' // the API answered with an error body; `serverCode` says which
   | 'BAD_RESPONSE' // not JSON, or larger than the limit
 
-export class NodeApiClientError extends MeshError<NodeApiClientErrorCode> {
+/** Raised by the node API client; for REFUSED, `serverCode` is the API's catalogue code. */
+export class NodeApiClientError extends HttpClientError<NodeApiClientErrorCode, NodeApiErrorCode> {
   static name = 'NodeApiClientError'
-  readonly serverCode?: NodeApiErrorCode
-  readonly status?: number
-
-  constructor (code: NodeApiClientErrorCode, message: string, options?: ErrorOptions & { serverCode?: NodeApiErrorCode, status?: number }) {
-    super(code, message, options)
-    if (options?.serverCode != null) { this.serverCode = options.serverCode }
-    if (options?.status != null) { this.status = options.status }
-  }
 }
 
 export interface NodeApiClientOptions {

@@ -1,9 +1,8 @@
-import { MeshError } from '../errors.ts'
+import { errorCatalogue } from '../http/error-catalogue.ts'
+import type { HttpErrorBody } from '../http/error-catalogue.ts'
+import type { ErrorMap } from '../http/error-handler.ts'
 
-/**
- * The one catalogue of errors the node admin API answers with: each code has one HTTP status and
- * one fixed message, and bodies are built only from this table (no stack, no library message).
- */
+/** The one catalogue of errors the node admin API answers with (see errorCatalogue). */
 export const NODE_API_ERRORS = {
   INVALID_REQUEST: { status: 400, message: 'the request does not match the API schema' },
   CLIENT_CERT_REQUIRED: { status: 401, message: 'the node API needs a client certificate (mutual TLS)' },
@@ -24,30 +23,25 @@ export const NODE_API_ERRORS = {
 /** Bounded set of codes the node admin API answers with. */
 export type NodeApiErrorCode = keyof typeof NODE_API_ERRORS
 
+/** The node API catalogue, from which the shared HTTP layer builds every error answer. */
+export const NODE_API_CATALOGUE = errorCatalogue(NODE_API_ERRORS)
+
 /** The JSON body of every error response. */
-export interface NodeApiErrorBody {
-  error: { code: NodeApiErrorCode, message: string }
-}
+export type NodeApiErrorBody = HttpErrorBody<NodeApiErrorCode>
 
 /** Raised inside the node API; the HTTP layer answers with the catalogue's status and message, never `cause`. */
-export class NodeApiError extends MeshError<NodeApiErrorCode> {
+export class NodeApiError extends NODE_API_CATALOGUE.Error {
   static name = 'NodeApiError'
-
-  constructor (code: NodeApiErrorCode, options?: ErrorOptions) {
-    super(code, NODE_API_ERRORS[code].message, options)
-  }
-
-  get status (): number {
-    return NODE_API_ERRORS[this.code].status
-  }
 }
+
+/**
+ * How HTTP-level failures map into the catalogue: the API has no per-field codes and reads bodies
+ * with fastify's parser, so every schema or JSON failure is INVALID_REQUEST.
+ */
+export const NODE_API_HTTP_ERRORS: ErrorMap<NodeApiErrorCode> = { catalogue: NODE_API_CATALOGUE, Error: NodeApiError }
 
 /** True when `s` is a catalogue code (a body read back over the wire). */
-export function isNodeApiErrorCode (s: unknown): s is NodeApiErrorCode {
-  return typeof s === 'string' && Object.hasOwn(NODE_API_ERRORS, s)
-}
+export const isNodeApiErrorCode = NODE_API_CATALOGUE.isCode
 
 /** The response body for `code`. */
-export function nodeApiErrorBody (code: NodeApiErrorCode): NodeApiErrorBody {
-  return { error: { code, message: NODE_API_ERRORS[code].message } }
-}
+export const nodeApiErrorBody = NODE_API_CATALOGUE.body

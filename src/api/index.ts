@@ -1,4 +1,4 @@
-/** The node admin API (issue 4): HTTPS with mutual TLS, served by a running node. */
+/** The node admin API: HTTPS with mutual TLS, served by a running node. */
 export { createNodeApiServer, NODE_API_DEFAULTS } from './server.ts'
 export type { NodeApiServer, NodeApiServerOptions, NodeApiSource } from './server.ts'
 export { authenticateApiClient, apiClientOf, requireApiClient } from './client-auth.ts'

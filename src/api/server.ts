@@ -1,8 +1,6 @@
-import Fastify, { LogController } from 'fastify'
-import { installRequestLog } from '../enrollment/request-log.ts'
+import { createMtlsServer } from '../http/mtls-server.ts'
 import { requireApiClient } from './client-auth.ts'
-import { NodeApiError } from './errors.ts'
-import { apiClientErrorHandler, installApiErrorHandlers } from './http-errors.ts'
+import { NODE_API_HTTP_ERRORS } from './errors.ts'
 import { bundleRoutes } from './routes/bundles.ts'
 import { gossipRoutes } from './routes/gossip.ts'
 import { nodeInfoRoute } from './routes/node-info.ts'
@@ -11,19 +9,17 @@ import type { ApiTrust } from './client-auth.ts'
 import type { BundleApiSource } from './routes/bundles.ts'
 import type { GossipApiSource } from './routes/gossip.ts'
 import type { NodeInfoBody } from './routes/node-info.ts'
+import type { MtlsServer } from '../http/mtls-server.ts'
 import type { PeerTableRow } from '../node/peer-table.ts'
-import type { FastifyInstance } from 'fastify'
-import type { Server as HttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 
 /** What the API reads from the running node. */
 export interface NodeApiSource {
   peers(): PeerTableRow[]
   info(): NodeInfoBody
-  /** Anomaly gossip (issue 5); absent when the node runs without gossip. */
+  /** Anomaly gossip; absent when the node runs without gossip. */
   gossip?: GossipApiSource
-  /** DTN bundles (issue 7); absent when the node runs without them. */
+  /** DTN bundles; absent when the node runs without them. */
   bundles?: BundleApiSource
 }
 
@@ -52,74 +48,34 @@ export const NODE_API_DEFAULTS = {
   keepAliveTimeoutMs: 5_000
 } as const
 
-export interface NodeApiServer {
-  readonly app: FastifyInstance
-  listen(options: { host: string, port: number }): Promise<{ url: string, host: string, port: number }>
-  /** Swaps the TLS credential (a renewed session certificate). */
-  setTls(tls: { certPem: string, keyPem: string }): void
-  /** Stops accepting, answers 503 to new requests, closes. Idempotent. */
-  close(): Promise<void>
-}
+/** A running (or ready to run) node API; `setTls` installs a renewed session certificate. */
+export type NodeApiServer = MtlsServer
 
 /**
- * The node admin API: fastify over `node:https`, TLS 1.3 only, the client certificate requested
- * but judged by our own validator in an onRequest hook on every route (404s included), so a
- * client without a certificate, or with a foreign one, gets a catalogue 401 rather than a TLS
- * alert it cannot read.
+ * The node admin API on the shared mutual-TLS server: the client certificate is judged by our own
+ * validator in an onRequest hook on every route (404s included), so only this node and its
+ * operators get past it.
  */
 export async function createNodeApiServer (options: NodeApiServerOptions): Promise<NodeApiServer> {
   const now = options.now ?? (() => new Date())
-  const logger = options.logger ?? false
-  const app = Fastify({
-    https: {
-      key: options.tls.keyPem,
-      cert: options.tls.certPem,
-      ca: options.clientCaPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3'
-    },
-    ...(logger === false ? { logger: false } : { loggerInstance: logger }),
-    logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: false,
+  const server = createMtlsServer({
+    tls: options.tls,
+    clientCaPem: options.clientCaPem,
+    logger: options.logger ?? false,
     bodyLimit: NODE_API_DEFAULTS.bodyLimit,
-    requestTimeout: NODE_API_DEFAULTS.requestTimeoutMs,
-    connectionTimeout: NODE_API_DEFAULTS.requestTimeoutMs,
-    keepAliveTimeout: NODE_API_DEFAULTS.keepAliveTimeoutMs,
-    return503OnClosing: false,
-    clientErrorHandler: apiClientErrorHandler,
-    forceCloseConnections: true
-  }) as unknown as FastifyInstance
-
-  let closing = false
-  app.addHook('onRequest', async () => {
-    if (closing) { throw new NodeApiError('UNAVAILABLE') }
+    requestTimeoutMs: NODE_API_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: NODE_API_DEFAULTS.keepAliveTimeoutMs,
+    forceCloseConnections: true,
+    errors: NODE_API_HTTP_ERRORS
   })
+  const { app } = server
+  // Every answer, a 404 included, is this node's state for one client: none may be cached.
+  app.addHook('onRequest', async (_request, reply) => { reply.header('cache-control', 'no-store') })
   app.addHook('onRequest', requireApiClient(options.trust, now))
-  installApiErrorHandlers(app)
-  installRequestLog(app)
   peersRoute(app, () => options.source.peers())
   nodeInfoRoute(app, () => options.source.info())
   gossipRoutes(app, options.source.gossip)
   bundleRoutes(app, options.source.bundles)
   await app.ready()
-
-  let closed: Promise<void> | undefined
-  return {
-    app,
-    async listen ({ host, port }) {
-      await app.listen({ host, port })
-      const addr = app.server.address() as AddressInfo
-      const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-      return { url: `https://${h}:${addr.port}`, host: addr.address, port: addr.port }
-    },
-    setTls (tls) {
-      (app.server as unknown as HttpsServer).setSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: options.clientCaPem, minVersion: 'TLSv1.3' })
-    },
-    async close () {
-      closing = true
-      closed ??= app.close()
-      await closed
-    }
-  }
+  return server
 }

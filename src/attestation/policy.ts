@@ -58,7 +58,7 @@ export interface AttestationPolicy {
 /**
  * Defaults: a TPM is required, PCRs 0-7 (firmware, boot) are quoted from the SHA-256 bank,
  * evidence answers a nonce within 5 minutes (enrollment round trip plus a slow TPM), the EK is
- * pinned, failure demotes, and peers are checked hourly (issue 8).
+ * pinned, failure demotes, and peers are checked hourly.
  */
 export const DEFAULT_ATTESTATION_POLICY: Readonly<AttestationPolicy> = {
   accept_none: false,

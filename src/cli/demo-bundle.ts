@@ -11,7 +11,7 @@ import type { BundleListing } from '../node/runtime/dtn-listing.ts'
 import type { NodeRuntime } from '../node/runtime/node-runtime.ts'
 
 /**
- * The demo's DTN step (issue 7): node-1 sends a bundle to node-6, a node that is enrolled but
+ * The demo's DTN step: node-1 sends a bundle to node-6, a node that is enrolled but
  * not running; node-1 keeps it on disk and sprays copies to relays; node-6 starts, and the
  * bundle is delivered to it once. Everything through the admin APIs, as an operator would.
  */

@@ -10,7 +10,7 @@ import type { CaMeshPublisher } from '../enrollment/mesh-publisher.ts'
 import type { NodeRuntime } from '../node/runtime/node-runtime.ts'
 import type { AnomalyRecord } from '../store/anomaly-store.ts'
 
-/** The demo's issue-5 half: an anomaly signature across the mesh, then a revocation and its cut-off. */
+/** The demo's gossip half: an anomaly signature across the mesh, then a revocation and its cut-off. */
 
 const DEADLINE_MS = 30_000
 type Say = (s: string) => void

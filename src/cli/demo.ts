@@ -113,7 +113,7 @@ async function demo (base: string, cleanups: Array<() => Promise<void>>): Promis
   const gossiped = await showGossip(runtimes, say)
   // 7. Revocation: the operator revokes node-5; the CA node pushes and gossips the CRL.
   const revoked = await showRevocation(url, service, publisher, runtimes, say)
-  // 8. DTN: a bundle for a node that is offline, delivered when it starts (issue 7).
+  // 8. DTN: a bundle for a node that is offline, delivered when it starts.
   const bundled = await showOfflineBundle({ service, caUrl: url, caPem: ca.rootPem, base, passphrase: PASS, runtimes: runtimes.slice(0, NODES - 1), cleanups, say })
   return links === expected && gossiped && revoked && bundled
 }

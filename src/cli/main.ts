@@ -33,7 +33,7 @@ const COMMANDS: Record<string, { run: Command, usage: string }> = {
   'ca revoke': { run: viaRunningService(caRevoke, revokeViaSocket), usage: caRevokeUsage },
   'ca unblock': { run: viaRunningService(caUnblock, unblockViaSocket), usage: caUnblockUsage },
   'ca crl': { run: viaRunningService(caCrl, crlViaSocket), usage: caCrlUsage },
-  // Issue 9: CA-signed notices; through a running `ca serve` they go onto the mesh at once.
+  // CA-signed notices; through a running `ca serve` they go onto the mesh at once.
   'ca rotate-now': { run: viaRunningService(caRotateNow, rotateNowViaSocket), usage: rotateNowUsage },
   'ca trust-bundle': { run: viaRunningService(caTrustBundle, trustBundleViaSocket), usage: trustBundleUsage },
   'ca serve': { run: caServe, usage: caServeUsage },

@@ -139,7 +139,7 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
 
   /**
    * Creates, signs and durably stores a bundle (fragmented if it does not fit a frame); returns
-   * once it is on disk (issue 7: `POST /v1/bundles` returns `{ bundle_id, expires_at }`).
+   * once it is on disk, so the `{ bundle_id, expires_at }` that `POST /v1/bundles` answers survives a crash.
    * Ids are strictly increasing per node, across restarts and a clock stepping back.
    */
   async send (req: SendRequest, options: { reserved?: ReservedId } = {}): Promise<SendResult> {

@@ -3,8 +3,8 @@
  */
 
 /**
- * Largest `/dadm-mesh/bundle/1.0.0` frame (issue 7: "the frame limit (default 64 KiB)"). A
- * bundle whose encoding would not fit is split into fragments that each fit, headers included.
+ * Largest `/dadm-mesh/bundle/1.0.0` frame (64 KiB: what a peer must buffer per frame stays
+ * small however many streams it serves). A bundle whose encoding would not fit is split into fragments that each fit, headers included.
  */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
 
@@ -12,7 +12,7 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
 export const MIN_MAX_FRAME_BYTES = 16 * 1024
 
 /**
- * Largest application payload (ADU) a node sends or reassembles. Issue 7 judges 5 MiB; 64 MiB
+ * Largest application payload (ADU) a node sends or reassembles. The DTN specs send 5 MiB; 64 MiB
  * bounds the reassembly a hostile source can make us hold while leaving room for real files.
  */
 export const MAX_ADU_BYTES = 64 * 1024 * 1024

@@ -22,7 +22,7 @@ import type { IdentitySigner } from '../../protocols/auth/types.ts'
  * is cut into fragments that each fit, headers included, and each fragment is signed.
  */
 
-/** What the application asks to send (issue 7: `{ destination, ttl_sec, payload }`). */
+/** What the application asks to send (`POST /v1/bundles`: `{ destination, ttl_sec, payload }`). */
 export interface SendRequest {
   destination: Destination
   ttlSec: number

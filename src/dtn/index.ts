@@ -1,4 +1,4 @@
-/** Delay-tolerant bundles (issue 7): model, BPv7 encoding, signing, fragmentation, routing, the agent. */
+/** Delay-tolerant bundles: model, BPv7 encoding, signing, fragmentation, routing, the agent. */
 export { BundleError, BUNDLE_ERROR_CODES, isBundleErrorCode } from './errors.ts'
 export type { BundleErrorCode } from './errors.ts'
 export * from './constants.ts'

@@ -14,7 +14,8 @@ import type { BundleId } from './bundle-id.ts'
 import type { Destination, Eid } from './eid.ts'
 
 /**
- * The mesh's profile of BPv7 (decision, issue 7: encode as BPv7 CBOR now). A mesh bundle is
+ * The mesh's profile of BPv7 (RFC 9171: a published wire format, which CBOR and BPv7 tools can
+ * read, rather than one of our own). A mesh bundle is
  *
  * - primary block: version 7, CRC-32C, flags MUST_NOT_FRAGMENT (+ IS_FRAGMENT), dest/src
  * `dtn://<node_id>/` (or the broadcast EID), report-to dtn:none, creation timestamp
@@ -47,7 +48,7 @@ export const HOP_BLOCK_NUMBER = 2
 export const BIB_BLOCK_NUMBER = 3
 export const PAYLOAD_BLOCK_NUMBER = 1
 
-/** The bundle model of issue 7, aligned with the BPv7 primary block. */
+/** The mesh's bundle model, aligned with the BPv7 primary block. */
 export interface BundleFields {
   id: BundleId
   destination: Destination

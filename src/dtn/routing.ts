@@ -1,7 +1,7 @@
 import { BROADCAST } from './eid.ts'
 
 /**
- * Routing decisions as pure functions (issue 7, "Routing"):
+ * Routing decisions as pure functions, so each rule is tested without a network:
  *
  * - the destination is connected and authenticated: hand it over directly;
  * - otherwise BINARY spray-and-wait (Spyropoulos et al., WDTN 2005), the copy-bounded scheme we

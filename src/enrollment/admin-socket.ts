@@ -4,10 +4,11 @@ import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import Fastify from 'fastify'
 import { MeshError } from '../errors.ts'
+import { installErrorHandlers } from '../http/error-handler.ts'
+import { installJsonParser } from '../http/json-body.ts'
 import { REVOCATION_REASONS } from '../pki/ca/revocation-reasons.ts'
+import { ENROLLMENT_HTTP_ERRORS } from './error-map.ts'
 import { EnrollmentError } from './errors.ts'
-import { installErrorHandlers } from './http-errors.ts'
-import { installJsonParser } from './json-body.ts'
 import { NODE_ID_PATTERN, SERIAL_PATTERN, MAX_CSR_CHARS } from './schemas.ts'
 import type { CaAdminOps } from './types.ts'
 import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
@@ -76,9 +77,8 @@ const TrustBundleBody = Type.Object({
 /** Builds the admin API (not yet listening). */
 export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, requestIdHeader: false, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } }) as unknown as FastifyInstance
-  app.removeContentTypeParser('text/plain')
-  installJsonParser(app)
-  installErrorHandlers(app)
+  installJsonParser(app, why => new EnrollmentError(why))
+  installErrorHandlers(app, ENROLLMENT_HTTP_ERRORS)
   app.get('/v1/admin/status', async () => ({ ok: true, pid: process.pid }))
   app.post('/v1/admin/token', { schema: { body: TokenBody } }, async (request) => {
     const b = request.body as { node_id?: string, ttl_ms: number, uses: number, replace?: boolean }

@@ -9,7 +9,7 @@ import type { MeshStore } from '../store/mesh-store.ts'
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')
 
 /**
- * The CA's pins of node_id -> TPM (issue 8): recorded at the first attested enrollment (or
+ * The CA's pins of node_id -> TPM, so a stolen node_id cannot re-enroll from other hardware: recorded at the first attested enrollment (or
  * rotation), checked by every later one, readable by the CA's own mesh node for the attest
  * protocol, and forgotten only by an operator who replaced the hardware. Every change is audited.
  */

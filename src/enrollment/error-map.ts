@@ -3,8 +3,27 @@ import { ChainValidationError } from '../pki/chain-errors.ts'
 import { EncodingError } from '../pki/encoding-errors.ts'
 import { NodeIdentityError } from '../pki/node-identity.ts'
 import { TokenError } from '../store/token-store.ts'
-import { EnrollmentError } from './errors.ts'
+import { ENROLLMENT_CATALOGUE, EnrollmentError } from './errors.ts'
 import type { EnrollmentErrorCode } from './errors.ts'
+import type { ErrorMap } from '../http/error-handler.ts'
+
+/**
+ * How HTTP-level failures map into the catalogue: the body field a schema failure concerns
+ * decides the 400 code (token, node_id, CSR, serial, other), and JSON the service cannot read is
+ * INVALID_JSON rather than the generic INVALID_REQUEST.
+ */
+export const ENROLLMENT_HTTP_ERRORS: ErrorMap<EnrollmentErrorCode> = {
+  catalogue: ENROLLMENT_CATALOGUE,
+  Error: EnrollmentError,
+  invalidJson: 'INVALID_JSON',
+  fields: {
+    '/token': 'INVALID_TOKEN_FORMAT',
+    '/node_id': 'INVALID_NODE_ID',
+    '/csr': 'INVALID_CSR',
+    '/serial': 'INVALID_SERIAL',
+    '/current_cert_serial': 'INVALID_SERIAL'
+  }
+}
 
 const ISSUANCE: Partial<Record<string, EnrollmentErrorCode>> = {
   NODE_REVOKED: 'NODE_REVOKED',

@@ -1,10 +1,10 @@
-import { MeshError } from '../errors.ts'
+import { errorCatalogue } from '../http/error-catalogue.ts'
+import type { HttpErrorBody } from '../http/error-catalogue.ts'
 
 /**
- * The one catalogue of errors the enrollment service answers with (after Fastify's
- * `lib/errors.js`): each code has one HTTP status and one fixed message. Bodies are built only
- * from this table, so no stack trace, no library message and no detail a caller could use to
- * probe (for instance, "unknown token" and "used token" are the same TOKEN_REJECTED) can leak.
+ * The one catalogue of errors the enrollment service answers with (see errorCatalogue): each
+ * code has one HTTP status and one fixed message, and nothing a caller could use to probe leaks
+ * (for instance, "unknown token" and "used token" are the same TOKEN_REJECTED).
  */
 export const ENROLLMENT_ERRORS = {
   INVALID_REQUEST: { status: 400, message: 'the request does not match the API schema' },
@@ -58,34 +58,22 @@ export const ENROLLMENT_ERRORS = {
 /** Bounded set of error codes the enrollment service can answer with. */
 export type EnrollmentErrorCode = keyof typeof ENROLLMENT_ERRORS
 
+/** The enrollment catalogue, from which the shared HTTP layer builds every error answer. */
+export const ENROLLMENT_CATALOGUE = errorCatalogue(ENROLLMENT_ERRORS)
+
 /** The JSON body of every error response. */
-export interface ErrorBody {
-  error: { code: EnrollmentErrorCode, message: string }
-}
+export type ErrorBody = HttpErrorBody<EnrollmentErrorCode>
 
 /**
  * Raised by the enrollment service; the HTTP layer answers with the catalogue's status and
  * message, never with `cause` (kept for the log only).
  */
-export class EnrollmentError extends MeshError<EnrollmentErrorCode> {
+export class EnrollmentError extends ENROLLMENT_CATALOGUE.Error {
   static name = 'EnrollmentError'
-
-  constructor (code: EnrollmentErrorCode, options?: ErrorOptions) {
-    super(code, ENROLLMENT_ERRORS[code].message, options)
-  }
-
-  /** HTTP status for this error. */
-  get status (): number {
-    return ENROLLMENT_ERRORS[this.code].status
-  }
 }
 
 /** True when `s` is a catalogue code (used when a body comes back over the wire). */
-export function isEnrollmentErrorCode (s: unknown): s is EnrollmentErrorCode {
-  return typeof s === 'string' && Object.hasOwn(ENROLLMENT_ERRORS, s)
-}
+export const isEnrollmentErrorCode = ENROLLMENT_CATALOGUE.isCode
 
 /** The response body for `code`, built only from the catalogue. */
-export function errorBody (code: EnrollmentErrorCode): ErrorBody {
-  return { error: { code, message: ENROLLMENT_ERRORS[code].message } }
-}
+export const errorBody = ENROLLMENT_CATALOGUE.body

@@ -1,4 +1,4 @@
-/** The enrollment / CA HTTP service (issue 3) and the node side of enrollment. */
+/** The enrollment / CA HTTP service and the node side of enrollment. */
 export { createEnrollmentServer } from './server.ts'
 export type { EnrollmentServer, EnrollmentServerOptions } from './server.ts'
 export { CaService } from './ca-service.ts'

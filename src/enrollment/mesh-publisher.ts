@@ -10,7 +10,7 @@ import type { Logger } from 'pino'
 
 /**
  * The CA's own mesh node: how a revocation accepted by `POST /v1/revoke` (or `ca revoke` on the
- * admin socket) reaches the mesh at once (issue 5), without waiting for the nodes' CRL polls.
+ * admin socket) reaches the mesh at once, without waiting for the nodes' CRL polls.
  *
  * Design, the simplest that works: the CA process runs an ordinary mesh node (the node runtime
  * of `node start`, on the CA's one LevelDB), enrolled from this CA itself through its own
@@ -93,7 +93,7 @@ export async function startCaMeshPublisher (init: CaMeshPublisherInit): Promise<
   const removeListener = init.service.onRevocationCrl(({ der, crlNumber }) => {
     publish(der).then(announce(crlNumber), fail)
   })
-  // CA notices (issue 9: rotate-now, trust bundles): the CA's node judges each like any node
+  // CA notices (rotate-now, trust bundles): the CA's node judges each like any node
   // (signature, sequence), then pushes it to its peers, who forward it once.
   const removeNoticeListener = init.service.onNotice((notice) => {
     runtime.lifecycle.publish(notice).then(v => { init.log?.info({ ok: v.ok, code: v.code }, 'CA notice published to the mesh') }, fail)

@@ -163,7 +163,7 @@ export function rateLimitsFromCaConfig (config: object): RateLimitsConfig {
 }
 
 /**
- * The limits in force: `rateLimits` field by field, else the older single pair
+ * The limits in force: `rateLimits` field by field, else the coarse single pair
  * `perAddressLimit` / `globalLimit` (which then sets the per-address and shared limits of the
  * enrollment and CRL buckets and the per-address cap of the authenticated one, each bucket still
  * counting on its own), else the defaults.

@@ -1,14 +1,12 @@
-import rateLimit from '@fastify/rate-limit'
+import { enforceLimit, installRateLimiting } from '../http/rate-limit.ts'
 import { clientIdentity } from './client-auth.ts'
 import { EnrollmentError } from './errors.ts'
 import { addressKey, bucketOf } from './rate-buckets.ts'
 import { renewIdentity } from './renew-identity.ts'
 import type { BucketName, RateLimits } from './rate-buckets.ts'
 import type { RenewRequestBody } from './schemas.ts'
-import type { RateLimit } from './types.ts'
+import type { Limiter } from '../http/rate-limit.ts'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
-
-type Limiter = (req: FastifyRequest) => Promise<{ isAllowed: boolean, isExceeded?: boolean, ttlInSeconds?: number }>
 
 const IDENTITY_KEY = Symbol('dadm-mesh.rate-identity')
 /** Where a route's config keeps its bucket. */
@@ -16,11 +14,7 @@ const BUCKET = Symbol('dadm-mesh.rate-bucket')
 
 /** Answers RATE_LIMITED with Retry-After when `limiter` counts this request beyond its budget. */
 async function check (limiter: Limiter, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const r = await limiter(request)
-  if (!r.isAllowed && r.isExceeded === true) {
-    reply.header('retry-after', String(Math.max(1, r.ttlInSeconds ?? 1)))
-    throw new EnrollmentError('RATE_LIMITED')
-  }
+  await enforceLimit(limiter, request, reply, () => new EnrollmentError('RATE_LIMITED'))
 }
 
 /** The proved client identity of a request, if authentication ran and passed. */
@@ -34,9 +28,8 @@ function provedIdentity (request: FastifyRequest): string | undefined {
 }
 
 /**
- * Installs the buckets of rate-buckets.ts. The plugin's own route hook runs one limiter per
- * request, so we take its `createRateLimit` counters (each with its own LRU store of at most
- * `cacheEntries` keys) and answer from our catalogue with `Retry-After` ourselves.
+ * Installs the buckets of rate-buckets.ts on the shared limiters (installRateLimiting), each
+ * remembering at most `cacheEntries` keys.
  *
  * Before the body is read or a client chain verified, one hook checks the request's bucket per
  * source address and then, for the public buckets, the shared budget: per address first, so a
@@ -48,10 +41,7 @@ function provedIdentity (request: FastifyRequest): string | undefined {
  * Must run before the routes are added (it hooks their registration).
  */
 export async function installRateLimits (app: FastifyInstance, limits: RateLimits): Promise<void> {
-  await app.register(rateLimit, { global: false })
-  const create = (app as unknown as { createRateLimit(o: object): Limiter }).createRateLimit
-  const make = (limit: RateLimit, keyGenerator: (req: FastifyRequest) => string): Limiter =>
-    create({ max: limit.max, timeWindow: limit.windowMs, cache: limits.cacheEntries, keyGenerator })
+  const make = await installRateLimiting(app, limits.cacheEntries)
   const byAddress = (req: FastifyRequest): string => addressKey(req.ip)
   const shared = (): string => 'global'
   const pre: Record<ReturnType<typeof bucketOf>, Limiter[]> = {

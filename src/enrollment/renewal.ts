@@ -14,7 +14,11 @@ import type { MeshCa } from '../pki/ca/index.ts'
 import type { CertificationRequest } from '../pki/ca/index.ts'
 import type { Certificate } from '../pki/certificate.ts'
 
-/** Default renewal-after-expiry window (issue 9): 30 days. */
+/**
+ * Default renewal-after-expiry window, 30 days: the product's stated default. It bounds how long a
+ * stolen expired certificate and its key can still mint a new one; past it, the node re-enrolls
+ * with a token.
+ */
 export const DEFAULT_RENEWAL_WINDOW_MS = 30 * 24 * 3600_000
 
 /** Most certificates read from a renewal's chain: leaf, issuing CA, root and spare. */

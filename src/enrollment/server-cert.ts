@@ -6,13 +6,6 @@ import { createCsr } from '../pki/ca/csr-builder.ts'
 import { isDnsName } from '../pki/ca/csr-policy.ts'
 import type { MeshCa } from '../pki/ca/index.ts'
 
-/**
- * The oldest TLS version the service speaks. Node's `setSecureContext` builds the new context from
- * the options it is given and falls back to the library default (TLS 1.2) for a version left out,
- * so every place that installs a certificate (start and each renewal) must pass this again.
- */
-export const SERVER_TLS_MIN_VERSION = 'TLSv1.3' as const
-
 /** The service's TLS identity: certificate chain (leaf first) and key, PEM, and when it expires. */
 export interface ServerTls {
   certPem: string

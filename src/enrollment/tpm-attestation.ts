@@ -36,7 +36,7 @@ export interface TpmAttestationVerifierInit {
 }
 
 /**
- * The enrollment verifier for TPM 2.0 quotes (issue 8): the evidence must answer a nonce this CA
+ * The enrollment verifier for TPM 2.0 quotes: the evidence must answer a nonce this CA
  * issued (spent on first use), be qualified by SHA-256(nonce || the CSR's SPKI), pass
  * `verifyQuote` under the CA's policy, and, for a node_id that enrolled before, come from the
  * pinned TPM. A node_id with a pinned TPM may not fall back to `none`.

@@ -1,5 +1,6 @@
 import type { RateLimitsConfig } from './rate-buckets.ts'
 import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
+import type { RateLimit } from '../http/rate-limit.ts'
 import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
 
 /** What a client certificate proved, after chain, validity and revocation checks. */
@@ -53,7 +54,7 @@ export interface EnrollmentCa {
   meshConfig(): MeshConfigBody
   /** A single-use attestation nonce and the PCR selection the policy wants quoted. */
   issueNonce(now: Date): AttestationChallenge
-  /** A single-use nonce for `renew` (issue 9: a node back from a long time offline). */
+  /** A single-use nonce for `renew` (a node back from a long time offline), so a proof cannot be replayed. */
   issueRenewNonce?(now: Date): { nonce: Uint8Array, expiresAt: number }
   /**
    * Renews a certificate that expired (or is about to) without mutual TLS: the old key signs the
@@ -122,17 +123,14 @@ export interface CaAdminOps {
   clearNodeRevocation(nodeId: string, now: Date): Promise<boolean>
   /** `ca unblock`: lifts a node_id's block; INVALID_NODE_ID or NODE_NOT_BLOCKED when there is none. */
   unblockNode(req: { nodeId: string, by?: string }, now: Date): Promise<void>
-  /** Signs a "rotate now" notice (issue 9; all nodes, or `targets`); a running service also publishes it on the mesh. */
+  /** Signs a "rotate now" notice (all nodes, or `targets`); a running service also publishes it on the mesh. */
   rotateNow?(req: { targets?: string[], ttlMs?: number }, now: Date): Promise<Uint8Array>
   /** Signs a trust bundle with the root key (CA rotation); a running service also publishes it. */
   trustBundle?(req: { rootsPem: string, casPem?: string, ttlMs?: number }, now: Date): Promise<Uint8Array>
 }
 
 /** Limits of one rate limiter: at most `max` requests per `windowMs`. */
-export interface RateLimit {
-  max: number
-  windowMs: number
-}
+export type { RateLimit }
 
 /** HTTP-level settings of the enrollment server. */
 export interface EnrollmentServerConfig {
@@ -142,9 +140,9 @@ export interface EnrollmentServerConfig {
   clientCaPem: string
   /** The rate-limit buckets (rate-buckets.ts), field by field. @default RATE_LIMIT_DEFAULTS */
   rateLimits?: RateLimitsConfig
-  /** Older single pair: per source address, in each public bucket unless `rateLimits` sets it. */
+  /** Coarse single knob: per source address, in each public bucket unless `rateLimits` sets it. */
   perAddressLimit?: RateLimit
-  /** Older single pair: shared by all clients, in each public bucket unless `rateLimits` sets it. */
+  /** Coarse single knob: shared by all clients, in each public bucket unless `rateLimits` sets it. */
   globalLimit?: RateLimit
   /** Largest request body in bytes. @default 65536 */
   bodyLimit?: number

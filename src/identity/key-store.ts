@@ -1,6 +1,6 @@
 /**
- * The one key store interface. The software backend (encrypted files) implements it now; PKCS#11
- * (node-webcrypto-p11) and TPM backends implement the same, so callers (the CA, the CLI, the node)
+ * The one key store interface. The software backend (encrypted files), PKCS#11
+ * (node-webcrypto-p11) and TPM backends all implement it, so callers (the CA, the CLI, the node)
  * never learn where a key lives. A private key leaves a backend only when it was created
  * `exportable` (the libp2p host key, which libp2p must hold in memory); identity and CA keys never.
  */

@@ -43,10 +43,10 @@ export interface MeshNodeOptions {
     kBucketSize: number
   }
   auth: {
-    /** Whole-exchange deadline, ms (issue 4: 5 s). */
+    /** Whole-exchange deadline, ms (5 s: a slow or silent peer cannot hold an auth slot longer). */
     deadlineMs: number
     /**
-     * Period of the session watch, ms of real time (issue 9): ends sessions whose certificate
+     * Period of the session watch, ms of real time: ends sessions whose certificate
      * expired without a re-auth, asks peers near their expiry for their rotated certificate.
      * 0 turns it off (protocols/auth/constants.ts SESSION_CHECK_MS says why 1 s).
      */
@@ -102,7 +102,7 @@ export interface MeshNodeOptions {
     /** Peers remembered at most, disconnected ones evicted first; far above any mesh degree. */
     maxEntries: number
   }
-  /** Anomaly and CRL gossip (gossipsub, issue 5) and the revoke push protocol. */
+  /** Anomaly and CRL gossip (gossipsub) and the revoke push protocol. */
   gossip: {
     /**
      * On by default: it is the mesh's main traffic and half of revocation. Off leaves a node
@@ -112,11 +112,11 @@ export interface MeshNodeOptions {
     enabled: boolean
     /**
      * gossipsub's P6 IP-colocation weight; null keeps the mesh default (-5, see
-     * protocols/anomaly-gossip/gossipsub-options.ts). 0 only where many nodes share one address
+     * protocols/mesh-gossipsub/gossipsub-options.ts). 0 only where many nodes share one address
      * (DESIGN.md: on one loopback address it drops 6 to 8% of messages).
      */
     ipColocationFactorWeight: number | null
-    /** Clock tolerance of both validators, ms (issue 5: configurable, default +-5 min). */
+    /** Clock tolerance of both validators, ms (default +-5 min; meshes with poorer clocks raise it). */
     maxSkewMs: number
     /** Lifetime of a published signature when the caller names none, ms (one hour of relevance). */
     defaultTtlMs: number

@@ -11,7 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import { meshAttest } from '../../protocols/attest/index.ts'
-import { claimableMuxer, claimableTransport, meshAuth, PreauthLimiter } from '../../protocols/auth/index.ts'
+import { authStreamOpener, meshAuth, PreauthLimiter } from '../../protocols/auth/index.ts'
 import { BlockList } from './block-list.ts'
 import { resolveOptions } from './config.ts'
 import { meshConnectionGater } from './connection-gater.ts'
@@ -28,7 +28,7 @@ import type { GossipInit } from './gossip-services.ts'
 import type { MeshServices } from './mesh-node.ts'
 import type { PeerCertificateVerifier } from './peer-verifier.ts'
 import type { DevicePinStore, EvidenceProver, PeerDemotedEvent } from '../../protocols/attest/index.ts'
-import type { LocalCredentials } from '../../protocols/auth/index.ts'
+import type { AuthStreamOpener, LocalCredentials } from '../../protocols/auth/index.ts'
 import type { AttestationPolicy } from '../attestation/policy.ts'
 import type { KeyStore } from '../identity/key-store.ts'
 import type { ComponentLogger, PeerDiscovery, PrivateKey } from '@libp2p/interface'
@@ -69,7 +69,7 @@ export interface MeshNodeInit extends GossipInit {
   dhtValidators?: Validators
   dhtSelectors?: Selectors
   /**
-   * Post-handshake attestation (issue 8). With `policy` (the one the CA sent in the enrollment
+   * Post-handshake attestation. With `policy` (the one the CA sent in the enrollment
    * config) this node verifies its peers; `prover` answers their challenges (a TPM's quotes,
    * `tpmProver`), else the node answers `none`.
    */
@@ -106,6 +106,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const revocation = new RevocationState()
   // One count of connections waiting for auth, for the gater (refuses before the upgrade) and auth.
   const preauth = new PreauthLimiter(options.auth.preauth, now)
+  // One seam for the auth fast paths: it wraps the transports below and counts every connection's path.
+  const authStreams = authStreamOpener()
   const logger = init.logger ?? defaultLogger()
   const log = logger.forComponent('dadm-mesh:node')
   const credentials = init.credentials
@@ -127,14 +129,14 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     start: false,
     addresses: { listen: options.listen, ...(options.announce.length > 0 ? { announce: options.announce } : {}) },
     transports: [
-      // The listener takes the auth stream from the muxer itself (protocols/auth/first-stream.ts).
-      ...(options.transports.quic ? [claimableTransport(quic())] : []),
+      // The listener takes the auth stream from the muxer itself (protocols/auth/stream-opener.ts).
+      ...(options.transports.quic ? [authStreams.transport(quic())] : []),
       ...(options.transports.tcp ? [tcp()] : []),
       ...(init.extraTransports ?? []) as any[]
     ],
     // QUIC brings its own TLS 1.3 and streams; these serve TCP only. No Noise: TLS 1.3 is mandated.
     connectionEncrypters: options.transports.tcp ? [tls()] : [],
-    streamMuxers: options.transports.tcp ? [claimableMuxer(yamux())] : [],
+    streamMuxers: options.transports.tcp ? [authStreams.muxer(yamux())] : [],
     connectionGater: meshConnectionGater(blockList, preauth),
     connectionManager: {
       maxConnections: options.connectionManager.maxConnections,
@@ -144,7 +146,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       inboundUpgradeTimeout: options.connectionManager.inboundUpgradeTimeoutMs
     },
     peerDiscovery: discovery(options),
-    services: services(options, { ...init, verifier }, revocation, peers, now, preauth, gossip?.factories) as any
+    services: services(options, { ...init, verifier }, revocation, peers, blockList, now, preauth, authStreams, gossip?.factories) as any
   })
 
   const node: MeshNode = new MeshNode({
@@ -161,7 +163,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   return node
 }
 
-function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: PeerCertificateVerifier }, revocation: RevocationState, peers: PeerTable, now: () => number, preauth: PreauthLimiter, gossip?: Record<string, Factory<unknown>>): Record<string, Factory<unknown>> {
+function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: PeerCertificateVerifier }, revocation: RevocationState, peers: PeerTable, blockList: BlockList, now: () => number, preauth: PreauthLimiter, streams: AuthStreamOpener, gossip?: Record<string, Factory<unknown>>): Record<string, Factory<unknown>> {
   const map: Record<string, Factory<unknown>> = {
     auth: meshAuth({
       credentials: init.credentials,
@@ -170,8 +172,14 @@ function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: Pe
       deadlineMs: options.auth.deadlineMs,
       sessionCheckMs: options.auth.sessionCheckMs,
       preauth,
+      streams,
       maxConnections: options.connectionManager.maxConnections,
-      isRevoked: (identity) => revocation.isRevoked(identity)
+      isRevoked: (identity) => revocation.isRevoked(identity),
+      refusePeer: (peerId) => {
+        const entry = blockList.isBlocked(peerId) ? blockList.get(peerId) : undefined
+        if (entry == null) { return undefined }
+        return entry.until === Infinity ? 'REVOKED' : 'PEER_BACKED_OFF'
+      }
     }),
     // Run by the node after auth succeeds, never on connection open (see MeshNode.onAuthenticated).
     identify: identify({ runOnConnectionOpen: false }),

@@ -1,6 +1,7 @@
 import { gossipsub } from '@libp2p/gossipsub'
-import { AnomalyGossipError, anomalyGossip, meshGossipsubOptions } from '../../protocols/anomaly-gossip/index.ts'
+import { AnomalyGossipError, anomalyGossip } from '../../protocols/anomaly-gossip/index.ts'
 import { crlGossip, crlRevocationPredicate, crlSource, encodeCrlMessage } from '../../protocols/crl-gossip/index.ts'
+import { meshGossipsubOptions } from '../../protocols/mesh-gossipsub/index.ts'
 import { meshRevoke } from '../../protocols/revoke/index.ts'
 import { AnomalyStore } from '../store/anomaly-store.ts'
 import { MeshNodeError } from './errors.ts'
@@ -20,7 +21,7 @@ import type { MeshStore } from '../store/mesh-store.ts'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 
 /**
- * How gossip is attached to a mesh node (issue 5): gossipsub as the service `pubsub` with the
+ * How gossip is attached to a mesh node: gossipsub as the service `pubsub` with the
  * mesh options, the anomaly and CRL gossip services, and the revoke push protocol, all sharing the
  * node's ONE ChainVerifier (the one auth checks peers with), so that a CRL installed by any path
  * (fetch, gossip, push) is at once what auth, both validators and the revocation predicate see.

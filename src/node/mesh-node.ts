@@ -34,15 +34,15 @@ export interface MeshNodeEvents {
   'peer:authenticated': CustomEvent<AuthenticatedPeer>
   'peer:auth-failed': CustomEvent<AuthFailure>
   'peer:revoked': CustomEvent<RevokedPeerEvent>
-  /** A peer passed attestation (issue 8). */
+  /** A peer passed attestation. */
   'peer:attested': CustomEvent<PeerAttestedEvent>
   /** A peer failed attestation: it is demoted (gossip ignored, no relaying) or closed. */
   'peer:demoted': CustomEvent<PeerDemotedEvent>
-  /** A live connection now rests on the peer's rotated certificate (issue 9). */
+  /** A live connection rests on the peer's rotated certificate from here on. */
   'peer:reauthenticated': CustomEvent<ReauthenticatedPeer>
-  /** The auth service ended a session: certificate expired, or no longer verifies (issue 9). */
+  /** The auth service ended a session: certificate expired, or no longer verifies. */
   'session:ended': CustomEvent<SessionEnded>
-  /** An anomaly signature entered the store: accepted from gossip, or published here (issue 5). */
+  /** An anomaly signature entered the store: accepted from gossip, or published here. */
   anomaly: CustomEvent<AnomalyRecord>
   /** An origin signed two versions of one anomaly message_id; the first stays (bounded per origin). */
   'anomaly:equivocation': CustomEvent<EquivocationReport>
@@ -71,7 +71,7 @@ const NO_BACKOFF = new Set(['CLOSED', 'LOCAL_CREDENTIALS'])
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly libp2p: Libp2p<MeshServices>
   readonly options: MeshNodeOptions
-  /** Peers that authenticated at least once (issue 4's mesh peer table). */
+  /** Peers that authenticated at least once (the mesh peer table). */
   readonly peers: PeerTable
   /** Peers the connection gater refuses, and until when. */
   readonly blockList: BlockList
@@ -79,7 +79,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private readonly routingGuard: RoutingTableGuard
   private readonly log: Logger
   private readonly dialing = new Set<string>()
-  /** Anomaly and CRL gossip and the revoke push (issue 5); undefined when gossip is off. */
+  /** Anomaly and CRL gossip and the revoke push; undefined when gossip is off. */
   readonly gossip?: MeshGossip
 
   constructor (parts: MeshNodeParts) {

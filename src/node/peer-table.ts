@@ -3,7 +3,7 @@ import type { AuthenticatedPeer, TransportName } from '../../protocols/auth/inde
 
 /**
  * The mesh peer table: peers that have authenticated at least once, keyed by PeerId. An
- * unauthenticated peer never enters it (issue 4). The node feeds it from auth and connection
+ * unauthenticated peer never enters it, so nothing an unproven peer claims is shown. The node feeds it from auth and connection
  * events; the admin API and the DHT address filter read it.
  */
 export type PeerStatus = 'connected' | 'authenticated' | 'disconnected'
@@ -25,7 +25,7 @@ export interface PeerRecord {
   attestedAt?: number
 }
 
-/** The row shape of `GET /v1/mesh/peers` (issue 4). */
+/** The row shape of `GET /v1/mesh/peers`. */
 export interface PeerTableRow {
   node_id: string
   peer_id: string
@@ -34,7 +34,7 @@ export interface PeerTableRow {
   last_seen: string
   cert_serial: string
   cert_not_after: string
-  /** Issue 8: true (TPM quote verified), false (failed, or `none`), or unknown (not checked yet). */
+  /** Attestation: true (TPM quote verified), false (failed, or `none`), or unknown (not checked yet). */
   attested: boolean | 'unknown'
   /** When attestation was last checked; null when never. */
   attested_at: string | null

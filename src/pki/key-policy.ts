@@ -34,9 +34,9 @@ export interface PublicKeyInfo {
 
 /** What keys to accept; every field optional. */
 export interface KeyPolicy {
-  /** Smallest RSA modulus. @default 2048 (NIST SP 800-131A; issue 2) */
+  /** Smallest RSA modulus. @default 2048 (NIST SP 800-131A) */
   minRsaBits?: number
-  /** Largest RSA modulus: verification cost grows with it, so huge keys are a DoS lever. @default 8192 (issue 2) */
+  /** Largest RSA modulus: verification cost grows with it, so huge keys are a DoS lever. @default 8192 */
   maxRsaBits?: number
   /** Accept RSA keys at all (node identities are P-256 or Ed25519; PKITS anchors are RSA). @default true */
   allowRsa?: boolean

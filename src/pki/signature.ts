@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto'
 
 // Signature algorithms the mesh verifies, by OID, with node:crypto doing the arithmetic.
 //
-// Decisions written down (issue 2, Wycheproof README):
+// Decisions written down (with the Wycheproof README as the reference for each edge case):
 // - High-S ECDSA signatures are ACCEPTED on verification, as node/OpenSSL do: (r, n-s) is as
 //   valid as (r, s). ECDSA signatures are therefore malleable, so the mesh NEVER deduplicates
 //   or revokes anything by a hash of a signature or of certificate bytes: revocation is by

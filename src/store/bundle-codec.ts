@@ -3,18 +3,18 @@ import type { PeerIdentity } from '../node/peer-verifier.ts'
 
 /**
  * The bundle store's record encoding: a small fixed binary layout per record kind, then the
- * payload (or bundle) bytes as they are. The JSON records this replaces were the largest single
- * cost of an accept in the store's own code (bench/dtn.ts, issue 7: about 4.5 us of some 20): a
- * stringify of a nested object, base64 of the key bytes, a UTF-8 pass over the text, and a parse
- * to read one back. Here the numbers are float64 (all are safe integers: times in ms, counts,
+ * payload (or bundle) bytes as they are, because a JSON record costs an accept a stringify of a
+ * nested object, base64 of the key bytes, a UTF-8 pass over the text, and a parse to read one
+ * back: the largest cost of an accept in the store's own code (bench/dtn.ts shows the accept
+ * rate). Here the numbers are float64 (all are safe integers: times in ms, counts,
  * lengths; float64 holds them exactly), strings and byte fields are u32-length-prefixed, and a
  * signer's block is encoded once and copied into every record of its source (the verifier hands
  * out one object per source). In order: byte 0 is 0xb7 (format 1), byte 1 the kind (1 outbound,
  * 2 fragment, 3 delivered), byte 2 flags, byte 3 zero; then the kind's float64 LE numbers, its
  * strings and bytes (u32 LE length, then the bytes), the signer block, and the data to the end.
  *
- * Records of the earlier JSON format ([u32 BE length][JSON][data]; the first byte is always 0:
- * metadata never reaches 16 MiB) are still read, so a store written by an earlier version opens.
+ * Records in the JSON format ([u32 BE length][JSON][data]; the first byte is always 0: metadata
+ * never reaches 16 MiB) are read too, so a store that holds them opens.
  */
 
 export type RecordKind = 'outbound' | 'fragment' | 'delivered'
@@ -300,7 +300,7 @@ export function decodeRecord<M> (v: Uint8Array): { meta: M, data: Uint8Array } {
   return { meta: meta as M, data: buf.subarray(r.pos) }
 }
 
-/** A record of the earlier format: [u32 BE length of the metadata][metadata JSON][data], byte fields as base64. */
+/** A record in the JSON format: [u32 BE length of the metadata][metadata JSON][data], byte fields as base64. */
 function decodeJsonRecord<M> (buf: Buffer): { meta: M, data: Uint8Array } {
   const n = buf.readUInt32BE(0)
   if (4 + n > buf.length) { throw new RangeError('bundle record is truncated') }

@@ -112,8 +112,8 @@ export interface HeldValue {
 export type ExpiryKind = 'b' | 'f' | 'i'
 
 /**
- * The three indexes the issue lists beside the records: outbound by next attempt time, by
- * destination, and by expiry; plus what fragments and inbox entries weigh, for the quota.
+ * The three indexes the agent asks by, beside the records: outbound by next attempt time (retries),
+ * by destination (a peer that connects), and by expiry (the sweep); plus what fragments and inbox entries weigh, for the quota.
  */
 export class BundleIndex {
   readonly outbound = new Map<string, HeldPart>()

@@ -1,6 +1,7 @@
 import { aduKey, aduOfPart, under } from './bundle-keys.ts'
 import { decodeRecord } from './bundle-records.ts'
-import type { DeliveredMeta, FragmentMeta } from './bundle-records.ts'
+import type { BundleIndex } from './bundle-index.ts'
+import type { DeliveredMeta, FragmentMeta, OutboundMeta } from './bundle-records.ts'
 import type { Sublevel } from './mesh-store.ts'
 import type { BundleId } from '../dtn/bundle-id.ts'
 
@@ -77,4 +78,24 @@ export async function getDelivered (inbox: Sublevel<Uint8Array>, id: BundleId, n
   if (v == null) { return undefined }
   const r = decodeRecord<DeliveredMeta>(v)
   return r.meta.expiresAt > now ? { meta: r.meta, payload: r.data } : undefined
+}
+
+/** The record's meta with the retry schedule and copies as the in-memory index holds them now. */
+export function overlay (index: BundleIndex, pk: string, meta: OutboundMeta): OutboundMeta {
+  const part = index.outbound.get(pk)
+  if (part != null) {
+    meta.attempts = part.attempts
+    meta.nextAttemptAt = part.nextAttemptAt
+    meta.copies = part.copies
+  }
+  return meta
+}
+
+/** The outbound records of `pks` (index order kept; parts gone meanwhile are left out), overlaid. */
+export async function outboundMetas (bundles: Sublevel<Uint8Array>, index: BundleIndex, pks: string[]): Promise<OutboundMeta[]> {
+  if (pks.length === 0) { return [] }
+  const values = await bundles.getMany(pks)
+  const out: OutboundMeta[] = []
+  values.forEach((v, i) => { if (v != null) { out.push(overlay(index, pks[i], decodeRecord<OutboundMeta>(v).meta)) } })
+  return out
 }

@@ -9,8 +9,8 @@ import type { Sublevel } from './mesh-store.ts'
  * `dtn-seen` (after custody passed on, a purge, or a reassembly). For `dtn-seen` a Bloom filter
  * in memory (seen-filter.ts) answers "never" without a read; only a "maybe" costs one, and reads
  * for a whole group go to LevelDB at once. A part never seen before is the common case of an
- * accept, so accepting new bundles reads nothing (bench/dtn.ts, issue 7: the reads were about a
- * sixth of an accept's cost).
+ * accept, so accepting new bundles reads nothing (a read per accept would be a large share of
+ * its cost: bench/dtn.ts measures the accept rate against raw LevelDB puts).
  *
  * The filter holds every id in `dtn-seen`: built from a scan at open; an id goes in when a change
  * that writes it is decided (before its batch is on disk: a failed batch leaves a harmless

@@ -4,7 +4,7 @@ import type { MeshStore, Sublevel } from './mesh-store.ts'
 /**
  * The TPM a node_id enrolled with: its EK (and the AK created under it), as the CA verified them
  * in the enrollment quote. Later rotations and mesh attestation must come from the same TPM, so
- * the same node_id from another device is refused (issue 8). Keyed by node_id.
+ * the same node_id from another device is refused: a copied key alone cannot stand in for the node. Keyed by node_id.
  */
 export interface NodeDeviceRecord {
   nodeId: string

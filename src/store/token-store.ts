@@ -23,7 +23,7 @@ export class TokenError extends MeshError<TokenErrorCode> {
 
 /** Token text: a version prefix (so scanners and people can tell what it is) and 32 random bytes. */
 export const TOKEN_PREFIX = 'dmt1_'
-/** 32 bytes = 256 bits of entropy, the floor; base64url without padding is 43 characters. */
+/** 32 bytes = 256 bits of entropy, beyond any online or offline guessing; base64url without padding is 43 characters. */
 export const TOKEN_RANDOM_BYTES = 32
 export const TOKEN_PATTERN = '^dmt1_[A-Za-z0-9_-]{43}$'
 const TOKEN_RE = new RegExp(TOKEN_PATTERN)

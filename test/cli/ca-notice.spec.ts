@@ -17,7 +17,7 @@ async function run (argv: string[], now: Date): Promise<Run> {
 }
 
 /**
- * `dadm-mesh ca rotate-now` and `ca trust-bundle` (issue 9): signed by the CA (issuing key,
+ * `dadm-mesh ca rotate-now` and `ca trust-bundle`: signed by the CA (issuing key,
  * root key), numbered, stored for GET /v1/notices; through a running service's admin socket they
  * also reach the service's notice listeners (its mesh node publishes them).
  */

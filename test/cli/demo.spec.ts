@@ -25,7 +25,7 @@ describe('npm start: the local mesh demo', function () {
     expect(out.match(/^ {2}node-\d .* authenticated {2}quic /gm)).to.have.length(20)
     expect(out).to.include('anomaly signature arrived on 4/4 other nodes')
     expect(out).to.match(/node-5 revoked: cut off by 5\/5 nodes .* \d+ ms after the request/)
-    // issue 7: a bundle for a node that is offline, delivered once when it starts
+    // a bundle for a node that is offline, delivered once when it starts
     expect(out).to.match(/bundle delivered to node-6 \d+ ms after it started, exactly once/)
   })
 })

@@ -15,7 +15,7 @@ import type { NodeRuntime } from '../../src/node/runtime/node-runtime.ts'
 import type { ChildProcess } from 'node:child_process'
 
 /**
- * Issue 5 on the command line: `ca serve --mesh-dir` runs the CA's own mesh node (enrolled from
+ * Gossip on the command line: `ca serve --mesh-dir` runs the CA's own mesh node (enrolled from
  * the CA itself) that publishes every revocation at once; `gossip publish` and `gossip list` talk
  * to a running node through its admin API, as `node peers` does.
  */

@@ -11,7 +11,7 @@ import type { Pki, TempStore } from './fixtures.ts'
 import type { BundleAgent } from '../../src/dtn/bundle-agent.ts'
 
 /**
- * Hostile input at the receiving end (issue 7, "Hostile input"): each case is refused with its
+ * Hostile input at the receiving end: each case is refused with its
  * exact code and leaves the store as it was: nothing kept, nothing marked seen, quota untouched.
  * All of it on a real LevelDB.
  */

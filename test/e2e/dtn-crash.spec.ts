@@ -8,7 +8,7 @@ import type { DtnNode } from './dtn-harness.ts'
 import type { BundleListing } from '../../src/node/runtime/dtn-listing.ts'
 
 /**
- * Issue 7, "Crash safety": every kill is a real `kill -9` (SIGKILL by pid) of a
+ * Crash safety of the DTN store: every kill is a real `kill -9` (SIGKILL by pid) of a
  * `dadm-mesh node start` child process; the node is then started again on the same NODEDIR.
  * In every case the bundle is delivered, once: the receiver's inbox holds it once and the
  * `bundle delivered` events of all its incarnations name it once.

@@ -5,7 +5,7 @@ import { expect } from 'aegir/chai'
 import { dtnSuite, listOf, sendBundle, sha256, storeContents, untilListing } from './dtn-harness.ts'
 
 /**
- * Issue 7, "Delivery": bundles between `dadm-mesh node start` processes over real QUIC on
+ * Bundle delivery between `dadm-mesh node start` processes over real QUIC on
  * loopback, sent and read through `dadm-mesh bundle send` / `bundle list` (the admin API over
  * mutual TLS). Certificates come from the real enrollment service. Delivery is counted twice:
  * the receiver's inbox (GET /v1/bundles) and the `bundle delivered` events every incarnation of
@@ -22,7 +22,7 @@ describe('e2e / dtn: delivery between node processes over QUIC', function () {
     // 1. A accepts the bundle while C has never run
     const sent = await sendBundle(a.dir, 'c1', 600, { data: 'hello after 30 s' })
     expect((await listOf(a.dir)).held.map(h => h.bundle_id)).to.deep.equal([sent.bundle_id])
-    // 2. thirty seconds of nobody to give it to (issue 7: "C starts 30 s later")
+    // 2. thirty seconds of nobody to give it to: C starts 30 s later, long past any dial retry
     await new Promise(resolve => setTimeout(resolve, 30_000))
     // 3. C starts, knowing only A's address; A hands the bundle over when C authenticates
     await c.start([a.addr])

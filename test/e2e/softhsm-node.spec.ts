@@ -21,7 +21,7 @@ const TOKEN = 'dadm-e2e'
 const NODE_PASS = 'node passphrase'
 
 /**
- * Issue 8, "end to end with hardware keys": a node whose identity key lives in SoftHSM2 enrolls
+ * End to end with hardware keys: a node whose identity key lives in SoftHSM2 enrolls
  * through the real HTTP enrollment service, joins a two-node mesh over QUIC and passes auth (its
  * transcript signature made in the token). That the key cannot leave the token is shown in
  * depth in test/identity/pkcs11-key-store.spec.ts ("never exports the private key: ..."); here

@@ -14,7 +14,7 @@ const PIN = '2468'
 const TOKEN = 'dadm-rotate'
 
 /**
- * Issue 9 with a hardware key: a node whose identity key lives in a PKCS#11 token (SoftHSM2)
+ * Rotation with a hardware key: a node whose identity key lives in a PKCS#11 token (SoftHSM2)
  * rotates over mutual TLS (through a session certificate its token-resident key signs: the key
  * never leaves the token), the new key is created in the token under a new label, the old one
  * stays there until its certificate expires, and its live session with a software-key node moves

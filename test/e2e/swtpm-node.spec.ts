@@ -19,7 +19,7 @@ const NODE_PASS = 'node passphrase'
 const INTERVAL_MS = 1_000
 
 /**
- * Issue 8, "end to end with a software TPM": two nodes, each with its own swtpm (started on a
+ * End to end with a software TPM: two nodes, each with its own swtpm (started on a
  * free loopback port, stopped by pid), enroll with TPM quotes the CA verifies against its policy
  * file and pins, join a QUIC mesh, and attest each other after auth and then periodically. When
  * one node's PCR 16 is extended (`tpm2_pcrextend`), its next periodic attestation fails and the

@@ -17,7 +17,7 @@ import type { AttestationPolicy } from '../../src/attestation/policy.ts'
 import type { Tpm } from '../../src/attestation/tpm.ts'
 import type { TestTpm } from '../attestation/fixtures.ts'
 
-/** Issue 8, enrollment side: nonces, TPM quotes checked per policy, the TPM pinned per node_id. */
+/** TPM attestation, enrollment side: nonces, TPM quotes checked per policy, the TPM pinned per node_id. */
 
 function expectError (r: { status: number, json: any }, status: number, code: string): void {
   expect({ status: r.status, code: r.json?.error?.code }).to.deep.equal({ status, code })

@@ -36,7 +36,7 @@ export class TestClock {
 export const LOOSE_LIMITS = {
   perAddressLimit: { max: 100_000, windowMs: 60_000 },
   globalLimit: { max: 100_000, windowMs: 60_000 },
-  // The older pair above sets every per-address and shared bucket; the per-identity one has its own key.
+  // The coarse pair above sets every per-address and shared bucket; the per-identity one has its own key.
   rateLimits: { authenticated: { perIdentity: { max: 100_000, windowMs: 60_000 } } }
 }
 

@@ -139,8 +139,8 @@ describe('node admin API: a certificate for the node\'s node_id that is not its 
   })
 
   it('the squatter reads nothing (inbox, peers, node) and sends nothing as the victim: 401 CLIENT_CERT_WRONG_ROLE; the victim itself is served', async () => {
-    // The CA refuses such a certificate now (NODE_ID_TAKEN); one made before, or by a careless
-    // operator (`ca issue` with the CA key), must still not make its holder the node.
+    // The enrollment route refuses such a certificate (NODE_ID_TAKEN), but one issued by other
+    // means (`ca issue` with the CA key, a careless operator) must still not make its holder the node.
     const k = await nodeKey()
     const issued = await mesh.svc.ca.issue({ csr: await createCsr(k.handle, { nodeId: 'victim-api', peerId: k.peerId }), now: mesh.svc.clock.now(), nodeId: 'victim-api' })
     const chain = [issued.der, ...pemToDerAll(issued.chainPem, 'CERTIFICATE')]

@@ -18,7 +18,7 @@ function expectError (r: { status: number, json: any }, status: number, code: st
 }
 
 /**
- * `POST /v1/renew` (issue 9): a node whose certificate expired while it was offline renews without
+ * `POST /v1/renew`: a node whose certificate expired while it was offline renews without
  * a token by proving possession of its old key; refused past the renewal window (with a code that
  * says "enroll again"), for a revoked node_id or certificate, without a valid proof or nonce.
  * And `/v1/rotate` over mutual TLS through a session certificate (any key store).

@@ -133,7 +133,7 @@ describe('enrollment service: POST /v1/rotate policy (403)', () => {
   })
   after(async () => { await svc.cleanup() })
 
-  /** A node certificate issued straight by the CA (as before the allow list existed). */
+  /** A node certificate issued straight by the CA, bypassing the allow list, so that rotation is the only check under test. */
   const direct = async (nodeId: string): Promise<{ certPem: string, keyPem: string, serial: string }> => {
     const csr = await nodeCsr(nodeId)
     const issued = await svc.ca.issue({ csr: csr.csrPem, now: svc.clock.now() })

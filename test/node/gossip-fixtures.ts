@@ -13,7 +13,7 @@ import type { RootDb } from '../../src/store/mesh-store.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 
 /**
- * Mesh nodes with gossip on, for the issue 5 suites: real QUIC on loopback, each node on its own
+ * Mesh nodes with gossip on, for the gossip suites: real QUIC on loopback, each node on its own
  * 127.0.0.x address (so gossipsub's IP-colocation penalty never applies and the mesh default
  * weight stays), the node's one ChainVerifier for auth, gossip and CRLs, an in-memory store.
  */

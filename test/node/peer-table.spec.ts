@@ -59,7 +59,7 @@ describe('node peer table', () => {
       attested: 'unknown',
       attested_at: null
     }])
-    // issue 8: an attestation check shows in the row
+    // an attestation check shows in the row
     table.setAttestation('p', true, 2_000)
     expect(table.rows()[0]).to.include({ attested: true, attested_at: new Date(2_000).toISOString() })
     table.setAttestation('p', false, 3_000)

@@ -8,7 +8,7 @@ import type { RunSummary } from '../../simulations/coordinator/summary-file.ts'
 import type { Scenario } from '../../simulations/scenario/types.ts'
 
 /**
- * Issue 7, "Partition and heal": with the DTN layer on every node, every anomaly signature
+ * Partition and heal: with the DTN layer on every node, every anomaly signature
  * published while the mesh is cut in two reaches every node, both sides, after the heal. A small
  * run (16 real nodes, memory links at 50 ms, one process) with a 5 s cut: longer than gossipsub's
  * gossip window (3 heartbeats), so gossip alone cannot bring the older cut-time messages across,

@@ -10,7 +10,7 @@ import type { RunSummary } from '../../simulations/coordinator/summary-file.ts'
 import type { Scenario } from '../../simulations/scenario/types.ts'
 
 /**
- * The `rotation` scenario, small (issue 9, "a simulation"): 12 real mesh nodes with 40 s
+ * The `rotation` scenario, small: 12 real mesh nodes with 40 s
  * certificates on a run clock at 4x, each rotating with the real lifecycle (new key in its key
  * store, POST /v1/rotate over mutual TLS to the real enrollment service, re-auth of its live
  * sessions) while every node publishes. Checked from summary.json and, independently, from the

@@ -10,7 +10,7 @@ import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * `POST /v1/bundles` and `GET /v1/bundles` (seed §7.5, issue 7): send a bundle as this node, and
+ * `POST /v1/bundles` and `GET /v1/bundles` (seed §7.5): send a bundle as this node, and
  * list the bundles destined for it and those it holds for forwarding; `GET /v1/bundles/{id}`
  * returns one delivered bundle with its payload. The POST answers only after the bundle is on
  * disk (a sync write): a `bundle_id` in hand is a bundle that survives a crash.

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 
 const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) })
 
-/** One row of `GET /v1/mesh/peers` (issue 4). */
+/** One row of `GET /v1/mesh/peers`. */
 export const PeerRow = Type.Object({
   node_id: Type.String(),
   peer_id: Type.String(),
@@ -13,7 +13,7 @@ export const PeerRow = Type.Object({
   last_seen: Type.String({ format: 'date-time' }),
   cert_serial: Type.String(),
   cert_not_after: Type.String({ format: 'date-time' }),
-  // Attestation (issue 8) adds these; serialised when the peer table carries them.
+  // Present only when the node runs attestation; serialised when the peer table carries them.
   attested: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('unknown')])),
   attested_at: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()]))
 })

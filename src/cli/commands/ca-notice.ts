@@ -10,7 +10,7 @@ export const rotateNowUsage = 'dadm-mesh ca rotate-now --dir DIR (--node-id ID [
 export const trustBundleUsage = 'dadm-mesh ca trust-bundle --dir DIR --roots ROOTS.pem [--cas CAS.pem] [--ttl 24h] [--out FILE] [--passphrase-file F]'
 
 /*
- * Operator actions of issue 9, as CA-signed notices (protocols/rotate-now):
+ * Operator actions on every node's certificate, as CA-signed notices (protocols/rotate-now):
  *
  * - `ca rotate-now`: every node (or the named ones) renews its certificate within a bounded time
  *   (its rotate-now spread, 30 s by default). Signed by the issuing CA.

@@ -1,6 +1,6 @@
 import { pino } from 'pino'
 import { MAX_TTL_SEC } from '../../dtn/constants.ts'
-import { REDACT_PATHS } from '../../enrollment/request-log.ts'
+import { REDACT_PATHS } from '../../http/request-log.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
 import { readBootstrapFile } from '../../node/runtime/bootstrap-list.ts'
 import { startNodeRuntime } from '../../node/runtime/node-runtime.ts'
@@ -90,7 +90,7 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
 }
 
 /**
- * The DTN flags (issue 7): `--relay` flags this node as a relay (peers prefer it when spraying),
+ * The DTN flags: `--relay` flags this node as a relay (peers prefer it when spraying),
  * `--relay-peer` names peers to prefer, `--bundle-quota` sizes the bundle store,
  * `--bundle-max-lifetime` caps how long a received bundle is kept, `--carry` says
  * when anomaly signatures and CRLs also travel as bundles. Absent flags leave node.json's `dtn`

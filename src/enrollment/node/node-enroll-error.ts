@@ -1,4 +1,4 @@
-import { MeshError } from '../../errors.ts'
+import { HttpClientError } from '../../http/client-error.ts'
 import type { EnrollmentErrorCode } from '../errors.ts'
 
 export type NodeEnrollErrorCode =
@@ -10,14 +10,6 @@ export type NodeEnrollErrorCode =
   | 'BAD_RESPONSE' // the answer is not a certificate for us that chains to the pinned CA
 
 /** Raised by `enrollNode`; for REFUSED, `serverCode` is the service's catalogue code. */
-export class NodeEnrollError extends MeshError<NodeEnrollErrorCode> {
+export class NodeEnrollError extends HttpClientError<NodeEnrollErrorCode, EnrollmentErrorCode> {
   static name = 'NodeEnrollError'
-  readonly serverCode?: EnrollmentErrorCode
-  readonly status?: number
-
-  constructor (code: NodeEnrollErrorCode, message: string, options?: ErrorOptions & { serverCode?: EnrollmentErrorCode, status?: number }) {
-    super(code, message, options)
-    if (options?.serverCode != null) { this.serverCode = options.serverCode }
-    if (options?.status != null) { this.status = options.status }
-  }
 }

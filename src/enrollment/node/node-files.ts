@@ -51,7 +51,7 @@ export interface NodeFile {
   /** From the CA at enrollment: bootstrap peers, gossip fan-out, CRL URL. */
   config: MeshConfigBody
   /**
-   * Certificate lifecycle (issue 9), written by the running node. `pending_identity_key`: the key
+   * Certificate lifecycle, written by the running node so that a restart resumes it. `pending_identity_key`: the key
    * a rotation in progress created (cert.pem may already certify it after a crash); the loader
    * falls back to it. `retired_identity_keys`: keys rotated out, deleted once their certificate
    * expires. `trust_sequence`: the sequence of the last CA trust bundle applied (root.pem holds

@@ -1,6 +1,6 @@
+import { logFields } from '../../http/request-log.ts'
 import { clientIdentity, requireClientCert } from '../client-auth.ts'
 import { EnrollmentError } from '../errors.ts'
-import { logFields } from '../request-log.ts'
 import { AttestationFailureRequest, errorResponses } from '../schemas.ts'
 import type { AttestationFailureRequestBody } from '../schemas.ts'
 import type { EnrollmentCa } from '../types.ts'

@@ -1,4 +1,4 @@
-import { logFields } from '../request-log.ts'
+import { logFields } from '../../http/request-log.ts'
 import { EnrollRequest, IssuedResponse, errorResponses } from '../schemas.ts'
 import { issuedBody } from './issued-body.ts'
 import type { EnrollRequestBody } from '../schemas.ts'

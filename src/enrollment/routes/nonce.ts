@@ -4,7 +4,7 @@ import type { EnrollmentCa } from '../types.ts'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * `GET /v1/enroll/nonce` (issue 8): the challenge step before `/v1/enroll` or `/v1/rotate` with
+ * `GET /v1/enroll/nonce`: the challenge step before `/v1/enroll` or `/v1/rotate` with
  * TPM evidence. The nonce is single use and expires after the policy's maximum evidence age; the
  * answer also names the PCR bank and indexes the quote must cover. Public, like `/v1/enroll`: it
  * hands out only randomness, and the rate limits bound how much.

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
+import { logFields } from '../../http/request-log.ts'
 import { EnrollmentError } from '../errors.ts'
-import { logFields } from '../request-log.ts'
 import { IssuedResponse, RenewNonceResponse, RenewRequest, errorResponses } from '../schemas.ts'
 import { issuedBody } from './issued-body.ts'
 import type { RenewRequestBody } from '../schemas.ts'
@@ -18,7 +18,7 @@ function base64 (s: string): Uint8Array {
 }
 
 /**
- * Renewal after a long time offline (issue 9), for a node whose certificate expired, so mutual
+ * Renewal after a long time offline, for a node whose certificate expired, so mutual
  * TLS (`/v1/rotate`) no longer works and it holds no enrollment token:
  *
  * `GET /v1/renew/nonce` hands out a single-use nonce (5 minutes). `POST /v1/renew` takes the old

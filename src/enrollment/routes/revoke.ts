@@ -1,6 +1,6 @@
+import { logFields } from '../../http/request-log.ts'
 import { clientIdentity, requireClientCert } from '../client-auth.ts'
 import { EnrollmentError } from '../errors.ts'
-import { logFields } from '../request-log.ts'
 import { RevokeRequest, errorResponses } from '../schemas.ts'
 import type { RevocationReason } from '../../pki/ca/revocation-reasons.ts'
 import type { RevokeRequestBody } from '../schemas.ts'

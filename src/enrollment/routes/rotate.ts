@@ -1,5 +1,5 @@
+import { logFields } from '../../http/request-log.ts'
 import { clientIdentity, requireClientCert } from '../client-auth.ts'
-import { logFields } from '../request-log.ts'
 import { IssuedResponse, RotateRequest, errorResponses } from '../schemas.ts'
 import { issuedBody } from './issued-body.ts'
 import type { RotateRequestBody } from '../schemas.ts'

@@ -1,4 +1,4 @@
-/** The certificate lifecycle of a node (issue 9): rotation, renewal after expiry, CA notices, trust changes. See README.md. */
+/** The certificate lifecycle of a node: rotation, renewal after expiry, CA notices, trust changes. See README.md. */
 export { NodeLifecycle } from './node-lifecycle.ts'
 export type { NodeLifecycleInit, NodeLifecycleOptions } from './node-lifecycle.ts'
 export { HTTPS_CA_CLIENT, RotationManager } from './rotation-manager.ts'

@@ -47,7 +47,7 @@ export interface NodeLifecycleInit {
 }
 
 /**
- * A node's certificate lifecycle (issue 9), one per node process: the current and retired
+ * A node's certificate lifecycle, one per node process: the current and retired
  * key/certificate pairs, scheduled rotation and renewal after expiry (RotationManager), CA-signed
  * notices (rotate-now, trust bundles) from push, poll or the operator (NoticeCenter), and the
  * glue to the running mesh node: re-auth of live sessions after a rotation, re-check of live

@@ -87,7 +87,7 @@ export interface CaClient {
 export const HTTPS_CA_CLIENT: CaClient = { rotate: postRotate, renewNonce: fetchRenewNonce, renew: postRenew }
 
 /**
- * Scheduled rotation of the node's identity key and certificate (issue 9). A tick every
+ * Scheduled rotation of the node's identity key and certificate. A tick every
  * `tickMs` compares the injected clock with the deadlines, so the schedule holds under a fake or
  * fast clock and across a suspended process. At the renewal time (2/3 of the lifetime, spread
  * earlier at random) or on a rotate-now request, it creates a new key under a new label in the

@@ -16,7 +16,7 @@ import type { MeshNode } from '../mesh-node.ts'
 import type { Logger } from 'pino'
 
 /**
- * Gossip and CRLs ride bundles (issue 7): gossipsub reaches the peers that are connected now and
+ * Gossip and CRLs ride bundles: gossipsub reaches the peers that are connected now and
  * never replays, so a node that is down or partitioned when an anomaly signature is published or
  * a CRL installed would miss it for good. When the carry policy says so, this node wraps
  *

@@ -3,8 +3,8 @@ import { formatBundleId } from '../../dtn/bundle-id.ts'
 import type { BundleStore, DeliveredMeta } from '../../store/bundle-store.ts'
 
 /**
- * What `GET /v1/bundles` and `dadm-mesh bundle list` show (issue 7: "the bundles destined for
- * this node, and those it holds for forwarding"), plus the reassemblies in progress. Times are
+ * What `GET /v1/bundles` and `dadm-mesh bundle list` show (the bundles destined for this node,
+ * and those it holds for forwarding: what an operator needs to see where a bundle waits), plus the reassemblies in progress. Times are
  * ISO 8601; no payloads (one bundle's payload is `GET /v1/bundles/{bundle_id}`).
  */
 

@@ -27,7 +27,7 @@ import type { NodeDir } from './node-dir.ts'
 import type { Logger } from 'pino'
 
 /**
- * DTN in a node process (issue 7): one BundleStore on the runtime's one LevelDB, one BundleAgent
+ * DTN in a node process: one BundleStore on the runtime's one LevelDB, one BundleAgent
  * signing as the node (its identity key and chain), checking sources with the node's
  * ChainVerifier and the CRLs it installed, the `/dadm-mesh/bundle/1.0.0` service on the mesh
  * node, and revocation: every CRL the node installs (fetched, gossiped, pushed, carried) purges
@@ -39,8 +39,8 @@ import type { Logger } from 'pino'
 export interface NodeBundlesOptions {
   /**
    * This node offers itself as a relay: it registers RELAY_PROTOCOL, which identify shows to
-   * peers, who then prefer it when spraying (issue 7: "relays are nodes flagged as relays in their
-   * certificate or config"). Every node still takes custody when asked. @default false
+   * peers, who then prefer it when spraying (a relay is chosen by its operator, in config, not
+   * guessed from traffic). Every node still takes custody when asked. @default false
    */
   relay?: boolean
   /** node_ids to prefer as relays, from config, besides those that announce themselves. @default none */

@@ -7,8 +7,8 @@ import type { Destination } from '../../dtn/eid.ts'
 import type { MeshStore, Sublevel } from '../../store/mesh-store.ts'
 
 /**
- * What a node sends while it has no valid certificate (issue 9: "until it has a valid
- * certificate, it holds its outbound gossip and bundles on disk"), kept in the node's one LevelDB
+ * What a node sends while it has no valid certificate (its outbound gossip and
+ * bundles wait on disk until it has a valid certificate again, so nothing is lost), kept in the node's one LevelDB
  * beside the bundle store, in arrival order. Nothing signed under an expired certificate leaves
  * the node (every peer would refuse it, and a bundle's lifetime is clamped to its signer's
  * certificate); instead the request is kept, and the caller gets at once what it would have got

@@ -166,8 +166,8 @@ export async function openNodeCredentials (dir: string, passphrase: string, keyE
 interface CertFiles { leafDer: Uint8Array, chainDer: Uint8Array[], leaf: Certificate, roots: Certificate[], intermediates: Certificate[], rootPem: string }
 
 /**
- * cert.pem (the leaf; since issue 9 followed by its chain, so one atomic file holds a matching
- * pair), chain.pem, root.pem (the trust anchors) and trust-cas.pem (CAs a trust bundle named).
+ * cert.pem (the leaf followed by its chain, so one atomic file holds a matching pair across a
+ * rotation), chain.pem, root.pem (the trust anchors) and trust-cas.pem (CAs a trust bundle named).
  */
 async function readCertFiles (dir: string, paths: ReturnType<typeof nodePaths>): Promise<CertFiles> {
   const certFile = await readCerts(paths.cert)

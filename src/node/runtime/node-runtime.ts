@@ -54,10 +54,10 @@ export interface NodeRuntimeInit {
    * mesh node): used instead of NODEDIR/db and left open at stop. @default NODEDIR/db
    */
   store?: MeshStore
-  /** DTN bundles (issue 7): relay flag, quota, carrying of gossip and CRLs. */
+  /** DTN bundles: relay flag, quota, carrying of gossip and CRLs. */
   dtn?: RuntimeDtnOptions
   /**
-   * Certificate lifecycle (issue 9): rotation schedule, notice poll. `renewMaxWaitMs`: how long
+   * Certificate lifecycle: rotation schedule, notice poll. `renewMaxWaitMs`: how long
    * a node whose certificate expired while it was off waits for `/v1/renew` before giving up.
    *
    * @default rotation at 2/3 with jitter, notices polled every 5 min, renewal retried without end
@@ -76,13 +76,13 @@ export interface NodeRuntime {
   readonly poller?: CrlPoller
   readonly api?: NodeApiServer
   readonly apiUrl?: string
-  /** DTN bundles: `send`, `list`, `get`, and the `bundle:delivered` event (issue 7). */
+  /** DTN bundles: `send`, `list`, `get`, and the `bundle:delivered` event. */
   readonly bundles: NodeBundles
   /** Anomaly signatures and CRLs carried in bundles to peers that are away. */
   readonly carry: DtnCarry
-  /** Certificate rotation, renewal, CA notices and trust changes (issue 9). */
+  /** Certificate rotation, renewal, CA notices and trust changes. */
   readonly lifecycle: NodeLifecycle
-  /** Our own sends while the certificate is not valid: held on disk, sent after renewal (issue 9). */
+  /** Our own sends while the certificate is not valid: held on disk, sent after renewal. */
   readonly hold: CertHold
   /** Stops everything in reverse order and removes run.json. Idempotent. */
   stop(): Promise<void>
@@ -99,7 +99,7 @@ const API_SESSION_MS = 24 * 3600 * 1000
 export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRuntime> {
   const now = init.now ?? Date.now
   const log = init.log ?? pino({ level: 'silent' })
-  // An expired certificate is renewed below (issue 9: back from a long time offline).
+  // An expired certificate is opened, not refused: a node back from a long time offline renews it below.
   const nd = await openNodeDir(init.dir, init.passphrase, new Date(now()), { allowExpired: true, ...(init.keyEnv != null ? { keyEnv: init.keyEnv } : {}) })
   const cleanups: Array<() => Promise<void>> = [async () => { await nd.closeIdentity() }]
   const undo = async (): Promise<void> => {
@@ -145,8 +145,8 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
     })
     cleanups.push(async () => { await node.stop() })
     await crl.attach(node)
-    // A CRL fetched from the CA is gossiped on at once, as one from a push is (issue 5: any node
-    // holding a newer CRL publishes it); gossip and push already re-gossip their own.
+    // A CRL fetched from the CA is gossiped on at once, as one from a push is (any node holding a
+    // newer CRL publishes it, so a CRL reaches nodes the CA cannot push to); gossip and push already re-gossip their own.
     crl.onCrl(async (e) => {
       if (e.source === 'fetch' && node.gossip != null && node.status === 'started') { await node.gossip.crl.publishCrl(e.crl.der) }
     })
@@ -277,7 +277,7 @@ function rootCrlUrl (crlUrl: string): string {
 
 /**
  * A node back from a long time offline renews its expired certificate before it joins
- * (`/v1/renew`, proof of possession of its key; issue 9). Until then it is not on the mesh, and
+ * (`/v1/renew`, proof of possession of its key). Until then it is not on the mesh, and
  * what it sends waits in its stores. Only a new enrollment helps past the renewal window.
  */
 function attestationReporter (lifecycle: NodeLifecycle, nd: NodeDir, now: () => number, log: Logger): AttestationReporter {

@@ -10,8 +10,8 @@ import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 import type { TestMesh } from '../runtime/harness.ts'
 
 /**
- * A CRL one node fetched from the CA is gossiped on (issue 5: any node holding a newer CRL
- * publishes it): only `poller` polls the CA; `quiet` never does and has no CA node to push to it,
+ * A CRL one node fetched from the CA is gossiped on (any node holding a newer CRL publishes
+ * it, so a CRL reaches nodes the CA never talks to): only `poller` polls the CA; `quiet` never does and has no CA node to push to it,
  * yet it cuts the revoked node off through the poller's re-gossip.
  *
  *   poller (polls every 200 ms) ── quiet (no poll) ── victim

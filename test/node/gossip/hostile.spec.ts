@@ -11,7 +11,7 @@ import type { TestCa } from '../fixtures.ts'
 import type { GossipNode } from '../gossip-fixtures.ts'
 
 /**
- * Issue 5, rejected messages, end to end over QUIC. The hostile party is a crafted publisher: a
+ * Rejected gossip messages, end to end over QUIC. The hostile party is a crafted publisher: a
  * real, enrolled and authenticated mesh node that bypasses `publishAnomaly` and pushes raw
  * gossipsub messages (StrictSign-signed by its own key, as any member can). Each case must be
  * rejected by the first honest hop (B), counted in B's validation metrics, not forwarded to C

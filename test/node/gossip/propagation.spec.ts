@@ -7,7 +7,7 @@ import type { TestCa } from '../fixtures.ts'
 import type { GossipNode } from '../gossip-fixtures.ts'
 
 /**
- * Issue 5, propagation: a signature published on node A of a 10-node line reaches every node's
+ * Gossip propagation: a signature published on node A of a 10-node line reaches every node's
  * anomaly store exactly once; closing the line into a ring (two paths to every node) changes
  * nothing about "exactly once". Real QUIC on loopback, each node on its own 127.0.0.x address.
  */

@@ -19,7 +19,7 @@ import type { EnrollmentCa } from '../../../src/enrollment/types.ts'
 import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 
 /**
- * Issue 9, "CA rotation", across a running mesh of five node runtimes (QUIC on loopback), and
+ * CA rotation across a running mesh of five node runtimes (QUIC on loopback), and
  * "revoking an intermediate revokes every certificate under it". One enrollment endpoint serves
  * first CA 1, then CA 2 with CA 1 as the CA being retired (`CaService` option `previous`):
  *
@@ -123,8 +123,9 @@ describe('lifecycle: CA rotation across a running mesh, and intermediate revocat
     expect(await endedLegacy).to.include({ code: 'REVOKED', nodeId: 'car-legacy' })
     const refusedRevoked = waitForEvent<AuthFailure>(rs[1].node, 'peer:auth-failed', e => e.peerId === legacyId, 10_000)
     const heardRevoked = waitForEvent<AuthFailure>(legacy.node, 'peer:auth-failed', e => e.peerId === rs[1].node.peerId.toString(), 10_000)
-    // The listener proves first and judges the dialer's chain in the dialer's last flight, so the
-    // dial may resolve (early finish) before the refusal arrives: both ends must still refuse.
+    // rs[1] never held a link to the legacy node, so nothing blocks its PeerId: the listener proves
+    // first and judges the dialer's chain in the dialer's last flight, and the dial may resolve
+    // (early finish) before the refusal arrives. Both ends must still refuse, and nothing stays.
     await legacy.node.dial(rs[1].node.getMultiaddrs()[0], { signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
     expect((await refusedRevoked).code).to.equal('REVOKED')
     expect(await heardRevoked).to.include({ code: 'REMOTE_REJECTED', remoteCode: 'REVOKED' })

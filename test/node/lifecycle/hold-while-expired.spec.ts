@@ -9,8 +9,8 @@ import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 import type { AnomalyRecord } from '../../../src/store/anomaly-store.ts'
 
 /**
- * Issue 9: "until it has a valid certificate, it holds its outbound gossip and bundles on disk,
- * through the DTN store. Nothing is lost." Two node runtimes over QUIC; A cannot reach its CA (a
+ * Until a node has a valid certificate, it holds its outbound gossip and bundles on disk,
+ * through the DTN store, and loses none of them. Two node runtimes over QUIC; A cannot reach its CA (a
  * closed port), so its rotation fails and its certificate expires while it runs; B rotates as
  * usual. While A is expired, a bundle to B and an anomaly signature are held on A's disk, with
  * ids handed out at once, and nothing leaves A. Once the CA is back, A renews, rejoins and sends

@@ -8,7 +8,7 @@ import type { LifecycleMesh } from './harness.ts'
 import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 
 /**
- * Issue 9, "long offline": 60 s certificates and a 60 s renewal-after-expiry window (the
+ * A node long offline: 60 s certificates and a 60 s renewal-after-expiry window (the
  * service's `renewalWindowMs`; 30 days by default) on a clock running SPEED times real time. Two
  * nodes stay online and keep rotating. A node that was off past its certificate's expiry but
  * inside the window renews at start (`POST /v1/renew`, proof of possession of its old key, no

@@ -8,7 +8,7 @@ import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 import type { TestCa } from '../fixtures.ts'
 
 /**
- * Issue 9: CA notices travel "through gossip plus push". Here the push is switched off on every
+ * CA notices travel through gossip plus push, so either alone must carry them. Here the push is switched off on every
  * node (`noticePaths: { push: false }`), so gossipsub on NOTICE_TOPIC is the only carrier: six
  * node runtimes in a line over QUIC, each linked to the next only. A rotate-now for every node,
  * handed to one end, reaches the other end hop by hop through the notice validator and makes

@@ -8,7 +8,7 @@ import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 import type { TestCa } from '../fixtures.ts'
 
 /**
- * Issue 9, "rotate-now": ten node runtimes in a line (QUIC on loopback, each node linked to the
+ * The operator's rotate-now: ten node runtimes in a line (QUIC on loopback, each node linked to the
  * next only, so a notice crosses nine hops of `/dadm-mesh/rotate/1.0.0` pushes, each node
  * forwarding it once). The operator's notice, signed by the issuing CA, is handed to one end;
  * every node verifies it and rotates within its spread (5 s here): all ten within 10 s. A notice

@@ -6,7 +6,7 @@ import type { RotatedEvent } from '../../../src/node/lifecycle/index.ts'
 import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
 
 /**
- * Issue 9, "no gap under traffic": five node runtimes (real enrollment service, NODEDIRs, QUIC on
+ * No gap under traffic while certificates rotate: five node runtimes (real enrollment service, NODEDIRs, QUIC on
  * loopback, gossip on) with 60 s certificates on a clock running SPEED times real time. Every
  * node rotates at 2/3 of its certificate's life (POST /v1/rotate over mutual TLS, new key in its
  * key store), at least three times, while node 0 publishes an anomaly signature every 100 ms of

@@ -1,9 +1,9 @@
-import type { AnomalyPubSub } from '../../../protocols/anomaly-gossip/anomaly-gossip.ts'
+import type { MeshPubSub } from '../../../protocols/gossip-common/topic-attachment.ts'
 import type { Message, PublishResult, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 
 /** The gossipsub surface the services use, recorded instead of sent. */
-export class FakePubSub implements AnomalyPubSub {
+export class FakePubSub implements MeshPubSub {
   readonly topicValidators = new Map<string, TopicValidatorFn>()
   readonly subscriptions = new Set<string>()
   readonly published: Array<{ topic: string, data: Uint8Array }> = []

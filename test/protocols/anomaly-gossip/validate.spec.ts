@@ -43,7 +43,7 @@ describe('anomaly gossip: validateAnomaly', function () {
     expect(v.digest).to.equal(envelopeDigest(e))
   })
 
-  // --- the rejection cases of issue 5, each on its own ---
+  // --- each rejection case on its own, so a failure names the one check that broke ---
 
   it('rejects an expired envelope (EXPIRED)', () => {
     const e = envelopeFrom(pki.a, { now: NOW - 2 * HOUR, ttlMs: HOUR })

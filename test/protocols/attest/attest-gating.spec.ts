@@ -1,6 +1,7 @@
 import { expect } from 'aegir/chai'
-import { ANOMALY_TOPIC, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/index.ts'
+import { ANOMALY_TOPIC } from '../../../protocols/anomaly-gossip/index.ts'
 import { ATTEST_PROTOCOL, answerChallenge, noneProver } from '../../../protocols/attest/index.ts'
+import { NOT_MEMBER_SCORE } from '../../../protocols/mesh-gossipsub/index.ts'
 import { parseAttestationPolicy } from '../../../src/attestation/policy.ts'
 import { NOW, createTestCa, enroll, eventually, waitForEvent } from '../../node/fixtures.ts'
 import { waitMeshed } from '../../node/gossip-fixtures.ts'

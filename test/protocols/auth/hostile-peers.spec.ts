@@ -10,7 +10,7 @@ import type { Enrolled, TestCa } from '../../node/fixtures.ts'
 import type { Connection, PeerId } from '@libp2p/interface'
 
 /**
- * Issue 4, "hostile peers are refused": each hostile speaks real libp2p QUIC to an honest mesh
+ * Hostile peers are refused: each hostile speaks real libp2p QUIC to an honest mesh
  * node N. Each named test asserts the exact code N reports, that N drops the connection within
  * the auth deadline, that the peer never appears authenticated, that no application message of
  * its reaches N's handler, and that N's gater then refuses it both ways.

@@ -8,12 +8,13 @@ import type { MeshNode } from '../../../src/node/index.ts'
 import type { Enrolled, TestCa } from '../../node/fixtures.ts'
 
 /**
- * Two re-auths that cross on one connection (issue 9; found by the simulation's `rotation`
- * scenario at 12 nodes): B re-authenticates the connection while A is rotating, A rotates and
- * re-authenticates it too, and B's exchange, which began with A's old certificate, ends last.
- * The session must stay on A's new certificate on B's side, and A must keep recording that it
- * presented its new key: falling back made B's watch close the connection once A's old
- * certificate expired (SESSION_EXPIRED), under a fleet that never stopped rotating.
+ * Two re-auths that cross on one connection (what a fleet-wide rotation produces, as in the
+ * simulation's `rotation` scenario): B re-authenticates the connection while A is rotating, A
+ * rotates and re-authenticates it too, and B's exchange, which began with A's old certificate,
+ * ends last. The session must stay on A's new certificate on B's side, and A must keep
+ * recording that it presented its new key: a session that fell back onto the old certificate
+ * would be closed by B's watch once that expired (SESSION_EXPIRED), under a fleet that never
+ * stops rotating.
  */
 const ISSUED = NOW - 60_000
 

@@ -9,7 +9,7 @@ import type { Enrolled, TestCa } from '../../node/fixtures.ts'
 import type { Connection } from '@libp2p/interface'
 
 /**
- * `/dadm-mesh/reauth/1.0.0` and the session watch (issue 9) between real mesh nodes on
+ * `/dadm-mesh/reauth/1.0.0` and the session watch (certificate rotation) between real mesh nodes on
  * loopback QUIC, with a clock the tests move: a rotated certificate replaces the one a live
  * session rests on without a new connection; a session whose certificate expires ends; a trust
  * change closes the sessions it no longer covers.

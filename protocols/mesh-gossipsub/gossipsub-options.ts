@@ -1,10 +1,9 @@
 import { StrictSign } from '@libp2p/gossipsub'
+import { TOPIC as ANOMALY_TOPIC } from '../anomaly-gossip/constants.ts'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
-import { CRL_TOPIC_SCORE_PARAMS } from '../crl-gossip/score-params.ts'
 import { NOTICE_TOPIC } from '../rotate-now/constants.ts'
-import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
 import { meshFastMsgIdFn, meshMsgIdFn } from './msg-id.ts'
-import { ANOMALY_TOPIC_SCORE_PARAMS } from './score-params.ts'
+import { ANOMALY_TOPIC_SCORE_PARAMS, CRL_TOPIC_SCORE_PARAMS } from './score-params.ts'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
 
 /**

@@ -1,9 +1,8 @@
 import { createHash, hash } from 'node:crypto'
+import { TOPIC as ANOMALY_TOPIC } from '../anomaly-gossip/constants.ts'
+import { contentDigest, peekEnvelope } from '../anomaly-gossip/envelope-memo.ts'
+import { EnvelopeError } from '../anomaly-gossip/errors.ts'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
-import { decodeEnvelope, envelopeDigest } from './codec.ts'
-import { TOPIC as ANOMALY_TOPIC } from './constants.ts'
-import { EnvelopeError } from './errors.ts'
-import type { AnomalyEnvelope } from './codec.ts'
 import type { Message } from '@libp2p/gossipsub'
 import type { Hash } from 'node:crypto'
 
@@ -46,39 +45,6 @@ import type { Hash } from 'node:crypto'
 
 const DOMAIN = 'dadm-mesh/msgid/1'
 const ID_BYTES = 20
-
-/** Envelopes decoded by msgIdFn, kept for the validator that runs next on the very same bytes object. */
-const decoded = new WeakMap<Uint8Array, AnomalyEnvelope | EnvelopeError>()
-
-/** Content digests of decoded envelopes: msgIdFn and the validator need the same one, hashed once. */
-const digests = new WeakMap<AnomalyEnvelope, string>()
-
-/** Decodes an envelope once per bytes object; msgIdFn and the validator share the result. */
-export function peekEnvelope (data: Uint8Array): AnomalyEnvelope | EnvelopeError {
-  let result = decoded.get(data)
-  if (result == null) {
-    try {
-      result = decodeEnvelope(data)
-    } catch (err) {
-      result = err instanceof EnvelopeError ? err : new EnvelopeError('MALFORMED', 'envelope cannot be decoded', { cause: err })
-    }
-    decoded.set(data, result)
-  }
-  return result
-}
-
-/**
- * `envelopeDigest` of an envelope `peekEnvelope` (or the decoder) returned, computed once per
- * envelope object. Only for envelopes nobody mutates after decoding: the memo is by identity.
- */
-export function contentDigest (envelope: AnomalyEnvelope): string {
-  let digest = digests.get(envelope)
-  if (digest == null) {
-    digest = envelopeDigest(envelope)
-    digests.set(envelope, digest)
-  }
-  return digest
-}
 
 /** The msgIdFn to give gossipsub (see above). Never throws: a throw would skip peer scoring. */
 export function meshMsgIdFn (msg: Message): Uint8Array {

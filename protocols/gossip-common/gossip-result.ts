@@ -1,5 +1,4 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { ValidationAction } from './errors.ts'
 import type { CounterGroup, Metrics } from '@libp2p/interface'
 
 /**
@@ -9,6 +8,9 @@ import type { CounterGroup, Metrics } from '@libp2p/interface'
  * deliveries" counter of the propagation source goes up, which the topic score params weigh).
  * Shared by every mesh gossip topic.
  */
+
+/** What a validator decides for one message; every topic's verdicts carry one. */
+export type ValidationAction = 'accept' | 'reject' | 'ignore'
 
 /** Name of the counter (CONVENTIONS.md: `dadm_mesh_<thing>_total`). */
 export const VALIDATION_METRIC = 'dadm_mesh_gossip_validation_total'
@@ -39,7 +41,7 @@ const groups = new WeakMap<Metrics, CounterGroup>()
 
 /**
  * Counts verdicts as `{topic, result, code}` (code `none` for accepts). Every label comes from a
- * bounded set: two topics, three results, the validators' code unions. libp2p's CounterGroup has
+ * bounded set: the mesh topics, three results, the validators' code unions. libp2p's CounterGroup has
  * a single label, so the three are joined as `topic|result|code` there; `snapshot()` gives them
  * apart (tests, the admin API).
  */

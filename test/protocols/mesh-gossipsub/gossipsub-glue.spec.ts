@@ -1,18 +1,16 @@
-import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { createPeerScoreParams, createPeerScoreThresholds, validatePeerScoreParams, validatePeerScoreThresholds } from '@libp2p/gossipsub/score'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
 import { encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/codec.ts'
 import { TOPIC } from '../../../protocols/anomaly-gossip/constants.ts'
-import { toTopicValidatorResult, GossipValidationMetrics, VALIDATION_METRIC } from '../../../protocols/anomaly-gossip/gossip-result.ts'
-import { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/anomaly-gossip/gossipsub-options.ts'
-import { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn, peekEnvelope } from '../../../protocols/anomaly-gossip/msg-id.ts'
+import { peekEnvelope } from '../../../protocols/anomaly-gossip/envelope-memo.ts'
 import { TOPIC as CRL_TOPIC } from '../../../protocols/crl-gossip/constants.ts'
+import { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/mesh-gossipsub/gossipsub-options.ts'
+import { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn } from '../../../protocols/mesh-gossipsub/msg-id.ts'
 import { NOTICE_TOPIC } from '../../../protocols/rotate-now/constants.ts'
-import { createGossipPki, encoded, envelopeFrom, PAYLOAD, rawEncode } from './fixtures.ts'
-import { signedMessage } from './helpers.ts'
-import type { GossipPki } from './fixtures.ts'
-import type { Metrics } from '@libp2p/interface'
+import { createGossipPki, encoded, envelopeFrom, PAYLOAD, rawEncode } from '../anomaly-gossip/fixtures.ts'
+import { signedMessage } from '../anomaly-gossip/helpers.ts'
+import type { GossipPki } from '../anomaly-gossip/fixtures.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
@@ -85,36 +83,6 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
     // Length framing: moving a byte from one field to the next changes the key.
     expect(meshFastMsgIdFn({ ...raw, seqno: Uint8Array.of(...b(8, 2), 3), data: b(299, 3) })).to.not.equal(id)
     expect(meshFastMsgIdFn({ topic: TOPIC })).to.be.a('string')
-  })
-
-  it('maps actions to gossipsub results', () => {
-    expect(toTopicValidatorResult('accept')).to.equal(TopicValidatorResult.Accept)
-    expect(toTopicValidatorResult('ignore')).to.equal(TopicValidatorResult.Ignore)
-    expect(toTopicValidatorResult('reject')).to.equal(TopicValidatorResult.Reject)
-  })
-
-  it('counts {topic, result, code} and registers the libp2p counter once per Metrics', () => {
-    const increments: Array<Record<string, unknown>> = []
-    let registered = 0
-    const metrics = {
-      registerCounterGroup: (name: string) => {
-        expect(name).to.equal(VALIDATION_METRIC)
-        registered++
-        return { increment: (v: Record<string, unknown>) => increments.push(v), reset: () => {} }
-      }
-    } as unknown as Metrics
-    const m1 = new GossipValidationMetrics(metrics)
-    const m2 = new GossipValidationMetrics(metrics)
-    m1.record(TOPIC, { action: 'reject', code: 'EXPIRED' })
-    m1.record(TOPIC, { action: 'reject', code: 'EXPIRED' })
-    m1.record(TOPIC, { action: 'accept' })
-    m2.record(CRL_TOPIC, { action: 'ignore', code: 'NOT_NEWER' })
-    expect(registered).to.equal(1)
-    expect(m1.count(TOPIC, 'reject', 'EXPIRED')).to.equal(2)
-    expect(m1.count(TOPIC, 'reject')).to.equal(2)
-    expect(m1.count(TOPIC, 'accept')).to.equal(1)
-    expect(increments).to.deep.include({ [`${CRL_TOPIC}|ignore|NOT_NEWER`]: 1 })
-    expect(increments.filter(i => `${TOPIC}|reject|EXPIRED` in i)).to.have.length(2)
   })
 
   it('builds gossipsub options: StrictSign, our msgIdFn, only mesh topics, members-only scoring', () => {
