@@ -35,6 +35,7 @@ describe('encrypted PKCS#8 (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC)', function (
   })
 
   it('a non-ASCII passphrase is used as its UTF-8 bytes, as openssl reads it from a file', async function () {
+    // Written rule: the outside checker is the system's openssl.
     try { await execFileP('openssl', ['version']) } catch { this.skip() }
     const pass = 'pässwörd ünïcode ☃'
     const keyFile = join(base, 'k.pem')
