@@ -4,7 +4,7 @@
  * Imports point down only:
  *
  *   tools     simulations/, bench/
- *   process   src/cli, src/daemon, src/enrollment, src/api  (the running programs and their wiring;
+ *   process   src/cli, src/daemon, src/enrollment            (the running programs and their wiring;
  *             src/index.ts                                   the package entry, which re-exports any layer)
  *   node      src/node                                      (the mesh-node library)
  *   protocols protocols/*
@@ -31,7 +31,7 @@ const ROOT = fileURLToPath(new URL('.', import.meta.url))
 /** Layers from the top down; each lists the folders (or single files) in it, relative to the repo root. */
 export const LAYERS = [
   { name: 'tools', paths: ['simulations', 'bench'] },
-  { name: 'process', paths: ['src/cli', 'src/daemon', 'src/enrollment', 'src/api', 'src/index.ts'] },
+  { name: 'process', paths: ['src/cli', 'src/daemon', 'src/enrollment', 'src/index.ts'] },
   { name: 'node', paths: ['src/node'] },
   { name: 'protocols', paths: ['protocols'] },
   {
@@ -47,65 +47,8 @@ export const LAYERS = [
  * @property {string} why - one line: why the import is still there and where it goes
  */
 
-const PEER_IDENTITY = 'PeerIdentity and the peer verifier types move to pki'
-const DAEMON = 'moves to src/daemon, the running process, with the node runtime and lifecycle'
-
 /** @type {LayerException[]} */
 export const EXCEPTIONS = [
-  // protocols -> node
-  { file: 'protocols/auth/exchange.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'protocols/auth/first-exchange.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'protocols/auth/reauth.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'protocols/auth/types.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'protocols/auth/verify-auth.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-
-  // library -> protocols, library -> node
-  {
-    file: 'src/dtn/bundle-agent.ts',
-    imports: ['protocols/auth/types.ts', 'src/node/peer-verifier.ts'],
-    why: 'IdentitySigner and PeerIdentity move to pki'
-  },
-  { file: 'src/dtn/create-bundle.ts', imports: ['protocols/auth/types.ts'], why: 'IdentitySigner moves to pki' },
-  {
-    file: 'src/dtn/verify-bundle.ts',
-    imports: ['protocols/auth/transcript.ts', 'protocols/auth/types.ts', 'src/node/peer-verifier.ts'],
-    why: 'verifyTranscriptSignature becomes a pki signature helper; RevocationPredicate, PeerIdentity and PeerCertificateError move to pki'
-  },
-  { file: 'src/store/bundle-codec.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'src/store/bundle-expiry.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'src/store/bundle-records.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-  { file: 'src/store/bundle-store.ts', imports: ['src/node/peer-verifier.ts'], why: PEER_IDENTITY },
-
-  // node -> process
-  {
-    file: 'src/node/host-key.ts',
-    imports: ['src/enrollment/node/host-key.ts', 'src/enrollment/node/node-files.ts'],
-    why: 'reads the enrolled node\'s files; moves to src/daemon with the node-side enrollment client'
-  },
-  {
-    file: 'src/node/lifecycle/ca-client.ts',
-    imports: ['src/api/session-cert.ts', 'src/enrollment/errors.ts', 'src/enrollment/node/https-json.ts', 'src/enrollment/schemas.ts'],
-    why: DAEMON
-  },
-  { file: 'src/node/lifecycle/errors.ts', imports: ['src/enrollment/errors.ts'], why: DAEMON },
-  { file: 'src/node/lifecycle/node-lifecycle.ts', imports: ['src/enrollment/node/node-attest.ts'], why: DAEMON },
-  { file: 'src/node/lifecycle/node-state.ts', imports: ['src/enrollment/node/node-files.ts'], why: DAEMON },
-  { file: 'src/node/lifecycle/rotation-manager.ts', imports: ['src/enrollment/renewal-proof.ts', 'src/enrollment/schemas.ts'], why: DAEMON },
-  {
-    file: 'src/node/runtime/attestation-reporter.ts',
-    imports: ['src/api/session-cert.ts', 'src/enrollment/errors.ts', 'src/enrollment/node/https-json.ts'],
-    why: DAEMON
-  },
-  { file: 'src/node/runtime/cert-hold.ts', imports: ['src/api/routes/gossip.ts'], why: DAEMON },
-  { file: 'src/node/runtime/crl-fetch.ts', imports: ['src/enrollment/node/https-json.ts'], why: DAEMON },
-  { file: 'src/node/runtime/node-dir.ts', imports: ['src/enrollment/node/host-key.ts', 'src/enrollment/node/node-files.ts'], why: DAEMON },
-  {
-    file: 'src/node/runtime/node-runtime.ts',
-    imports: ['src/api/routes/bundles.ts', 'src/api/routes/gossip.ts', 'src/api/server.ts', 'src/api/session-cert.ts', 'src/enrollment/server-cert.ts'],
-    why: DAEMON
-  },
-  { file: 'src/node/runtime/run-file.ts', imports: ['src/enrollment/node/node-files.ts'], why: DAEMON },
-
   // process -> tools
   {
     file: 'src/cli/main.ts',

@@ -12,7 +12,7 @@ import type { FrameChannel } from './frame-writer.ts'
 import type { AuthRole, TranscriptInput } from './transcript.ts'
 import type { LocalCredentials } from './types.ts'
 import type { AuthCheckInput } from './verify-auth.ts'
-import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { PeerIdentity } from '../../src/pki/peer-verifier.ts'
 import type { Stream } from '@libp2p/interface'
 
 /*

@@ -13,7 +13,7 @@ import type { ExchangeParams } from './exchange.ts'
 import type { SelectAnswer, SelectRequest } from './pipelined-select.ts'
 import type { AuthRole } from './transcript.ts'
 import type { AuthenticatedPeer } from './types.ts'
-import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { PeerIdentity } from '../../src/pki/peer-verifier.ts'
 import type { Connection, Stream } from '@libp2p/interface'
 
 /**

@@ -8,7 +8,7 @@ import { freshNonce } from './nonce.ts'
 import type { AuthContext } from './auth-context.ts'
 import type { ConnectionAuth } from './connection-auth.ts'
 import type { AuthenticatedPeer } from './types.ts'
-import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { PeerIdentity } from '../../src/pki/peer-verifier.ts'
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 
 /**

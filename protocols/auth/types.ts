@@ -2,20 +2,10 @@ import type { AuthErrorCode } from './errors.ts'
 import type { AuthGate, GuardRegistrar } from './guard.ts'
 import type { PreauthLimiter, PreauthLimits, PreauthRefusal } from './preauth-limits.ts'
 import type { AuthStreamOpener, AuthStreamPaths } from './stream-opener.ts'
-import type { PeerCertificateVerifier, PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { IdentitySigner, PeerCertificateVerifier, PeerIdentity, RevocationPredicate } from '../../src/pki/peer-verifier.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, Startable, StreamHandler, TypedEventTarget } from '@libp2p/interface'
 
-/**
- * Signs with the node's mesh identity key, wherever it lives (encrypted file, PKCS#11, TPM). The
- * identity key stores' `KeyHandle` fits as is: `{ algorithm, spki: handle.publicKeySpki, sign }`.
- */
-export interface IdentitySigner {
-  algorithm: 'P-256' | 'Ed25519'
-  /** SubjectPublicKeyInfo DER; must equal the leaf certificate's. */
-  spki: Uint8Array
-  /** X.509 encodings: DER ECDSA-Sig-Value with SHA-256 for P-256, raw 64 bytes for Ed25519. */
-  sign(data: Uint8Array): Promise<Uint8Array>
-}
+export type { IdentitySigner, RevocationPredicate } from '../../src/pki/peer-verifier.ts'
 
 /** What this node presents: its chain (leaf first, DER) and the signer for the leaf's key. */
 export interface LocalCredentials {
@@ -23,8 +13,6 @@ export interface LocalCredentials {
   signer: IdentitySigner
 }
 
-/** True when a verified identity is revoked by the node's current revocation state. */
-export type RevocationPredicate = (peer: PeerIdentity) => boolean
 
 /** Transport family of a connection, from its remote multiaddr. */
 export type TransportName = 'quic' | 'tcp' | 'other'

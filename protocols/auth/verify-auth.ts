@@ -1,6 +1,6 @@
 import { verifyTranscriptSignature } from './transcript.ts'
 import type { AuthErrorCode } from './errors.ts'
-import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
+import type { PeerIdentity } from '../../src/pki/peer-verifier.ts'
 
 /**
  * The whole acceptance decision for one peer, as a pure function of the clock and what was

@@ -1,5 +1,5 @@
 import { BundleError } from '../../src/dtn/errors.ts'
-import { BundleStoreError } from '../../src/store/bundle-store.ts'
+import { BundleStoreError } from '../../src/dtn/store/bundle-store.ts'
 import { MAX_FRAMES_PER_STREAM, WINDOW, WINDOW_BYTES } from './constants.ts'
 import { BundleProtocolError } from './errors.ts'
 import { peekId } from './peek-id.ts'

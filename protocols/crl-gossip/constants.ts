@@ -11,7 +11,7 @@ export const WIRE_VERSION = 1
 
 /**
  * Largest CRL message, checked BEFORE decoding. Mesh certificates are short-lived (24 h default),
- * and the CA drops expired certificates from its CRLs (src/pki/ca/ca-crl.ts), so a CRL lists only
+ * and the CA drops expired certificates from its CRLs (src/ca/ca-crl.ts), so a CRL lists only
  * the revocations of the last day or week: about 40 bytes an entry, 256 KiB holds over 6,000.
  * It stays well below gossipsub's RPC frame limit and bounds what one message can cost to parse.
  */
@@ -25,6 +25,6 @@ export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000
 
 /**
  * How long past its nextUpdate a CRL is still accepted, ms. Zero: an expired CRL no longer says
- * what is revoked, and the CA reissues its CRL at half its life (src/pki/ca/ca-crl.ts), so a fresh one is always about.
+ * what is revoked, and the CA reissues its CRL at half its life (src/ca/ca-crl.ts), so a fresh one is always about.
  */
 export const DEFAULT_CRL_GRACE_MS = 0

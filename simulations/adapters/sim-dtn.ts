@@ -1,10 +1,10 @@
 import { pino } from 'pino'
-import { startRuntimeDtn } from '../../src/node/runtime/dtn.ts'
+import { startRuntimeDtn } from '../../src/daemon/runtime/dtn.ts'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import type { IdentitySigner } from '../../protocols/auth/types.ts'
 import type { MeshNode } from '../../src/node/mesh-node.ts'
-import type { CarryStats } from '../../src/node/runtime/dtn-carry.ts'
-import type { DtnIdentity } from '../../src/node/runtime/dtn.ts'
+import type { CarryStats } from '../../src/daemon/runtime/dtn-carry.ts'
+import type { DtnIdentity } from '../../src/daemon/runtime/dtn.ts'
 import type { ChainVerifier } from '../../src/pki/chain-verifier.ts'
 import type { AnomalyRecord } from '../../src/store/anomaly-store.ts'
 import type { MeshStore } from '../../src/store/mesh-store.ts'
@@ -13,7 +13,7 @@ import type { DtnSpec } from '../scenario/dtn-spec.ts'
 
 /**
  * The DTN layer of one simulated mesh node (scenario option `dtn`): exactly what a node
- * process runs, `startRuntimeDtn` from src/node/runtime/dtn.ts: a BundleStore on the node's own
+ * process runs, `startRuntimeDtn` from src/daemon/runtime/dtn.ts: a BundleStore on the node's own
  * sublevel of the shard's LevelDB (beside its anomaly store), a BundleAgent signing with the
  * node's identity key and chain, the `/dadm-mesh/bundle/1.0.0` service on the node, and the
  * carrying of the anomaly signatures it publishes in broadcast bundles (dtn-carry.ts). Nothing

@@ -5,9 +5,9 @@ import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/key-file.ts'
 import { generatePkcs8, softwareKeyFromPkcs8 } from '../../src/identity/software-key.ts'
-import { createCsr } from '../../src/pki/ca/csr-builder.ts'
-import { MeshCa } from '../../src/pki/ca/index.ts'
-import { pemToDerAll } from '../../src/pki/pem.ts'
+import { createCsr } from '../../src/ca/csr-builder.ts'
+import { MeshCa } from '../../src/ca/index.ts'
+import { pemToDerAll } from '../../src/util/pem.ts'
 
 /** What a shard needs to run one enrolled node (plain data: crosses process boundaries). */
 export interface NodeMaterial {

@@ -1,4 +1,4 @@
-import { NODE_BUNDLES_DEFAULTS } from '../../src/node/runtime/dtn.ts'
+import { NODE_BUNDLES_DEFAULTS } from '../../src/daemon/runtime/dtn.ts'
 
 /**
  * The `dtn` option of a scenario: every mesh node runs the DTN layer a node process

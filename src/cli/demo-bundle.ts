@@ -1,14 +1,14 @@
 import { join } from 'node:path'
-import { nodeApiGet, nodeApiPost } from '../api/client.ts'
-import { issueSessionCredential } from '../api/session-cert.ts'
-import { enrollNode } from '../enrollment/node/enroll-node.ts'
+import { nodeApiGet, nodeApiPost } from '../daemon/api/client.ts'
+import { enrollNode } from '../daemon/enroll/enroll-node.ts'
+import { startNodeRuntime } from '../daemon/runtime/node-runtime.ts'
 import { MIN_SCRYPT_LOG_N } from '../identity/key-file.ts'
-import { startNodeRuntime } from '../node/runtime/node-runtime.ts'
-import type { NodeApiClientOptions } from '../api/client.ts'
+import { issueSessionCredential } from '../pki/session-cert.ts'
+import type { NodeApiClientOptions } from '../daemon/api/client.ts'
+import type { BundleListing } from '../daemon/runtime/dtn-listing.ts'
+import type { NodeRuntime } from '../daemon/runtime/node-runtime.ts'
 import type { DeliveredBundle } from '../dtn/bundle-agent.ts'
 import type { CaService } from '../enrollment/ca-service.ts'
-import type { BundleListing } from '../node/runtime/dtn-listing.ts'
-import type { NodeRuntime } from '../node/runtime/node-runtime.ts'
 
 /**
  * The demo's DTN step: node-1 sends a bundle to node-6, a node that is enrolled but

@@ -58,7 +58,7 @@ export const MAX_SPRAY_COPIES = 1024
 
 /**
  * How the bundle store is sized and split, and how long a received bundle may stay (see
- * src/store/bundle-shares.ts for the rules). One object, so the README's table and the code agree;
+ * src/dtn/store/bundle-shares.ts for the rules). One object, so the README's table and the code agree;
  * `node start` flags and node.json's `dtn` section override the first and the last.
  */
 export const BUNDLE_STORE_DEFAULTS = {

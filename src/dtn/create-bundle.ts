@@ -15,7 +15,7 @@ import {
 import type { PrimaryBlock } from './bpv7.ts'
 import type { BundleId } from './bundle-id.ts'
 import type { Destination } from './eid.ts'
-import type { IdentitySigner } from '../../protocols/auth/types.ts'
+import type { IdentitySigner } from '../pki/peer-verifier.ts'
 
 /**
  * Creating (and signing) bundles at their source. A payload whose bundle would not fit one frame

@@ -1,12 +1,12 @@
-import { partKey } from '../store/bundle-keys.ts'
-import { STORE_REFUSAL_CODES } from '../store/bundle-records.ts'
 import { KeyedLock } from './keyed-lock.ts'
 import { setHopCount } from './mesh-bundle.ts'
 import { DEFAULT_RETRY_POLICY, nextAttemptAt } from './retry.ts'
 import { route } from './routing.ts'
+import { partKey } from './store/bundle-keys.ts'
+import { STORE_REFUSAL_CODES } from './store/bundle-records.ts'
 import type { BundleId } from './bundle-id.ts'
 import type { RetryPolicy } from './retry.ts'
-import type { BundleStore, OutboundMeta } from '../store/bundle-store.ts'
+import type { BundleStore, OutboundMeta } from './store/bundle-store.ts'
 
 /**
  * Turns held bundles into custody transfers (what to send to whom now) and applies the ACKs.

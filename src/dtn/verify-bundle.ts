@@ -1,10 +1,10 @@
-import { verifyTranscriptSignature } from '../../protocols/auth/transcript.ts'
-import { PeerCertificateError } from '../node/peer-verifier.ts'
+import { verifyTranscriptSignature } from '../pki/identity-signature.ts'
+import { PeerCertificateError } from '../pki/peer-verifier.ts'
 import { MAX_CLOCK_SKEW_MS } from './constants.ts'
 import { BundleError } from './errors.ts'
 import type { ParsedBundle } from './mesh-bundle.ts'
-import type { RevocationPredicate } from '../../protocols/auth/types.ts'
-import type { PeerIdentity } from '../node/peer-verifier.ts'
+import type { RevocationPredicate } from '../pki/peer-verifier.ts'
+import type { PeerIdentity } from '../pki/peer-verifier.ts'
 
 /**
  * Who may vouch for a bundle: the same seam the auth protocol uses. `verifier` validates the

@@ -3,7 +3,7 @@ import { MeshError } from '../errors.ts'
 import { adminSocketPath } from './admin-socket.ts'
 import { EnrollmentError, isEnrollmentErrorCode } from './errors.ts'
 import type { CaAdminOps, CreatedToken } from './types.ts'
-import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
 /** Deadline for one admin request; signing or building a CRL takes milliseconds. */
 const ADMIN_TIMEOUT_MS = 30_000

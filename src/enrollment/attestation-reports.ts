@@ -1,5 +1,5 @@
 import { EnrollmentError } from './errors.ts'
-import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
 /**
  * What the CA does with `POST /v1/attestation-failures`: a member reports that a peer failed

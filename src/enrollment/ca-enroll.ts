@@ -1,5 +1,5 @@
-import { checkNodeCsr } from '../pki/ca/csr-policy.ts'
-import { parseCsr } from '../pki/ca/index.ts'
+import { checkNodeCsr } from '../ca/csr-policy.ts'
+import { parseCsr } from '../ca/index.ts'
 import { isValidNodeId } from '../pki/node-identity.ts'
 import { isTokenFormat, TokenError, tokenIdOf } from '../store/token-store.ts'
 import { attest, attestedExtension, csrDerFromText, issuedBody } from './ca-parts.ts'
@@ -9,7 +9,7 @@ import { EnrollmentError } from './errors.ts'
 import type { CaParts } from './ca-parts.ts'
 import type { AttestationEvidence } from './schemas.ts'
 import type { IssuedCertificate } from './types.ts'
-import type { IssuedCert } from '../pki/ca/index.ts'
+import type { IssuedCert } from '../ca/index.ts'
 import type { Lock } from '../util/lock.ts'
 
 export interface EnrollRequest { token: string, csrPem: string, nodeId?: string, attestation?: AttestationEvidence }

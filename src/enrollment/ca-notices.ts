@@ -1,14 +1,14 @@
 import { createNotice, NOTICE_DEFAULT_TTL_MS as DEFAULT_TTL_MS, NOTICE_MAX_TTL_MS as MAX_TTL_MS } from '../../protocols/rotate-now/index.ts'
 import { parseCertificate } from '../pki/certificate.ts'
-import { pemToDerAll } from '../pki/pem.ts'
+import { pemToDerAll } from '../util/pem.ts'
 import { EnrollmentError } from './errors.ts'
-import type { MeshCa } from '../pki/ca/index.ts'
+import type { MeshCa } from '../ca/index.ts'
 
 /**
  * The CA side of mesh notices (protocols/rotate-now): numbered from the CA store, signed by the
  * issuing CA (rotate-now) or the root (trust bundle), and kept as the latest of their kind so the
  * service can hand them to polling nodes. Delivery on the mesh is the caller's (a mesh node
- * pushes them; see src/node/lifecycle).
+ * pushes them; see src/daemon/lifecycle).
  */
 
 export interface RotateNowRequest {

@@ -1,5 +1,5 @@
 import { DEFAULT_ATTESTATION_POLICY, policyPcrSelection } from '../attestation/policy.ts'
-import { MeshCa, normalizeSerialHex } from '../pki/ca/index.ts'
+import { MeshCa, normalizeSerialHex } from '../ca/index.ts'
 import { TokenStore } from '../store/token-store.ts'
 import { createLock } from '../util/lock.ts'
 import { loadAttestationPolicy } from './attestation-policy-file.ts'
@@ -30,7 +30,7 @@ import type { EnrollmentPolicy } from './policy.ts'
 import type { MeshConfigBody } from './schemas.ts'
 import type { AttestationChallenge, CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate, RenewRequest, RevokeRequest } from './types.ts'
 import type { AttestationPolicy } from '../attestation/policy.ts'
-import type { CaOpenOptions } from '../pki/ca/index.ts'
+import type { CaOpenOptions } from '../ca/index.ts'
 
 export { csrDerFromText } from './ca-parts.ts'
 

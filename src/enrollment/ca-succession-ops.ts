@@ -1,5 +1,5 @@
-import { checkNodeCsr } from '../pki/ca/csr-policy.ts'
-import { normalizeSerialHex, parseCsr } from '../pki/ca/index.ts'
+import { checkNodeCsr } from '../ca/csr-policy.ts'
+import { normalizeSerialHex, parseCsr } from '../ca/index.ts'
 import { StoreError } from '../store/errors.ts'
 import { attest, attestedExtension, csrDerFromText, issuedBody, previousCa, recordBody } from './ca-parts.ts'
 import { toEnrollmentError } from './error-map.ts'
@@ -10,7 +10,7 @@ import type { CaParts } from './ca-parts.ts'
 import type { NonceStore } from './nonce-store.ts'
 import type { AttestationEvidence } from './schemas.ts'
 import type { ClientIdentity, IssuedCertificate, RenewRequest } from './types.ts'
-import type { IssuedCert, IssueRequest } from '../pki/ca/index.ts'
+import type { IssuedCert, IssueRequest } from '../ca/index.ts'
 import type { SupersessionVia } from '../store/ca-store.ts'
 
 /**

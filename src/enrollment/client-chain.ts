@@ -1,21 +1,21 @@
-import { checkSessionCertificate, isSessionCertificate } from '../api/session-cert.ts'
-import { ADMIN_URI_PREFIX } from '../pki/ca/csr-policy.ts'
+import { ADMIN_URI_PREFIX } from '../ca/csr-policy.ts'
 import { parseCertificate } from '../pki/certificate.ts'
 import { ChainValidationError } from '../pki/chain-errors.ts'
 import { parseCrl } from '../pki/crl.ts'
 import { nodeIdentity } from '../pki/node-identity.ts'
+import { checkSessionCertificate, isSessionCertificate } from '../pki/session-cert.ts'
 import { verifyChain } from '../pki/verify-chain.ts'
 import { EKU } from '../pki/x509-extensions.ts'
 import { EnrollmentError } from './errors.ts'
 import type { ClientIdentity } from './types.ts'
-import type { MeshCa } from '../pki/ca/index.ts'
+import type { MeshCa } from '../ca/index.ts'
 import type { Certificate } from '../pki/certificate.ts'
 import type { Crl } from '../pki/crl.ts'
 
 /**
  * Client chains at the CA's mutual-TLS routes. A node presents its node certificate directly
  * (a software key OpenSSL can hold) or, whatever its key store, through an API session
- * certificate its identity key signed (src/api/session-cert.ts): a PKCS#11 or TPM key never
+ * certificate its identity key signed (src/pki/session-cert.ts): a PKCS#11 or TPM key never
  * leaves its token, so rotation over mutual TLS works for every backend. During a CA rotation
  * the service also accepts chains of the CA being retired (`previous`), each checked with that
  * CA's own CRLs, so nodes holding the old root's certificates can rotate onto the new one.

@@ -1,4 +1,4 @@
-import { derToPem } from '../pki/pem.ts'
+import { derToPem } from '../util/pem.ts'
 import type { CrlSnapshot, EnrollmentCa } from './types.ts'
 
 /**

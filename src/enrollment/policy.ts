@@ -1,6 +1,6 @@
 import { isValidNodeId } from '../pki/node-identity.ts'
 import { EnrollmentError } from './errors.ts'
-import type { MeshCa } from '../pki/ca/index.ts'
+import type { MeshCa } from '../ca/index.ts'
 
 /** Who may enroll. Read from the `enrollment` section of `DIR/ca.json`; every field optional. */
 export interface EnrollmentPolicy {

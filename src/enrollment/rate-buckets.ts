@@ -1,5 +1,5 @@
 import { normalizeIP } from '@fastify/rate-limit'
-import { IssuanceError } from '../pki/ca/errors.ts'
+import { IssuanceError } from '../ca/errors.ts'
 import type { RateLimit } from './types.ts'
 
 /**

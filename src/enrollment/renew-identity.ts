@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { verifyTranscriptSignature } from '../../protocols/auth/transcript.ts'
 import { parseCertificate } from '../pki/certificate.ts'
-import { pemToDerAll } from '../pki/pem.ts'
+import { pemToDerAll } from '../util/pem.ts'
 import { csrDerFromText } from './ca-service.ts'
 import { renewalTranscript } from './renewal-proof.ts'
 import type { RenewRequestBody } from './schemas.ts'

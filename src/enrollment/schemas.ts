@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { REVOCATION_REASONS } from '../pki/ca/revocation-reasons.ts'
+import { REVOCATION_REASONS } from '../pki/revocation-reasons.ts'
 import { TOKEN_PATTERN } from '../store/token-store.ts'
 import { ENROLLMENT_ERRORS } from './errors.ts'
 import type { Static } from '@sinclair/typebox'

@@ -1,10 +1,10 @@
 import { createPrivateKey } from 'node:crypto'
 import { isIP } from 'node:net'
 import { hostname } from 'node:os'
+import { createCsr } from '../ca/csr-builder.ts'
+import { isDnsName } from '../ca/csr-policy.ts'
 import { generatePkcs8, softwareKeyFromPkcs8 } from '../identity/software-key.ts'
-import { createCsr } from '../pki/ca/csr-builder.ts'
-import { isDnsName } from '../pki/ca/csr-policy.ts'
-import type { MeshCa } from '../pki/ca/index.ts'
+import type { MeshCa } from '../ca/index.ts'
 
 /** The service's TLS identity: certificate chain (leaf first) and key, PEM, and when it expires. */
 export interface ServerTls {

@@ -1,7 +1,7 @@
 import { parseCertificate } from '../pki/certificate.ts'
 import { bytesEqual } from '../pki/signature.ts'
 import { EnrollmentError } from './errors.ts'
-import type { MeshCa } from '../pki/ca/index.ts'
+import type { MeshCa } from '../ca/index.ts'
 import type { IssuedCertRecord, SupersessionVia } from '../store/ca-store.ts'
 
 /** What `checkSuccession` decided for a certificate asking for a successor. */

@@ -1,7 +1,7 @@
 import type { RateLimitsConfig } from './rate-buckets.ts'
 import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
 import type { RateLimit } from '../http/rate-limit.ts'
-import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
 /** What a client certificate proved, after chain, validity and revocation checks. */
 export interface ClientIdentity {

@@ -1,4 +1,4 @@
-import { encodeTlv, TAG } from '../pki/der.ts'
+import { encodeTlv, TAG } from '../util/der.ts'
 
 /** Minimal positive DER INTEGER content for an unsigned big-endian number. */
 function unsignedIntegerContent (bytes: Uint8Array): Uint8Array {

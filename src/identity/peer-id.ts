@@ -1,6 +1,6 @@
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { decodeDer, readOctetAlignedBitString, readOid } from '../pki/der.ts'
+import { decodeDer, readOctetAlignedBitString, readOid } from '../util/der.ts'
 import { KeyStoreError } from './errors.ts'
 
 const OID_ED25519 = '1.3.101.112'

@@ -1,6 +1,6 @@
 import { createCipheriv, pbkdf2, randomBytes } from 'node:crypto'
-import { encodeOid, encodeTlv, TAG } from '../pki/der.ts'
-import { derToPem } from '../pki/pem.ts'
+import { encodeOid, encodeTlv, TAG } from '../util/der.ts'
+import { derToPem } from '../util/pem.ts'
 import { KeyStoreError } from './errors.ts'
 
 /*

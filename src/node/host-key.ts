@@ -1,5 +1,4 @@
-import { hostKeyFromPkcs8, loadHostKey } from '../enrollment/node/host-key.ts'
-import { HOST_KEY_LABEL, nodePaths } from '../enrollment/node/node-files.ts'
+import { HOST_KEY_LABEL, hostKeyFromPkcs8, hostKeyPath, loadHostKey } from '../identity/host-key.ts'
 import { MeshNodeError } from './errors.ts'
 import type { KeyStore } from '../identity/key-store.ts'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
@@ -13,7 +12,7 @@ import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 /** Loads the host key of the enrolled node in `dataDir`. */
 export async function loadHostKeyFromDataDir (dataDir: string, passphrase: string): Promise<Ed25519PrivateKey> {
-  return (await loadHostKey(nodePaths(dataDir).hostKey, passphrase)).key
+  return (await loadHostKey(hostKeyPath(dataDir), passphrase)).key
 }
 
 /** Loads the host key from an identity KeyStore (it must have been created exportable). */

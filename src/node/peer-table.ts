@@ -1,5 +1,5 @@
-import type { PeerIdentity } from './peer-verifier.ts'
 import type { AuthenticatedPeer, TransportName } from '../../protocols/auth/index.ts'
+import type { PeerIdentity } from '../pki/peer-verifier.ts'
 
 /**
  * The mesh peer table: peers that have authenticated at least once, keyed by PeerId. An

@@ -1,11 +1,11 @@
 import { ChainValidationError } from '../pki/chain-errors.ts'
 import { NodeIdentityError, nodeIdentity } from '../pki/node-identity.ts'
+import { PeerCertificateError } from '../pki/peer-verifier.ts'
 import { verifyChain } from '../pki/verify-chain.ts'
-import { PeerCertificateError } from './peer-verifier.ts'
-import type { PeerCertificateVerifier, PeerIdentity } from './peer-verifier.ts'
 import type { Certificate } from '../pki/certificate.ts'
 import type { ChainPolicy } from '../pki/chain-policy.ts'
 import type { Crl } from '../pki/crl.ts'
+import type { PeerCertificateVerifier, PeerIdentity } from '../pki/peer-verifier.ts'
 import type { VerifiedPath } from '../pki/verify-chain.ts'
 
 /** Validates a leaf with the presented intermediates at `now`; throws ChainValidationError. */

@@ -1,5 +1,5 @@
-import type { PeerIdentity } from './peer-verifier.ts'
 import type { RevocationPredicate } from '../../protocols/auth/index.ts'
+import type { PeerIdentity } from '../pki/peer-verifier.ts'
 
 /**
  * The node's revocation state as the enforcement point sees it: one predicate per source (a CA's

@@ -1,4 +1,4 @@
-import { content, encodeTlv, expectTag, readTime, TAG } from './der.ts'
+import { content, encodeTlv, expectTag, readTime, TAG } from '../util/der.ts'
 import { X509FormatError } from './x509-errors.ts'
 import { decodeExtension } from './x509-extensions.ts'
 import type { Certificate } from './certificate.ts'

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { decodeDer, encoded, expectTag, readIntegerBytes, readSmallInteger, readTime, TAG } from './der.ts'
-import { EncodingError } from './encoding-errors.ts'
+import { decodeDer, encoded, expectTag, readIntegerBytes, readSmallInteger, readTime, TAG } from '../util/der.ts'
+import { EncodingError } from '../util/encoding-errors.ts'
 import { checkPublicKey } from './key-policy.ts'
 import { parseName } from './name.ts'
 import { parseAlgorithmIdentifier, readSignatureBits } from './signature.ts'

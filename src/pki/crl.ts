@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto'
+import { content, decodeDer, encoded, expectTag, readInteger, readIntegerBytes, readSmallInteger, readTime, TAG } from '../util/der.ts'
+import { EncodingError } from '../util/encoding-errors.ts'
 import { serialToHex } from './certificate.ts'
-import { content, decodeDer, encoded, expectTag, readInteger, readIntegerBytes, readSmallInteger, readTime, TAG } from './der.ts'
-import { EncodingError } from './encoding-errors.ts'
 import { parseName } from './name.ts'
 import { parseAlgorithmIdentifier, readSignatureBits } from './signature.ts'
 import { X509FormatError } from './x509-errors.ts'
 import { decodeAuthorityKeyIdentifier, decodeExtension, EXT, parseExtensions } from './x509-extensions.ts'
-import type { DerNode } from './der.ts'
 import type { Name } from './name.ts'
 import type { AlgorithmIdentifier } from './signature.ts'
 import type { AuthorityKeyIdentifier, Extension } from './x509-extensions.ts'
+import type { DerNode } from '../util/der.ts'
 
 /**
  * A parsed X.509 v2 CRL (RFC 5280 §5). The parser records what it does not understand

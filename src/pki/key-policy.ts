@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto'
 import { MeshError } from '../errors.ts'
-import { content, decodeDer, expectTag, readOctetAlignedBitString, readOid, TAG } from './der.ts'
-import type { DerNode } from './der.ts'
+import { content, decodeDer, expectTag, readOctetAlignedBitString, readOid, TAG } from '../util/der.ts'
+import type { DerNode } from '../util/der.ts'
 import type { KeyObject } from 'node:crypto'
 
 /**

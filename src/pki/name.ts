@@ -1,6 +1,6 @@
-import { encoded, expectTag, readOid, readString, TAG } from './der.ts'
+import { encoded, expectTag, readOid, readString, TAG } from '../util/der.ts'
 import { X509FormatError } from './x509-errors.ts'
-import type { DerNode } from './der.ts'
+import type { DerNode } from '../util/der.ts'
 
 /**
  * X.501 Names with a comparable form. Chaining compares names (RFC 5280 §7.1): string values are

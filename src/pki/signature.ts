@@ -1,8 +1,8 @@
 import { verify as cryptoVerify } from 'node:crypto'
 import { MeshError } from '../errors.ts'
-import { content, decodeDer, encoded, expectTag, readIntegerBytes, readOid, TAG } from './der.ts'
-import { EncodingError } from './encoding-errors.ts'
-import type { DerNode } from './der.ts'
+import { content, decodeDer, encoded, expectTag, readIntegerBytes, readOid, TAG } from '../util/der.ts'
+import { EncodingError } from '../util/encoding-errors.ts'
+import type { DerNode } from '../util/der.ts'
 import type { KeyObject } from 'node:crypto'
 
 // Signature algorithms the mesh verifies, by OID, with node:crypto doing the arithmetic.

@@ -1,8 +1,8 @@
-import { content, decodeDer, expectTag, readBitString, readBoolean, readOid, readSmallInteger, readIntegerBytes, TAG } from './der.ts'
+import { content, decodeDer, expectTag, readBitString, readBoolean, readOid, readSmallInteger, readIntegerBytes, TAG } from '../util/der.ts'
 import { parseName } from './name.ts'
 import { X509FormatError } from './x509-errors.ts'
-import type { DerNode } from './der.ts'
 import type { Name } from './name.ts'
+import type { DerNode } from '../util/der.ts'
 
 /** Decoders for the X.509 extensions the mesh reads (RFC 5280 §4.2), each strict about shape. */
 

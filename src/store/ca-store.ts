@@ -3,7 +3,7 @@ import { createLock } from '../util/lock.ts'
 import { StoreError } from './errors.ts'
 import { SYNC } from './mesh-store.ts'
 import type { MeshStore, Sublevel } from './mesh-store.ts'
-import type { RevocationReason } from '../pki/ca/revocation-reasons.ts'
+import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
 /** What a certificate was issued as. */
 export type CertProfile = 'node' | 'admin' | 'server' | 'root' | 'intermediate'

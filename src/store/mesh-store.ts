@@ -20,7 +20,7 @@ export const SUBLEVELS = {
   'ca-node-devices': 'json',
   'anomaly-signatures': 'json',
   'anomaly-expiry': 'json',
-  // DTN bundle store (src/store/bundle-store.ts)
+  // DTN bundle store (src/dtn/store/bundle-store.ts)
   'dtn-bundles': 'view',
   'dtn-outbound': 'json',
   'dtn-by-dest': 'json',
@@ -31,7 +31,7 @@ export const SUBLEVELS = {
   'dtn-state': 'json',
   // The mesh node's current CRLs and their ETags (src/store/crl-state.ts)
   'node-crl': 'json',
-  // What a node holds while its certificate is not valid (src/node/runtime/held-outbox.ts)
+  // What a node holds while its certificate is not valid (src/daemon/runtime/held-outbox.ts)
   'node-held': 'json'
 } as const satisfies Record<string, ValueEncodingName>
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { checkActivation, kdfa, makeCredential } from '../../src/attestation/credential.ts'
 import { swtpmMissing } from '../../src/attestation/swtpm.ts'
-import { rejects } from '../pki/ca/helpers.ts'
+import { rejects } from '../ca/helpers.ts'
 import { startTestTpm, tpmTool } from './fixtures.ts'
 import type { TestTpm } from './fixtures.ts'
 

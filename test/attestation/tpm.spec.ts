@@ -7,7 +7,7 @@ import { DEFAULT_ATTESTATION_POLICY } from '../../src/attestation/policy.ts'
 import { Swtpm, swtpmMissing } from '../../src/attestation/swtpm.ts'
 import { Tpm } from '../../src/attestation/tpm.ts'
 import { verifyQuote } from '../../src/attestation/verify-quote.ts'
-import { rejects } from '../pki/ca/helpers.ts'
+import { rejects } from '../ca/helpers.ts'
 import { freshIdentity } from './fixtures.ts'
 
 const NOW = new Date('2026-03-01T12:00:00Z')

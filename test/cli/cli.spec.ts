@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { main } from '../../src/cli/main.ts'
 import { parseCertificate } from '../../src/pki/certificate.ts'
-import { pemToDer } from '../../src/pki/pem.ts'
+import { pemToDer } from '../../src/util/pem.ts'
 
 const NOW = new Date('2026-03-01T12:00:00Z')
 const AT = new Date(NOW.getTime() + 10 * 60_000).toISOString()

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
-import { createTestMesh, eventuallyAsync, peersOf, runChild, runCli, spawnNode } from '../node/runtime/harness.ts'
-import type { NodeProcess, TestMesh } from '../node/runtime/harness.ts'
+import { createTestMesh, eventuallyAsync, peersOf, runChild, runCli, spawnNode } from '../daemon/runtime/harness.ts'
+import type { NodeProcess, TestMesh } from '../daemon/runtime/harness.ts'
 
 /**
  * The mesh forms from the command line: `dadm-mesh node start` child processes with certificates

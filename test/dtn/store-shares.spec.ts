@@ -1,13 +1,13 @@
 import { expect } from 'aegir/chai'
 import { decodeFrame, encodeFrame } from '../../protocols/bundle/codec.ts'
-import { BundleStore } from '../../src/store/bundle-store.ts'
+import { BundleStore } from '../../src/dtn/store/bundle-store.ts'
 import { agentFor, Clock, craft, NOW, setupPki, tempStore } from './fixtures.ts'
 import type { Pki, TempStore } from './fixtures.ts'
-import type { PeerIdentity } from '../../src/node/peer-verifier.ts'
-import type { AcceptItem, DeliveredMeta, OutboundMeta } from '../../src/store/bundle-store.ts'
+import type { AcceptItem, DeliveredMeta, OutboundMeta } from '../../src/dtn/store/bundle-store.ts'
+import type { PeerIdentity } from '../../src/pki/peer-verifier.ts'
 
 /**
- * The bundle store's quota split (src/store/bundle-shares.ts) on a real LevelDB: a share per
+ * The bundle store's quota split (src/dtn/store/bundle-shares.ts) on a real LevelDB: a share per
  * source node_id and per neighbour, a reserve for bundles addressed to this node, forward-only
  * copies evicted largest remaining lifetime first, refusals with their codes writing nothing,
  * and the books rebuilt at open. The first suite drives the store with records of chosen sizes

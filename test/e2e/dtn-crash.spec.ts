@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
-import { eventuallyAsync } from '../node/runtime/harness.ts'
+import { eventuallyAsync } from '../daemon/runtime/harness.ts'
 import { dtnSuite, listOf, sendBundle, sha256, untilListing } from './dtn-harness.ts'
 import type { DtnNode } from './dtn-harness.ts'
-import type { BundleListing } from '../../src/node/runtime/dtn-listing.ts'
+import type { BundleListing } from '../../src/daemon/runtime/dtn-listing.ts'
 
 /**
  * Crash safety of the DTN store: every kill is a real `kill -9` (SIGKILL by pid) of a

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { parseBundleId } from '../../src/dtn/bundle-id.ts'
-import { BundleStore } from '../../src/store/bundle-store.ts'
+import { BundleStore } from '../../src/dtn/store/bundle-store.ts'
 import { openStore } from '../../src/store/mesh-store.ts'
-import { createTestMesh, eventuallyAsync, runCli, spawnNode } from '../node/runtime/harness.ts'
-import type { BundleListing } from '../../src/node/runtime/dtn-listing.ts'
-import type { NodeProcess, TestMesh } from '../node/runtime/harness.ts'
+import { createTestMesh, eventuallyAsync, runCli, spawnNode } from '../daemon/runtime/harness.ts'
+import type { BundleListing } from '../../src/daemon/runtime/dtn-listing.ts'
+import type { NodeProcess, TestMesh } from '../daemon/runtime/harness.ts'
 
 /**
  * Pieces of the DTN end-to-end suites: `dadm-mesh node start` child processes on QUIC loopback

@@ -5,7 +5,7 @@ import { expect } from 'aegir/chai'
 import { AdminSocketClient } from '../../src/enrollment/admin-client.ts'
 import { adminSocketPath, startAdminSocket } from '../../src/enrollment/admin-socket.ts'
 import { parseCrl } from '../../src/pki/crl.ts'
-import { pemToDer } from '../../src/pki/pem.ts'
+import { pemToDer } from '../../src/util/pem.ts'
 import { adminCsr, call, enrollVia, nodeCsr, startService } from './harness.ts'
 import type { Service } from './harness.ts'
 

@@ -1,7 +1,7 @@
 import { connect } from 'node:tls'
 import { expect } from 'aegir/chai'
 import { parseCrl } from '../../src/pki/crl.ts'
-import { pemToDer } from '../../src/pki/pem.ts'
+import { pemToDer } from '../../src/util/pem.ts'
 import { adminCred, call, enrollVia, nodeCsr, startService } from './harness.ts'
 import type { Service } from './harness.ts'
 

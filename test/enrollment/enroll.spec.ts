@@ -1,9 +1,9 @@
 import { expect } from 'aegir/chai'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { nodeIdentity } from '../../src/pki/node-identity.ts'
-import { pemToDerAll } from '../../src/pki/pem.ts'
 import { verifyChain } from '../../src/pki/verify-chain.ts'
 import { hashToken } from '../../src/store/token-store.ts'
+import { pemToDerAll } from '../../src/util/pem.ts'
 import { call, certCount, nodeCsr, startService } from './harness.ts'
 import type { Service } from './harness.ts'
 

@@ -1,15 +1,15 @@
 import { request } from 'node:https'
 import { expect } from 'aegir/chai'
-import { issueSessionCredential } from '../../src/api/session-cert.ts'
-import { startNodeRuntime } from '../../src/node/runtime/node-runtime.ts'
-import { createCsr } from '../../src/pki/ca/csr-builder.ts'
-import { pemToDerAll } from '../../src/pki/pem.ts'
-import { rawGet } from '../api/fixtures.ts'
-import { PASS, createTestMesh } from '../node/runtime/harness.ts'
+import { createCsr } from '../../src/ca/csr-builder.ts'
+import { startNodeRuntime } from '../../src/daemon/runtime/node-runtime.ts'
+import { issueSessionCredential } from '../../src/pki/session-cert.ts'
+import { pemToDerAll } from '../../src/util/pem.ts'
+import { rawGet } from '../daemon/api/fixtures.ts'
+import { PASS, createTestMesh } from '../daemon/runtime/harness.ts'
 import { adminCred, call, certCount, enrollVia, nodeCsr, nodeKey, startService } from './harness.ts'
 import type { Service } from './harness.ts'
-import type { NodeRuntime } from '../../src/node/runtime/node-runtime.ts'
-import type { TestMesh } from '../node/runtime/harness.ts'
+import type { NodeRuntime } from '../../src/daemon/runtime/node-runtime.ts'
+import type { TestMesh } from '../daemon/runtime/harness.ts'
 
 /**
  * One live identity per node_id, on a real CA behind the real HTTPS service (real LevelDB): a

@@ -1,10 +1,10 @@
 import { expect } from 'aegir/chai'
-import { issueSessionCredential } from '../../src/api/session-cert.ts'
+import { createCsr } from '../../src/ca/csr-builder.ts'
 import { renewalTranscript } from '../../src/enrollment/renewal-proof.ts'
-import { createCsr } from '../../src/pki/ca/csr-builder.ts'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { nodeIdentity } from '../../src/pki/node-identity.ts'
-import { derToPem, pemToDerAll } from '../../src/pki/pem.ts'
+import { issueSessionCredential } from '../../src/pki/session-cert.ts'
+import { derToPem, pemToDerAll } from '../../src/util/pem.ts'
 import { call, nodeKey, startService } from './harness.ts'
 import type { Service } from './harness.ts'
 

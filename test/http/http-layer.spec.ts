@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { expect } from 'aegir/chai'
-import { NODE_API_HTTP_ERRORS, NodeApiError } from '../../src/api/errors.ts'
+import { NODE_API_HTTP_ERRORS, NodeApiError } from '../../src/daemon/api/errors.ts'
 import { ENROLLMENT_HTTP_ERRORS } from '../../src/enrollment/error-map.ts'
 import { EnrollmentError } from '../../src/enrollment/errors.ts'
 import { MeshError } from '../../src/errors.ts'

@@ -4,20 +4,20 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { prefixLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createCsr } from '../../src/ca/csr-builder.ts'
+import { MeshCa } from '../../src/ca/index.ts'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/key-file.ts'
 import { generatePkcs8, softwareKeyFromPkcs8 } from '../../src/identity/software-key.ts'
 import { createMeshNode } from '../../src/node/index.ts'
 import { PkiPeerVerifier } from '../../src/node/pki-peer-verifier.ts'
-import { createCsr } from '../../src/pki/ca/csr-builder.ts'
-import { MeshCa } from '../../src/pki/ca/index.ts'
-import { pemToDerAll } from '../../src/pki/pem.ts'
+import { pemToDerAll } from '../../src/util/pem.ts'
 import type { LocalCredentials } from '../../protocols/auth/index.ts'
 import type { KeyAlgorithm, KeyHandle } from '../../src/identity/key-store.ts'
 import type { MeshNode, MeshNodeConfig, MeshNodeInit } from '../../src/node/index.ts'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 
 /**
- * Shared test material for the node and auth suites: real mesh CAs (src/pki/ca) in temp dirs,
+ * Shared test material for the node and auth suites: real mesh CAs (src/ca) in temp dirs,
  * node enrollment through real CSRs, and mesh nodes on loopback. One fixed clock for all of it.
  */
 

@@ -1,6 +1,6 @@
 import { expect } from 'aegir/chai'
 import { parseCertificate } from '../../src/pki/certificate.ts'
-import { decodeDer, encodeTlv, readInteger, readOid, readTime, TAG } from '../../src/pki/der.ts'
+import { decodeDer, encodeTlv, readInteger, readOid, readTime, TAG } from '../../src/util/der.ts'
 import { deepSequence, makeCert, thrown } from './fixtures.ts'
 
 describe('der: strict DER reader', () => {

@@ -1,7 +1,7 @@
 import 'reflect-metadata'
 import { KeyObject, sign, webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
-import { content, decodeDer, encodeTlv, encoded, TAG } from '../../src/pki/der.ts'
+import { content, decodeDer, encodeTlv, encoded, TAG } from '../../src/util/der.ts'
 
 /**
  * Test certificates and CRLs built with @peculiar/x509 over node's WebCrypto: a small CA kit for

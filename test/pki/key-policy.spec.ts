@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { parseCertificate } from '../../src/pki/certificate.ts'
 import { checkPublicKey } from '../../src/pki/key-policy.ts'
-import { pemToDer } from '../../src/pki/pem.ts'
+import { pemToDer } from '../../src/util/pem.ts'
 import { fakeRsaSpki, thrown } from './fixtures.ts'
 import { vectorsDir } from './vectors/locate.ts'
 

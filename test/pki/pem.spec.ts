@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { derToPem, parsePem, pemToDer, pemToDerAll } from '../../src/pki/pem.ts'
+import { derToPem, parsePem, pemToDer, pemToDerAll } from '../../src/util/pem.ts'
 import { makeCert, thrown } from './fixtures.ts'
 
 describe('pem: strict PEM reader', () => {

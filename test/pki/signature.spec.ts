@@ -1,7 +1,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto'
 import { expect } from 'aegir/chai'
-import { decodeDer } from '../../src/pki/der.ts'
 import { parseAlgorithmIdentifier, verifyEd25519, verifyP1363, verifySignature } from '../../src/pki/signature.ts'
+import { decodeDer } from '../../src/util/der.ts'
 import { thrown } from './fixtures.ts'
 import type { AlgorithmIdentifier } from '../../src/pki/signature.ts'
 

@@ -2,8 +2,8 @@ import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
 import { expect } from 'aegir/chai'
 import { parseCertificate } from '../../src/pki/certificate.ts'
-import { encodeTlv, TAG } from '../../src/pki/der.ts'
 import { verifyChain } from '../../src/pki/verify-chain.ts'
+import { encodeTlv, TAG } from '../../src/util/der.ts'
 import {
   asV1, assembleCertificate, DAY, deepSequence, EKU_SERVER, fakeRsaSpki, highSTwin, makeCert, makeCrl, makeKeys, meshChain,
   replaceTbsField, splitCertificate, T0, thrown

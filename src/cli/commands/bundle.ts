@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises'
-import { nodeApiGet, nodeApiPost } from '../../api/client.ts'
-import { MAX_API_PAYLOAD_BYTES } from '../../api/routes/bundles.ts'
+import { nodeApiGet, nodeApiPost } from '../../daemon/api/client.ts'
+import { MAX_API_PAYLOAD_BYTES } from '../../daemon/api/routes/bundles.ts'
 import { EXIT, parse, parseDuration, reportError, required, UsageError } from '../io.ts'
 import { nodeApiSession } from './node-api-session.ts'
-import type { BundleListing } from '../../node/runtime/dtn-listing.ts'
+import type { BundleListing } from '../../daemon/runtime/dtn-listing.ts'
 import type { CliIo } from '../io.ts'
 
 export const sendUsage = 'dadm-mesh bundle send --dir NODEDIR --to NODE_ID|broadcast --ttl S (--file F | --data STR) [--json] [--passphrase-file F]'

@@ -1,5 +1,5 @@
+import { MeshCa } from '../../ca/index.ts'
 import { resolvePassphrase } from '../../identity/passphrase.ts'
-import { MeshCa } from '../../pki/ca/index.ts'
 import { busyError, isStoreLocked } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
 

@@ -1,6 +1,6 @@
+import { MeshCa } from '../../ca/index.ts'
 import { isKeyAlgorithm } from '../../identity/key-store.ts'
 import { requirePassphrase, resolvePassphrase } from '../../identity/passphrase.ts'
-import { MeshCa } from '../../pki/ca/index.ts'
 import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
 import type { CliIo } from '../io.ts'
 

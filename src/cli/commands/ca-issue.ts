@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { pemToDer } from '../../pki/pem.ts'
+import { pemToDer } from '../../util/pem.ts'
 import { EXIT, nowOf, parse, parseDuration, reportError, required, UsageError } from '../io.ts'
 import { withCa } from './ca-common.ts'
 import type { CliIo } from '../io.ts'

@@ -1,4 +1,4 @@
-import { isRevocationReason, REVOCATION_REASONS } from '../../pki/ca/index.ts'
+import { isRevocationReason, REVOCATION_REASONS } from '../../ca/index.ts'
 import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
 import { withCa } from './ca-common.ts'
 import type { CliIo } from '../io.ts'

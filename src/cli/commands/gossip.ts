@@ -1,7 +1,7 @@
-import { nodeApiGet, nodeApiPost } from '../../api/client.ts'
+import { nodeApiGet, nodeApiPost } from '../../daemon/api/client.ts'
 import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
 import { nodeApiSession } from './node-api-session.ts'
-import type { GossipRowBody } from '../../api/routes/gossip.ts'
+import type { GossipRowBody } from '../../daemon/api/routes/gossip.ts'
 import type { CliIo } from '../io.ts'
 
 export const publishUsage = 'dadm-mesh gossip publish --dir NODEDIR --type T --value V [--ttl S] [--meta KEY=VALUE]... [--json] [--passphrase-file F]'

@@ -2,7 +2,7 @@ import { isKeyAlgorithm } from '../../identity/key-store.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
 import { peerIdFromEd25519Spki } from '../../identity/peer-id.ts'
 import { generateKeyFile } from '../../identity/software-key-store.ts'
-import { derToPem } from '../../pki/pem.ts'
+import { derToPem } from '../../util/pem.ts'
 import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
 import type { CliIo } from '../io.ts'
 

@@ -1,10 +1,10 @@
-import { issueSessionCredential } from '../../api/session-cert.ts'
+import { NodeRuntimeError } from '../../daemon/runtime/errors.ts'
+import { openNodeCredentials } from '../../daemon/runtime/node-dir.ts'
+import { requireRunningNode } from '../../daemon/runtime/run-file.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
-import { NodeRuntimeError } from '../../node/runtime/errors.ts'
-import { openNodeCredentials } from '../../node/runtime/node-dir.ts'
-import { requireRunningNode } from '../../node/runtime/run-file.ts'
+import { issueSessionCredential } from '../../pki/session-cert.ts'
 import { nowOf } from '../io.ts'
-import type { NodeApiClientOptions } from '../../api/client.ts'
+import type { NodeApiClientOptions } from '../../daemon/api/client.ts'
 import type { CliIo } from '../io.ts'
 
 /** Lifetime of the session certificate a command signs for its request. */

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { enrollNode, NodeEnrollError } from '../../enrollment/node/enroll-node.ts'
+import { enrollNode, NodeEnrollError } from '../../daemon/enroll/enroll-node.ts'
 import { isKeyStoreKind } from '../../identity/choose-key-store.ts'
 import { isKeyAlgorithm } from '../../identity/key-store.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'

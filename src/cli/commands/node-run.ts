@@ -1,14 +1,14 @@
 import { pino } from 'pino'
+import { readBootstrapFile } from '../../daemon/runtime/bootstrap-list.ts'
+import { startNodeRuntime } from '../../daemon/runtime/node-runtime.ts'
 import { MAX_TTL_SEC } from '../../dtn/constants.ts'
 import { REDACT_PATHS } from '../../http/request-log.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
-import { readBootstrapFile } from '../../node/runtime/bootstrap-list.ts'
-import { startNodeRuntime } from '../../node/runtime/node-runtime.ts'
 import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
 import { parseListen } from './ca-serve.ts'
+import type { RuntimeDtnOptions } from '../../daemon/runtime/dtn.ts'
+import type { NodeRuntime } from '../../daemon/runtime/node-runtime.ts'
 import type { MeshNodeConfig } from '../../node/config.ts'
-import type { RuntimeDtnOptions } from '../../node/runtime/dtn.ts'
-import type { NodeRuntime } from '../../node/runtime/node-runtime.ts'
 import type { CliIo } from '../io.ts'
 
 /** The flags `node start` and `bootstrap-server` share. */

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
-import { EncodingError } from '../../pki/encoding-errors.ts'
-import { MAX_PEM_BYTES, pemToDerAll } from '../../pki/pem.ts'
+import { EncodingError } from '../../util/encoding-errors.ts'
+import { MAX_PEM_BYTES, pemToDerAll } from '../../util/pem.ts'
 
 /** Reads every PEM block of `label` in a file (bounded in size; binary files refused as DER_WHERE_PEM_EXPECTED). */
 export async function readPemFile (path: string, label: string): Promise<Uint8Array[]> {

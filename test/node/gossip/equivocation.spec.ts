@@ -1,7 +1,7 @@
 /* eslint-disable jsdoc/check-indentation -- the doc comment holds a diagram */
 import { expect } from 'aegir/chai'
 import { ANOMALY_TOPIC, encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/index.ts'
-import { gossipApiSource } from '../../../src/api/routes/gossip.ts'
+import { gossipApiSource } from '../../../src/daemon/api/routes/gossip.ts'
 import { encoded, envelopeFrom } from '../../protocols/anomaly-gossip/fixtures.ts'
 import { createTestCa, enroll, eventually, now } from '../fixtures.ts'
 import { link, startGossipNode, stopAll, waitMeshed } from '../gossip-fixtures.ts'

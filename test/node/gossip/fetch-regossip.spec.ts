@@ -1,13 +1,13 @@
 /* eslint-disable jsdoc/check-indentation -- doc comments here hold indented lists and diagrams */
 import { expect } from 'aegir/chai'
-import { readNodeFile } from '../../../src/enrollment/node/node-files.ts'
-import { startNodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
+import { readNodeFile } from '../../../src/daemon/enroll/node-files.ts'
+import { startNodeRuntime } from '../../../src/daemon/runtime/node-runtime.ts'
+import { PASS, createTestMesh } from '../../daemon/runtime/harness.ts'
 import { adminCred, call } from '../../enrollment/harness.ts'
 import { eventually, waitForEvent } from '../fixtures.ts'
-import { PASS, createTestMesh } from '../runtime/harness.ts'
+import type { NodeRuntime } from '../../../src/daemon/runtime/node-runtime.ts'
 import type { RevokedPeerEvent } from '../../../src/node/index.ts'
-import type { NodeRuntime } from '../../../src/node/runtime/node-runtime.ts'
-import type { TestMesh } from '../runtime/harness.ts'
+import type { TestMesh } from '../../daemon/runtime/harness.ts'
 
 /**
  * A CRL one node fetched from the CA is gossiped on (any node holding a newer CRL publishes

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
-import { encodeTlv, TAG } from '../../../src/pki/der.ts'
 import { checkPublicKey } from '../../../src/pki/key-policy.ts'
 import { SIG_OID, verifyEd25519, verifyP1363, verifySignature } from '../../../src/pki/signature.ts'
+import { encodeTlv, TAG } from '../../../src/util/der.ts'
 import { vectorsDir } from './locate.ts'
 import type { AlgorithmIdentifier } from '../../../src/pki/signature.ts'
 

@@ -10,7 +10,7 @@ import type { AnomalyValidationContext, SeenRecord } from '../../../protocols/an
 import type { Enrolled, TestCa } from '../../node/fixtures.ts'
 
 /**
- * Real mesh PKI for the gossip suites: a trusted CA (root + issuing intermediate, src/pki/ca)
+ * Real mesh PKI for the gossip suites: a trusted CA (root + issuing intermediate, src/ca)
  * with enrolled nodes, and a foreign CA with one node of its own. One fixed clock (NOW).
  */
 
