@@ -10,8 +10,8 @@ import type { Eid } from './eid.ts'
 /**
  * BPSec (RFC 9172) abstract security blocks, and the RFC 9173 BIB-HMAC-SHA2 context as far as
  * checking the RFC's own examples needs: the integrity-protected plaintext (IPPT) construction and
- * HMAC verification with a given key. Key wrapping (parameter 2) and BCB decryption are not
- * implemented: the mesh protects links with TLS 1.3 and signs bundles with its own context.
+ * HMAC verification with a given key. BIB key wrapping (parameter 2) is not implemented: the mesh
+ * signs bundles with its own context. The BCB-AES-GCM context is in bcb-aes-gcm.ts.
  */
 
 /** A security parameter or result: [id, value] (RFC 9172 §3.10). */
@@ -95,7 +95,7 @@ export const SCOPE = { PRIMARY: 0x1, TARGET_HEADER: 0x2, SECURITY_HEADER: 0x4 } 
  * target's header (type, number, flags) and the security block's header as the flags ask, then
  * the target's block-type-specific data as a CBOR byte string; for the primary block as target,
  * that byte string wraps the primary block's encoding. (Checked against the RFC's examples A.1
- * and A.3, which use scope 0; the header flags follow our reading of §3.7.)
+ * and A.3, which use scope 0, and A.4's BIB, which uses scope 7.)
  */
 export function buildIppt (bundle: DecodedBundle, target: number, securityBlockNumber: number, scope: number): Uint8Array {
   const parts: Uint8Array[] = [encode(scope)]

@@ -12,9 +12,9 @@ import { vectorsDir } from '../pki/vectors/locate.ts'
  * decoder: every block parses, our encoder reproduces every block byte for byte, and the
  * BIB-HMAC-SHA2 results verify with the given keys.
  *
- * Rule for what is skipped: BCB-AES-GCM decryption is not implemented (the mesh encrypts links
- * with TLS 1.3 and signs bundles), so blocks a BCB encrypts (A.2's payload, A.4's payload and
- * BIB) are parsed as blocks but their contents are not checked.
+ * Rule for what is skipped here: blocks a BCB encrypts (A.2's payload, A.4's payload and BIB) are
+ * parsed as blocks but their contents are not checked; bcb-vectors.spec.ts decrypts and rebuilds
+ * them.
  */
 interface Vector { bundle_hex: string, len: number, keys: Array<{ kid: string, alg: string, k: string }> }
 const vectors = JSON.parse(readFileSync(join(vectorsDir(), 'bpsec', 'rfc9173.json'), 'utf8')) as Record<string, Vector>
