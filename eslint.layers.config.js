@@ -3,12 +3,12 @@
  *
  * Imports point down only:
  *
- *   tools     simulations/, bench/
+ *   tools     simulations/, bench/, lab/
  *   process   src/cli, src/daemon, src/enrollment            (the running programs and their wiring;
  *             src/index.ts                                   the package entry, which re-exports any layer)
  *   node      src/node                                      (the mesh-node library)
  *   protocols protocols/*
- *   library   src/pki, src/ca, src/dtn, src/store, src/identity, src/attestation, src/http, src/util, src/errors.ts
+ *   library   src/pki, src/ca, src/dtn, src/store, src/identity, src/attestation, src/http, src/metrics, src/util, src/errors.ts
  *
  * A file may import its own layer and the layers below it, never one above. Type-only imports count:
  * a type import from a higher layer still means the lower folder cannot be read, built or moved
@@ -30,13 +30,13 @@ const ROOT = fileURLToPath(new URL('.', import.meta.url))
 
 /** Layers from the top down; each lists the folders (or single files) in it, relative to the repo root. */
 export const LAYERS = [
-  { name: 'tools', paths: ['simulations', 'bench'] },
+  { name: 'tools', paths: ['simulations', 'bench', 'lab'] },
   { name: 'process', paths: ['src/cli', 'src/daemon', 'src/enrollment', 'src/index.ts'] },
   { name: 'node', paths: ['src/node'] },
   { name: 'protocols', paths: ['protocols'] },
   {
     name: 'library',
-    paths: ['src/pki', 'src/ca', 'src/dtn', 'src/store', 'src/identity', 'src/attestation', 'src/http', 'src/util', 'src/errors.ts']
+    paths: ['src/pki', 'src/ca', 'src/dtn', 'src/store', 'src/identity', 'src/attestation', 'src/http', 'src/metrics', 'src/util', 'src/errors.ts']
   }
 ]
 
@@ -174,7 +174,7 @@ export function layerConfig (exceptions) {
     },
     {
       name: 'dadm-mesh/layers',
-      files: ['src/**/*.{ts,js}', 'protocols/**/*.{ts,js}', 'simulations/**/*.{ts,js}', 'bench/**/*.{ts,js}'],
+      files: ['src/**/*.{ts,js}', 'protocols/**/*.{ts,js}', 'simulations/**/*.{ts,js}', 'bench/**/*.{ts,js}', 'lab/**/*.{ts,js}'],
       languageOptions: {
         parser,
         parserOptions: { sourceType: 'module', ecmaVersion: 'latest' }

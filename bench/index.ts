@@ -15,7 +15,16 @@ const groups: Record<string, { title: string, load(): Promise<Bench> }> = {
   dial: { title: 'Mesh node: dial with mesh auth vs raw dial', load: async () => (await import('./mesh-dial.ts')).benchMeshDial },
   dtn: { title: 'DTN: bundle store acceptance and drain', load: async () => (await import('./dtn.ts')).benchDtn },
   hw: { title: 'Hardware keys (SoftHSM2) and TPM quote verification', load: async () => (await import('./hw.ts')).benchHw },
-  gossip: { title: 'Gossip: anomaly envelopes validated per second', load: async () => (await import('./gossip-validate.ts')).benchGossipValidate },
+  gossip: {
+    title: 'Gossip: anomaly envelopes validated per second; deliveries per second with metrics on vs off',
+    load: async () => {
+      const { benchGossipValidate } = await import('./gossip-validate.ts')
+      const { benchGossipMetrics } = await import('./gossip-metrics.ts')
+      return async () => [...await benchGossipValidate(), ...await benchGossipMetrics()]
+    }
+  },
+  cli: { title: 'CLI: start-up of a command against a running node, vs a bare `node -e 0`', load: async () => (await import('./cli.ts')).benchCli },
+  relay: { title: 'Relay: member-to-member gossip p99 through a member relay vs a direct QUIC link', load: async () => (await import('./relay.ts')).benchRelay },
   'gossip-latency': { title: 'Gossip: publish-to-delivery latency, 20-node QUIC mesh, mesh vs plain gossipsub', load: async () => (await import('./gossip-latency.ts')).benchGossipLatency }
 }
 

@@ -72,9 +72,11 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     if (this.running) { return }
     this.running = true
     // Guarded: an unauthenticated peer can neither challenge us nor be challenged.
+    // Also over relayed (limited) connections: a member behind NAT is attested like any other.
     await this.components.registrar.handle(PROTOCOL, this.components.auth.guard(async (stream, connection) => this.onChallenge(stream, connection)), {
       maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: true
     })
     this.components.auth.addEventListener('peer:authenticated', this.onAuthenticated)
     this.components.auth.addEventListener('peer:reauthenticated', this.onReauthenticated)
@@ -192,7 +194,7 @@ export class DefaultMeshAttest extends TypedEventEmitter<MeshAttestEvents> imple
     const signal = AbortSignal.timeout(this.init.roundTripMs ?? DEFAULT_ROUND_TRIP_MS)
     let outcome: AttestOutcome
     try {
-      const stream = await connection.newStream(PROTOCOL, { signal })
+      const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
       const { answer, finish } = await sendChallenge(stream, { nonce, bank: policy.pcr_bank, pcrs: policyPcrSelection(policy) }, signal)
       if ('refused' in answer) {
         outcome = { ok: false, code: answer.refused === 'UNKNOWN' ? 'PROVER_FAILED' : answer.refused }

@@ -53,7 +53,7 @@ export class Libp2pAuthStreamOpener implements AuthStreamOpener {
     if (stream == null) {
       this.unreachable(connection)
       this.count('dialer', 'fallback')
-      return { stream: await connection.newStream(protocol, { signal }), pipelined: false }
+      return { stream: await connection.newStream(protocol, { signal, runOnLimitedConnection: true }), pipelined: false }
     }
     this.count('dialer', 'fast')
     this.admit(connection, stream, protocol)

@@ -66,13 +66,17 @@ export class DefaultMeshAuth extends TypedEventEmitter<MeshAuthEvents> implement
     if (this.running) { return }
     this.running = true
     const { registrar, events, connectionManager } = this.ctx.components
+    // Both run on limited (relayed) connections too: members behind NAT reach each other only
+    // through a member relay, and auth is what makes such a connection usable at all.
     await registrar.handle(PROTOCOL, (stream, connection) => this.first.onInboundStream(stream, connection), {
       maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: true
     })
     await registrar.handle(REAUTH_PROTOCOL, (stream, connection) => this.reauth.onReauthStream(stream, connection), {
       maxInboundStreams: REAUTH_MAX_INBOUND_STREAMS,
-      maxOutboundStreams: REAUTH_MAX_OUTBOUND_STREAMS
+      maxOutboundStreams: REAUTH_MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: true
     })
     const every = this.ctx.init.sessionCheckMs ?? SESSION_CHECK_MS
     if (every > 0) {

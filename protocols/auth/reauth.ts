@@ -34,7 +34,7 @@ export class Reauth {
       const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(ctx.deadlineMs), AbortSignal.timeout(ctx.deadlineMs)])
       let stream: Stream
       try {
-        stream = await connection.newStream(REAUTH_PROTOCOL, { signal })
+        stream = await connection.newStream(REAUTH_PROTOCOL, { signal, runOnLimitedConnection: true })
       } catch (err: any) {
         throw toAuthError(err, signal)
       }

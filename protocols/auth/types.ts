@@ -14,8 +14,8 @@ export interface LocalCredentials {
 }
 
 
-/** Transport family of a connection, from its remote multiaddr. */
-export type TransportName = 'quic' | 'tcp' | 'other'
+/** Transport family of a connection, from its remote multiaddr; `relay`: a circuit through a member relay (TLS 1.3 + yamux end to end inside it). */
+export type TransportName = 'quic' | 'tcp' | 'relay' | 'other'
 
 /** A connection whose remote peer passed mutual authentication. */
 export interface AuthenticatedPeer extends PeerIdentity {

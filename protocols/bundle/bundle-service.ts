@@ -8,7 +8,7 @@ import type { AckFrame } from './codec.ts'
 import type { BundleAgent } from '../../src/dtn/bundle-agent.ts'
 import type { HolderCandidate, HolderRefusal } from '../../src/dtn/holders.ts'
 import type { Transfer } from '../../src/dtn/transfer-planner.ts'
-import type { AbortOptions, Connection, Logger, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { AbortOptions, Connection, Logger, NewStreamOptions, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
 /**
  * `/dadm-mesh/bundle/1.0.0` on a mesh node: the stream half of custody transfer.
@@ -37,7 +37,7 @@ export interface BundleNode {
   handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
   unhandle(protocol: string): Promise<void>
   /** Opens a stream over an authenticated connection (PeerId text). */
-  openStream(peerId: string, protocol: string, options?: AbortOptions): Promise<Stream>
+  openStream(peerId: string, protocol: string, options?: NewStreamOptions): Promise<Stream>
   auth: { waitForAuthentication(connection: Connection, options?: AbortOptions): Promise<{ nodeId: string, peerId: string }> }
   /** Every peer the node knows, connected or not, with the certificate it last authenticated with. */
   peers: { list(): HolderCandidate[] }
@@ -95,7 +95,8 @@ export class BundleService extends TypedEventEmitter<BundleServiceEvents> {
     if (this.#running) { return }
     this.#running = true
     await this.#init.node.handle(PROTOCOL, async (stream, connection) => { await this.#serve(stream, connection) }, {
-      maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      // Also over relayed (limited) connections: bundles must reach members behind NAT.
+      maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true
     })
     this.#init.node.addEventListener('peer:authenticated', this.onAuthenticated)
     this.#timers.push(setInterval(() => { void this.pump() }, this.#init.tickMs ?? 1000))
@@ -183,7 +184,7 @@ export class BundleService extends TypedEventEmitter<BundleServiceEvents> {
       while (queue.length > 0 && this.#running) {
         // [REFUSE] the peer is no longer the newest holder of its node_id: nothing more goes to it
         if (this.#connected().get(nodeId) !== peerId) { throw new BundleProtocolError('HOLDER_REFUSED', `${peerId} is not the newest holder of ${nodeId}`) }
-        stream = await this.#init.node.openStream(peerId, PROTOCOL, { signal: AbortSignal.timeout(deadline) })
+        stream = await this.#init.node.openStream(peerId, PROTOCOL, { signal: AbortSignal.timeout(deadline), runOnLimitedConnection: true })
         const frames = new FrameStream(stream, this.#init.maxFrameBytes ?? MAX_FRAME_BYTES)
         let sent = 0
         let inFlight = 0

@@ -1,4 +1,5 @@
 import { StrictSign } from '@libp2p/gossipsub'
+import { GOSSIP_FANOUT_MAX, GOSSIP_FANOUT_MIN } from '../../src/ca/config.ts'
 import { TOPIC as ANOMALY_TOPIC } from '../anomaly-gossip/constants.ts'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
 import { NOTICE_TOPIC } from '../rotate-now/constants.ts'
@@ -43,6 +44,8 @@ export interface MeshGossipsubInit {
    * Simulations with every node on 127.0.0.1 must set 0 (DESIGN.md: it drops 6 to 8% of messages).
    */
   ipColocationFactorWeight?: number
+  /** The mesh degree D (node.json `gossip_fanout`, from the CA); the other degrees follow it (`meshDegrees`). @default 6 */
+  fanout?: number
   /** Extra options merged last (D, heartbeat, ...). */
   overrides?: Partial<GossipsubOpts>
 }
@@ -61,9 +64,23 @@ export const IDONTWANT_MIN_BYTES = 8 * 1024
 /** Score given through P5 to peers that are not authenticated members: far below every threshold. */
 export const NOT_MEMBER_SCORE = -1000
 
+/**
+ * gossipsub's mesh degrees for a fan-out D, scaled as its defaults are at D = 6 (Dlo 4, Dhi 12,
+ * Dscore 4, Dout 2), so the invariants gossipsub relies on hold at any D: Dout < Dlo <= D <= Dhi,
+ * Dout <= D/2, Dscore <= D. Throws RangeError outside GOSSIP_FANOUT_MIN..MAX.
+ */
+export function meshDegrees (fanout: number): Pick<GossipsubOpts, 'D' | 'Dlo' | 'Dhi' | 'Dscore' | 'Dout'> {
+  if (!Number.isInteger(fanout) || fanout < GOSSIP_FANOUT_MIN || fanout > GOSSIP_FANOUT_MAX) {
+    throw new RangeError(`gossip_fanout must be an integer from ${GOSSIP_FANOUT_MIN} to ${GOSSIP_FANOUT_MAX}, not ${String(fanout)}`)
+  }
+  const Dlo = Math.max(1, Math.round(fanout * 2 / 3))
+  return { D: fanout, Dlo, Dhi: fanout * 2, Dscore: Dlo, Dout: Math.max(0, Math.min(Math.floor(fanout / 3), Dlo - 1)) }
+}
+
 /** The gossipsub options of a mesh node. */
 export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<GossipsubOpts> {
   return {
+    ...meshDegrees(init.fanout ?? 6),
     globalSignaturePolicy: StrictSign,
     msgIdFn: meshMsgIdFn,
     // Byte-identical copies of a message that verified skip the signature check (see msg-id.ts).
@@ -82,6 +99,9 @@ export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<Gossipsu
     // auth protocol find peers instead.
     doPX: false,
     directPeers: [],
+    // Members behind NAT are reached over relayed connections, which libp2p marks limited: gossip
+    // runs on them as on any authenticated link (the relay's data limit bounds what it carries).
+    runOnLimitedConnection: true,
     // One RPC frame: 4 CRL messages (256 KiB each) or 64 full envelopes (16 KiB). Larger frames
     // break the stream before anything is decoded (it-length-prefixed maxDataLength).
     maxInboundDataLength: 1024 * 1024,

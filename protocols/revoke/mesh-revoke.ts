@@ -79,9 +79,11 @@ export class DefaultMeshRevoke implements MeshRevoke {
     if (this.running) { return }
     this.running = true
     // Guarded: an unauthenticated peer can neither push to us nor be pushed to.
+    // Also over relayed (limited) connections: a revocation must reach members behind NAT.
     await this.components.registrar.handle(PROTOCOL, this.components.auth.guard(async (stream, connection) => { await this.onPush(stream, connection) }), {
       maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: true
     })
   }
 
@@ -106,7 +108,7 @@ export class DefaultMeshRevoke implements MeshRevoke {
     const signal = anySignal(options.signal, this.deadlineMs)
     let stream: Stream | undefined
     try {
-      stream = await connection.newStream(PROTOCOL, { signal })
+      stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
       const io = new RevokeFrameIo(stream)
       await io.write({ t: 1, v: WIRE_VERSION, crl: crlDer }, { signal })
       const answer = await io.read({ signal })

@@ -84,9 +84,11 @@ export class NoticePush {
   async start (host: NoticePushHost): Promise<void> {
     if (this.host != null) { return }
     this.host = host
+    // Also over relayed (limited) connections: notices must reach members behind NAT.
     await host.handle(PROTOCOL, async (stream, connection) => { await this.onStream(stream, connection) }, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: true
     })
   }
 
@@ -117,7 +119,7 @@ export class NoticePush {
     const signal = AbortSignal.timeout(this.deadlineMs)
     let stream: Stream | undefined
     try {
-      stream = await connection.newStream(PROTOCOL, { signal })
+      stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
       const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_FRAME_BYTES + 16 })
       await lp.write(encodeFrame({ t: 1, v: WIRE_VERSION, notice }), { signal })
       const answer = decodeFrame((await lp.read({ signal })).subarray())

@@ -74,11 +74,20 @@ export async function buildCrl (state: CaState, scope: CrlScope, now: Date): Pro
  * past half its life (so nodes always fetch one with time left), or when `now` is before it.
  */
 export async function currentCrl (state: CaState, scope: CrlScope, now: Date): Promise<CrlInfo> {
-  const latest = await state.store.latestCrl(scope)
+  return await storedCrlIfFresh(state.store, scope, now) ?? buildCrl(state, scope, now)
+}
+
+/**
+ * The stored CRL when it is still the one to serve (no revocation since, within the first half
+ * of its life), else undefined: a new one must be signed. Needs the store only, not the key, so
+ * `ca crl` answers without the passphrase when nothing changed.
+ */
+export async function storedCrlIfFresh (store: Pick<CaState['store'], 'latestCrl' | 'revocationEpoch'>, scope: CrlScope, now: Date): Promise<CrlInfo | undefined> {
+  const latest = await store.latestCrl(scope)
   const t = now.getTime()
-  if (latest != null && latest.epoch === await state.store.revocationEpoch() &&
+  if (latest != null && latest.epoch === await store.revocationEpoch() &&
     t >= latest.thisUpdate && t < latest.thisUpdate + (latest.nextUpdate - latest.thisUpdate) / 2) {
     return crlInfo(latest)
   }
-  return buildCrl(state, scope, now)
+  return undefined
 }

@@ -1,10 +1,14 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { parseCertificate } from '../pki/certificate.ts'
 import { bytesEqual } from '../pki/signature.ts'
+import { getBackupMark } from '../store/ca-meta-marks.ts'
 import { CaStore } from '../store/ca-store.ts'
 import { openStore } from '../store/mesh-store.ts'
 import { ensurePrivateDir } from '../util/file-mode.ts'
 import { pemToDer, pemToDerAll } from '../util/pem.ts'
+import { CaBackupError } from './backup-errors.ts'
+import { MANIFEST_NAME } from './backup-manifest.ts'
 import { caPaths, ISSUING_KEY_LABEL, ROOT_KEY_LABEL } from './ca-files.ts'
 import { openCaKeyStore, validateCaKeyStore } from './ca-key-store.ts'
 import { readCaConfig } from './config.ts'
@@ -35,6 +39,10 @@ async function readCerts (path: string): Promise<{ pem: string, certs: Certifica
   }
 }
 
+function notRestored (dir: string): CaBackupError {
+  return new CaBackupError('BACKUP_NOT_RESTORED', `${dir} is a \`ca backup\` copy; make a CA of it with \`dadm-mesh ca restore --from ${dir} --dir NEWDIR --seen-crl FILE\``)
+}
+
 /**
  * Opens an existing CA: reads ca.json and the certificates, opens the keys (decrypting key files,
  * refusing a wrong passphrase or a tampered file; or logging in to the PKCS#11 token) and checks
@@ -43,6 +51,9 @@ async function readCerts (path: string): Promise<{ pem: string, certs: Certifica
 export async function loadCa (opts: CaOpenOptions): Promise<CaState> {
   const paths = caPaths(opts.dir)
   const config = await readCaConfig(paths.config)
+  // Refused before the store is opened: opening a LevelDB rewrites its files, and the backup's
+  // manifest would no longer match them.
+  if (await stat(join(opts.dir, MANIFEST_NAME)).then(() => true, () => false)) { throw notRestored(opts.dir) }
   // A CA directory that an older version, a restore or an operator left open to others is closed
   // again before the keys are read (the store's own directory is handled by openStore).
   await ensurePrivateDir(opts.dir)
@@ -64,6 +75,11 @@ export async function loadCa (opts: CaOpenOptions): Promise<CaState> {
     const meshStore = await openStore(paths.db)
     try {
       const store = await CaStore.open(meshStore)
+      // A `ca backup` copy has not been checked against what the mesh has seen: served as it is,
+      // it could sign CRL numbers the mesh already holds and drop later revocations.
+      if (await getBackupMark(meshStore) != null) {
+        throw notRestored(opts.dir)
+      }
       return { dir: opts.dir, config, root, issuing, rootPem, chainPem, rootKey, issuingKey, meshStore, store, closeKeys: keys.close }
     } catch (err) {
       await meshStore.close()

@@ -23,7 +23,7 @@ export interface CaConfig {
   crl_url: string | null
   /** Multiaddrs nodes dial first. */
   bootstrap_peers: string[]
-  /** Gossip fan-out (gossipsub D) handed to nodes. */
+  /** Gossip fan-out handed to nodes: their gossipsub mesh degree D, GOSSIP_FANOUT_MIN..MAX. */
   gossip_fanout: number
   /** Where the CA keys live; absent means encrypted files in DIR/keys. */
   key_store?: CaKeyStoreConfig
@@ -37,6 +37,14 @@ export interface CaConfig {
  * Root CRL 30 d: it only lists revoked intermediates and needs the root key, which may be
  * offline. Gossip fan-out 6: gossipsub's default mesh degree D.
  */
+/**
+ * Bounds of `gossip_fanout` (gossipsub D). Below 2 a node's gossip mesh is a chain that one lost
+ * link splits; above 16 every message costs that many copies per hop for little gain in reach
+ * (gossipsub's own upper mesh bound Dhi is 12 at D = 6).
+ */
+export const GOSSIP_FANOUT_MIN = 2
+export const GOSSIP_FANOUT_MAX = 16
+
 export const CA_CONFIG_DEFAULTS: Omit<CaConfig, 'key_algorithm' | 'intermediate'> = {
   version: 1,
   node_cert_validity_seconds: 24 * 3600,
@@ -64,6 +72,7 @@ export function validateCaConfig (raw: unknown): CaConfig {
   for (const f of ['node_cert_validity_seconds', 'node_cert_max_validity_seconds', 'crl_validity_seconds', 'root_crl_validity_seconds', 'gossip_fanout']) {
     if (!positiveInt(c[f])) { bad(f) }
   }
+  if ((c.gossip_fanout as number) < GOSSIP_FANOUT_MIN || (c.gossip_fanout as number) > GOSSIP_FANOUT_MAX) { bad(`gossip_fanout (${GOSSIP_FANOUT_MIN} to ${GOSSIP_FANOUT_MAX})`) }
   if ((c.node_cert_validity_seconds as number) > (c.node_cert_max_validity_seconds as number)) { bad('node_cert_validity_seconds (above the maximum)') }
   if (c.crl_url !== null && typeof c.crl_url !== 'string') { bad('crl_url') }
   if (!Array.isArray(c.bootstrap_peers) || c.bootstrap_peers.some(p => typeof p !== 'string')) { bad('bootstrap_peers') }

@@ -67,6 +67,9 @@ export class MeshCa {
     return this.#state
   }
 
+  /** False once `close` began: the keys are released and nothing can be signed. */
+  get isOpen (): boolean { return !this.#closed }
+
   get dir (): string { return this.#state.dir }
   get config (): Readonly<CaConfig> { return this.#state.config }
   /** The trust anchor, PEM. */

@@ -20,6 +20,7 @@ import { CaService } from '../enrollment/ca-service.ts'
 import { issueServerTls, serverNames } from '../enrollment/server-cert.ts'
 import { createEnrollmentServer } from '../enrollment/server.ts'
 import { MIN_SCRYPT_LOG_N } from '../identity/key-file.ts'
+import { installQuicRejectionGuard } from '../node/quic-late-rejection.ts'
 import { issueSessionCredential } from '../pki/session-cert.ts'
 import { formatTable } from './commands/node-peers.ts'
 import { showOfflineBundle } from './demo-bundle.ts'
@@ -118,6 +119,8 @@ async function demo (base: string, cleanups: Array<() => Promise<void>>): Promis
   return links === expected && gossiped && revoked && bundled
 }
 
+// Six nodes come and go on one machine: a peer's stream closing late must not end the demo.
+installQuicRejectionGuard()
 const base = await mkdtemp(join(tmpdir(), 'dadm-mesh-demo-'))
 const cleanups: Array<() => Promise<void>> = []
 let ok = false

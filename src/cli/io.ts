@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { MeshError } from '../errors.ts'
+import type { OptionSpec } from './specs/spec.ts'
 import type { ParseArgsConfig } from 'node:util'
 
 /** Where a command writes, what environment it reads, and (for tests) its clock. */
@@ -11,8 +12,11 @@ export interface CliIo {
   now?(): Date
 }
 
-/** Exit codes: 0 success, 1 refused or invalid, 2 bad command line. */
-export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const
+/**
+ * Exit codes: 0 success, 1 refused or invalid, 2 bad command line, 3 this node's certificate is
+ * revoked (a service manager must not restart it: RestartPreventExitStatus=3).
+ */
+export const EXIT = { OK: 0, FAIL: 1, USAGE: 2, REVOKED: 3 } as const
 
 /** A subcommand: takes its own arguments and the streams, returns an exit code. */
 export type Command = (args: string[], io: CliIo) => Promise<number>
@@ -29,6 +33,21 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: 
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
+}
+
+/**
+ * Parses a command line with the command's declared table (src/cli/specs): the table the help
+ * prints is the one the parser uses. Options marked `required` are refused when absent (exit 2,
+ * naming the flag) before the command does anything.
+ */
+export function parseCommand<O extends Record<string, OptionSpec>> (args: string[], spec: { options: O, positionals?: unknown[] }): ReturnType<typeof parseArgs<{ args: string[], options: O, strict: true, allowPositionals: boolean }>> {
+  const parsed = parse(args, spec.options, spec.positionals != null)
+  const values = parsed.values as Record<string, unknown>
+  for (const [name, o] of Object.entries(spec.options)) {
+    const v = values[name]
+    if (o.required === true && (v == null || v === '' || (Array.isArray(v) && v.length === 0))) { throw new UsageError(`--${name} is required`) }
+  }
+  return parsed
 }
 
 /** Requires a string option. */

@@ -1,11 +1,14 @@
+import { crlRevocationPredicate } from '../../protocols/crl-gossip/revocation-predicate.ts'
+import { parseCrl } from '../pki/crl.ts'
 import { enrollNode } from './enroll/enroll-node.ts'
 import { readNodeFile } from './enroll/node-files.ts'
 import { startNodeRuntime } from './runtime/node-runtime.ts'
 import type { AuthenticatedPeer } from '../../protocols/auth/index.ts'
 import type { CaService } from '../enrollment/ca-service.ts'
+import type { NoticeDelivery } from '../enrollment/types.ts'
 import type { MeshNodeConfig } from '../node/config.ts'
 import type { CrlPublication } from '../node/gossip-services.ts'
-import type { NodeRuntime } from './runtime/node-runtime.ts'
+import type { NodeRuntime, NodeRuntimeInit } from './runtime/node-runtime.ts'
 import type { Logger } from 'pino'
 
 /**
@@ -42,6 +45,8 @@ export interface CaMeshPublisherInit {
   now?(): number
   /** scrypt cost of the new node's key files (tests and the demo lower it). */
   scryptLogN?: number
+  /** The process's metrics registry, so the node's metrics join the CA's (`ca serve --metrics`). @default none */
+  metrics?: NodeRuntimeInit['metrics']
 }
 
 export interface CaMeshPublisher {
@@ -73,6 +78,7 @@ export async function startCaMeshPublisher (init: CaMeshPublisherInit): Promise<
     runFile: false,
     now,
     ...(init.options != null ? { options: init.options } : {}),
+    ...(init.metrics != null ? { metrics: init.metrics } : {}),
     ...(init.log != null ? { log: init.log } : {})
   })
   const node = runtime.node
@@ -80,7 +86,24 @@ export async function startCaMeshPublisher (init: CaMeshPublisherInit): Promise<
 
   const publish = async (der: Uint8Array): Promise<CrlPublication> => {
     current = der
+    // The revoked peers first, while we still hold their links: the local install below closes
+    // them, and a node that is told it is revoked can stop and say so instead of redialling into
+    // refusals until its next CRL poll. The CRL carries the CA's signature; it proves itself.
+    await tellRevoked(der)
     return node.publishCrl(der)
+  }
+  const tellRevoked = async (der: Uint8Array): Promise<void> => {
+    const revoke = node.gossip?.revoke
+    if (revoke == null) { return }
+    let isRevoked: ReturnType<typeof crlRevocationPredicate>
+    try {
+      isRevoked = crlRevocationPredicate(parseCrl(der), runtime.dir.chainVerifier.authorities)
+    } catch {
+      return
+    }
+    const victims = node.auth.authenticatedConnections().filter(c => c.connection.status === 'open' && isRevoked(c.peer))
+    // Each push has the revoke protocol's own deadline; a victim that does not answer delays nobody else for longer.
+    await Promise.all(victims.map(async v => revoke.pushTo(v.connection, der).catch(() => undefined)))
   }
   const announce = (crlNumber: number) => (r: CrlPublication): void => {
     init.log?.info({ crl_number: crlNumber, local: r.local.action, pushed: r.pushed.length, installed_by: r.pushed.filter(p => p.ok).length }, 'CRL published to the mesh')
@@ -94,9 +117,23 @@ export async function startCaMeshPublisher (init: CaMeshPublisherInit): Promise<
     publish(der).then(announce(crlNumber), fail)
   })
   // CA notices (rotate-now, trust bundles): the CA's node judges each like any node
-  // (signature, sequence), then pushes it to its peers, who forward it once.
-  const removeNoticeListener = init.service.onNotice((notice) => {
-    runtime.lifecycle.publish(notice).then(v => { init.log?.info({ ok: v.ok, code: v.code }, 'CA notice published to the mesh') }, fail)
+  // (signature, sequence), then pushes it to its peers, who forward it once. The operator's
+  // command waits for the pushes, so it can say how many peers took it.
+  const removeNoticeListener = init.service.useNoticePublisher(async (notice): Promise<NoticeDelivery> => {
+    try {
+      const r = await runtime.lifecycle.publishReport(notice)
+      if (!r.verdict.ok) {
+        init.log?.warn({ code: r.verdict.code }, 'the CA\'s mesh node refused its own CA notice')
+        return { via: 'refused', code: r.verdict.code ?? 'MALFORMED' }
+      }
+      // A peer that answers DUPLICATE holds it already (a forward from another peer came first).
+      const accepted = r.pushed.filter(p => p.ok || p.code === 'DUPLICATE').length
+      init.log?.info({ peers: r.pushed.length, accepted, gossiped: r.gossiped }, 'CA notice published to the mesh')
+      return { via: 'mesh', peers: r.pushed.length, accepted, gossiped: r.gossiped }
+    } catch (err) {
+      fail(err)
+      return { via: 'poll' }
+    }
   })
   // A peer that (re)connects gets the current CRL pushed at once.
   const onAuthenticated = (evt: CustomEvent<AuthenticatedPeer>): void => {

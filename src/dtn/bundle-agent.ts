@@ -114,6 +114,7 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
   readonly #init: BundleAgentInit
   readonly #reassembly = new KeyedLock()
   #last = { createdAt: 0, sequence: -1 }
+  #expired = 0
   #selfId: { leaf: Uint8Array, id: PeerIdentity } | undefined
 
   private constructor (init: BundleAgentInit) {
@@ -357,9 +358,15 @@ export class BundleAgent extends TypedEventEmitter<BundleAgentEvents> {
     for (let i = 0; i < 1000; i++) {
       const n = await this.store.sweep(this.#init.now(), 1024)
       total += n
+      this.#expired += n
       if (n < 1024) { break }
     }
     return total
+  }
+
+  /** Expiry entries removed by `sweep` since the agent was made (the metrics' expired count). */
+  get expiredCount (): number {
+    return this.#expired
   }
 
   /** Purges everything signed by a now-revoked source (by the node's revocation predicate). */

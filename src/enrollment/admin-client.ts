@@ -2,7 +2,9 @@ import { request as httpRequest } from 'node:http'
 import { MeshError } from '../errors.ts'
 import { adminSocketPath } from './admin-socket.ts'
 import { EnrollmentError, isEnrollmentErrorCode } from './errors.ts'
-import type { CaAdminOps, CreatedToken } from './types.ts'
+import type { CaAdminOps, CreatedToken, NoticeDelivery } from './types.ts'
+import type { BackupResult } from '../ca/backup.ts'
+import type { CertListing, NodeListing } from '../ca/inventory.ts'
 import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
 /** Deadline for one admin request; signing or building a CRL takes milliseconds. */
@@ -16,6 +18,13 @@ export class AdminSocketUnavailable extends MeshError<'ADMIN_SOCKET_UNAVAILABLE'
 }
 
 /** Sends one JSON request over the Unix socket and returns the parsed JSON reply. */
+/** The service's account of a notice; an older service that gives none only stored it. */
+function deliveryOf (d: any): NoticeDelivery {
+  if (d?.via === 'mesh' && Number.isSafeInteger(d.peers) && Number.isSafeInteger(d.accepted)) { return { via: 'mesh', peers: d.peers, accepted: d.accepted, gossiped: d.gossiped === true } }
+  if (d?.via === 'refused' && typeof d.code === 'string') { return { via: 'refused', code: d.code.slice(0, 64) } }
+  return { via: 'poll' }
+}
+
 async function call (socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
   return new Promise((resolve, reject) => {
@@ -105,18 +114,63 @@ export class AdminSocketClient implements CaAdminOps {
     return { certificatePem: r.certificate, chainPem: r.chain, caCertPem: r.ca_cert, serialHex: r.serial, notAfter: r.not_after }
   }
 
+  /** The running service's own account of itself (`ca status`). */
+  async status (): Promise<Record<string, unknown>> {
+    return await call(this.socketPath, 'GET', '/v1/admin/status') as Record<string, unknown>
+  }
+
+  /** Whether `passphrase` is the one the service opened the CA with; null when it runs without one (PKCS#11 CA, no mesh node). */
+  async checkPassphrase (passphrase: string): Promise<boolean | null> {
+    const r = await call(this.socketPath, 'POST', '/v1/admin/check-passphrase', { passphrase })
+    return typeof r.match === 'boolean' ? r.match : null
+  }
+
+  async issueForOperator (req: { csrPem: string, profile: 'node' | 'admin' | 'server', validitySeconds?: number, nodeId?: string, dnsNames?: string[], ipAddresses?: string[] }): Promise<{ pem: string, serialHex: string, subject: string, notAfter: number }> {
+    const r = await call(this.socketPath, 'POST', '/v1/admin/issue', {
+      csr: req.csrPem,
+      profile: req.profile,
+      ...(req.validitySeconds != null ? { validity_seconds: req.validitySeconds } : {}),
+      ...(req.nodeId != null ? { node_id: req.nodeId } : {}),
+      ...(req.dnsNames != null ? { dns: req.dnsNames } : {}),
+      ...(req.ipAddresses != null ? { ip: req.ipAddresses } : {})
+    })
+    return { pem: r.pem, serialHex: r.serial, subject: r.subject, notAfter: r.not_after }
+  }
+
   async rotateNow (req: { targets?: string[], ttlMs?: number }): Promise<Uint8Array> {
+    return (await this.rotateNowReport(req)).notice
+  }
+
+  /** `rotateNow`, with what the service did with the notice (pushed on the mesh, or left for the poll). */
+  async rotateNowReport (req: { targets?: string[], ttlMs?: number }): Promise<{ notice: Uint8Array, delivery: NoticeDelivery }> {
     const r = await call(this.socketPath, 'POST', '/v1/admin/rotate-now', { ...(req.targets != null && req.targets.length > 0 ? { node_ids: req.targets } : {}), ...(req.ttlMs != null ? { ttl_ms: req.ttlMs } : {}) })
-    return new Uint8Array(Buffer.from(r.notice, 'base64'))
+    return { notice: new Uint8Array(Buffer.from(r.notice, 'base64')), delivery: deliveryOf(r.delivery) }
   }
 
   async trustBundle (req: { rootsPem: string, casPem?: string, ttlMs?: number }): Promise<Uint8Array> {
+    return (await this.trustBundleReport(req)).notice
+  }
+
+  async trustBundleReport (req: { rootsPem: string, casPem?: string, ttlMs?: number }): Promise<{ notice: Uint8Array, delivery: NoticeDelivery }> {
     const r = await call(this.socketPath, 'POST', '/v1/admin/trust-bundle', { roots_pem: req.rootsPem, ...(req.casPem != null ? { cas_pem: req.casPem } : {}), ...(req.ttlMs != null ? { ttl_ms: req.ttlMs } : {}) })
-    return new Uint8Array(Buffer.from(r.notice, 'base64'))
+    return { notice: new Uint8Array(Buffer.from(r.notice, 'base64')), delivery: deliveryOf(r.delivery) }
   }
 
   async clearNodeRevocation (nodeId: string): Promise<boolean> {
     return (await call(this.socketPath, 'POST', '/v1/admin/clear-revocation', { node_id: nodeId })).cleared
+  }
+
+  async listCerts (req: { nodeId?: string }): Promise<CertListing> {
+    return call(this.socketPath, 'GET', `/v1/admin/certs${req.nodeId != null ? `?node_id=${encodeURIComponent(req.nodeId)}` : ''}`)
+  }
+
+  async listNodes (): Promise<NodeListing> {
+    return call(this.socketPath, 'GET', '/v1/admin/nodes')
+  }
+
+  /** `out` must be absolute: the service resolves nothing against its own working directory. */
+  async backup (req: { out: string }): Promise<BackupResult> {
+    return call(this.socketPath, 'POST', '/v1/admin/backup', { out: req.out })
   }
 
   /** The service names the local operator itself (`local-admin-socket`): `by` is not sent. */

@@ -1,16 +1,16 @@
-import { chmod, lstat, unlink } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import Fastify from 'fastify'
 import { MeshError } from '../errors.ts'
 import { installErrorHandlers } from '../http/error-handler.ts'
 import { installJsonParser } from '../http/json-body.ts'
+import { clearStaleSocket, listenPrivateSocket, MAX_SOCKET_PATH } from '../http/unix-socket.ts'
 import { REVOCATION_REASONS } from '../pki/revocation-reasons.ts'
 import { ENROLLMENT_HTTP_ERRORS } from './error-map.ts'
 import { EnrollmentError } from './errors.ts'
 import { NODE_ID_PATTERN, SERIAL_PATTERN, MAX_CSR_CHARS } from './schemas.ts'
-import type { CaAdminOps } from './types.ts'
+import type { CaAdminOps, NoticeDelivery } from './types.ts'
 import type { RevocationReason } from '../pki/revocation-reasons.ts'
 import type { FastifyInstance } from 'fastify'
 
@@ -24,10 +24,7 @@ import type { FastifyInstance } from 'fastify'
  */
 
 export const ADMIN_SOCKET_NAME = 'admin.sock'
-/** sun_path holds 108 bytes on Linux, NUL included; stay under it with margin. */
-export const MAX_SOCKET_PATH = 100
-/** Deadline for probing an existing socket file. */
-const PROBE_TIMEOUT_MS = 1000
+export { MAX_SOCKET_PATH, socketAnswers } from '../http/unix-socket.ts'
 
 export type AdminSocketErrorCode = 'SOCKET_PATH_TOO_LONG' | 'SOCKET_IN_USE' | 'NOT_A_SOCKET'
 
@@ -63,6 +60,15 @@ const AdminCertBody = Type.Object({
 
 const NodeBody = Type.Object({ node_id: Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 }) }, { additionalProperties: false })
 
+const IssueBody = Type.Object({
+  csr: Type.String({ minLength: 1, maxLength: MAX_CSR_CHARS }),
+  profile: Type.Union([Type.Literal('node'), Type.Literal('admin'), Type.Literal('server')]),
+  validity_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })),
+  dns: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { maxItems: 64 })),
+  ip: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 45 }), { maxItems: 64 }))
+}, { additionalProperties: false })
+
 const RotateNowBody = Type.Object({
   node_ids: Type.Optional(Type.Array(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 }), { minItems: 1, maxItems: 256 })),
   ttl_ms: Type.Optional(Type.Integer({ minimum: 1 }))
@@ -74,12 +80,30 @@ const TrustBundleBody = Type.Object({
   ttl_ms: Type.Optional(Type.Integer({ minimum: 1 }))
 }, { additionalProperties: false })
 
+/** The backup directory, absolute: the service's working directory is not the operator's. */
+const BackupBody = Type.Object({ out: Type.String({ pattern: '^/', minLength: 2, maxLength: 4096 }) }, { additionalProperties: false })
+
+/** Compares two secrets in constant time (over their hashes, so lengths leak nothing either). */
+function sameSecret (a: string, b: string): boolean {
+  const h = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+  return timingSafeEqual(h(a), h(b))
+}
+
 /** Builds the admin API (not yet listening). */
-export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise<FastifyInstance> {
+export async function createAdminApp (ops: CaAdminOps, now: () => Date, passphrase?: string, status?: () => Promise<Record<string, unknown>>): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, requestIdHeader: false, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } }) as unknown as FastifyInstance
   installJsonParser(app, why => new EnrollmentError(why))
   installErrorHandlers(app, ENROLLMENT_HTTP_ERRORS)
-  app.get('/v1/admin/status', async () => ({ ok: true, pid: process.pid }))
+  // What became of a notice, for the operator's command: pushed by the CA's node, or left for the poll.
+  const deliver = async (notice: Uint8Array): Promise<NoticeDelivery> => ops.deliverNotice != null ? ops.deliverNotice(notice) : { via: 'poll' }
+  // `ca status` reads what the running service adds here (its URL, names, mesh node, CRL).
+  app.get('/v1/admin/status', async () => ({ ok: true, pid: process.pid, ...(status != null ? await status() : {}) }))
+  // An operator command given a passphrase checks it here first: the service opened the CA with
+  // its own, and a wrong one given to a command must be refused, not silently ignored.
+  app.post('/v1/admin/check-passphrase', { schema: { body: Type.Object({ passphrase: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }) } }, async (request) => {
+    const given = (request.body as { passphrase: string }).passphrase
+    return { match: passphrase == null ? null : sameSecret(given, passphrase) }
+  })
   app.post('/v1/admin/token', { schema: { body: TokenBody } }, async (request) => {
     const b = request.body as { node_id?: string, ttl_ms: number, uses: number, replace?: boolean }
     const t = await ops.createToken({ ttlMs: b.ttl_ms, uses: b.uses, ...(b.node_id != null ? { nodeId: b.node_id } : {}), ...(b.replace === true ? { replace: true } : {}) }, now())
@@ -100,6 +124,19 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise
     const q = request.query as { scope?: 'issuing' | 'root' }
     return { pem: await ops.crlPem(now(), q.scope ?? 'issuing') }
   })
+  app.post('/v1/admin/issue', { schema: { body: IssueBody } }, async (request) => {
+    const b = request.body as { csr: string, profile: 'node' | 'admin' | 'server', validity_seconds?: number, node_id?: string, dns?: string[], ip?: string[] }
+    if (ops.issueForOperator == null) { throw new EnrollmentError('NOT_FOUND') }
+    const r = await ops.issueForOperator({
+      csrPem: b.csr,
+      profile: b.profile,
+      ...(b.validity_seconds != null ? { validitySeconds: b.validity_seconds } : {}),
+      ...(b.node_id != null ? { nodeId: b.node_id } : {}),
+      ...(b.dns != null ? { dnsNames: b.dns } : {}),
+      ...(b.ip != null ? { ipAddresses: b.ip } : {})
+    }, now())
+    return { pem: r.pem, serial: r.serialHex, subject: r.subject, not_after: r.notAfter }
+  })
   app.post('/v1/admin/admin-cert', { schema: { body: AdminCertBody } }, async (request) => {
     const b = request.body as { csr: string, name: string, validity_seconds?: number }
     const r = await ops.issueAdminCert({ csrPem: b.csr, name: b.name, ...(b.validity_seconds != null ? { validitySeconds: b.validity_seconds } : {}) }, now())
@@ -109,13 +146,13 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise
     const b = request.body as { node_ids?: string[], ttl_ms?: number }
     if (ops.rotateNow == null) { throw new EnrollmentError('NOT_FOUND') }
     const notice = await ops.rotateNow({ ...(b.node_ids != null ? { targets: b.node_ids } : {}), ...(b.ttl_ms != null ? { ttlMs: b.ttl_ms } : {}) }, now())
-    return { notice: Buffer.from(notice).toString('base64') }
+    return { notice: Buffer.from(notice).toString('base64'), delivery: await deliver(notice) }
   })
   app.post('/v1/admin/trust-bundle', { schema: { body: TrustBundleBody } }, async (request) => {
     const b = request.body as { roots_pem: string, cas_pem?: string, ttl_ms?: number }
     if (ops.trustBundle == null) { throw new EnrollmentError('NOT_FOUND') }
     const notice = await ops.trustBundle({ rootsPem: b.roots_pem, ...(b.cas_pem != null ? { casPem: b.cas_pem } : {}), ...(b.ttl_ms != null ? { ttlMs: b.ttl_ms } : {}) }, now())
-    return { notice: Buffer.from(notice).toString('base64') }
+    return { notice: Buffer.from(notice).toString('base64'), delivery: await deliver(notice) }
   })
   app.post('/v1/admin/clear-revocation', { schema: { body: NodeBody } }, async (request) => {
     const b = request.body as { node_id: string }
@@ -126,6 +163,21 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date): Promise
     const b = request.body as { node_id: string }
     await ops.unblockNode({ nodeId: b.node_id, by: 'local-admin-socket' }, now())
     return { unblocked: b.node_id }
+  })
+  // Inventory and backup (`ca list-certs`, `ca list-nodes`, `ca backup`) while the service holds the store.
+  app.get('/v1/admin/certs', { schema: { querystring: Type.Object({ node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })) }, { additionalProperties: false }) } }, async (request) => {
+    if (ops.listCerts == null) { throw new EnrollmentError('NOT_FOUND') }
+    const q = request.query as { node_id?: string }
+    return ops.listCerts(q.node_id != null ? { nodeId: q.node_id } : {}, now())
+  })
+  app.get('/v1/admin/nodes', async () => {
+    if (ops.listNodes == null) { throw new EnrollmentError('NOT_FOUND') }
+    return ops.listNodes(now())
+  })
+  app.post('/v1/admin/backup', { schema: { body: BackupBody } }, async (request) => {
+    if (ops.backup == null) { throw new EnrollmentError('NOT_FOUND') }
+    const r = await ops.backup({ out: (request.body as { out: string }).out }, now())
+    return { out: r.out, manifest: r.manifest }
   })
   await app.ready()
   return app
@@ -142,63 +194,14 @@ export interface AdminSocket {
  * answers on it); one that answers means another service runs (SOCKET_IN_USE); a non-socket
  * file of that name is never removed (NOT_A_SOCKET).
  */
-export async function startAdminSocket (options: { dir: string, ops: CaAdminOps, now?(): Date }): Promise<AdminSocket> {
+export async function startAdminSocket (options: { dir: string, ops: CaAdminOps, now?(): Date, passphrase?: string, status?(): Promise<Record<string, unknown>> }): Promise<AdminSocket> {
   const path = adminSocketPath(options.dir)
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     throw new AdminSocketError('SOCKET_PATH_TOO_LONG', `${path} is longer than a Unix socket path may be (${MAX_SOCKET_PATH} bytes); use a shorter CA directory path`)
   }
-  await clearStaleSocket(path)
-  const app = await createAdminApp(options.ops, options.now ?? (() => new Date()))
-  // The socket must never exist with looser permissions, even for a moment: bind under a umask
-  // that leaves 0600 (main thread only; worker threads cannot change the umask), then chmod to
-  // make sure whatever the umask did.
-  const previous = tightenUmask()
-  try {
-    await app.listen({ path })
-  } finally {
-    if (previous != null) { process.umask(previous) }
-  }
-  await chmod(path, 0o600)
-  let closed: Promise<void> | undefined
-  return {
-    path,
-    async close () {
-      closed ??= (async () => {
-        await app.close()
-        await unlink(path).catch(() => {})
-      })()
-      await closed
-    }
-  }
-}
-
-function tightenUmask (): number | undefined {
-  try {
-    return process.umask(0o177)
-  } catch {
-    return undefined
-  }
-}
-
-async function clearStaleSocket (path: string): Promise<void> {
-  let st
-  try {
-    st = await lstat(path)
-  } catch (err: any) {
-    if (err.code === 'ENOENT') { return }
-    throw err
-  }
-  if (!st.isSocket()) { throw new AdminSocketError('NOT_A_SOCKET', `${path} exists and is not a socket; refusing to replace it`) }
-  if (await socketAnswers(path)) { throw new AdminSocketError('SOCKET_IN_USE', `another CA service answers on ${path}`) }
-  await unlink(path)
-}
-
-/** True when something accepts connections on the Unix socket at `path` (within 1 s). */
-export async function socketAnswers (path: string): Promise<boolean> {
-  return new Promise(resolve => {
-    const sock = connect({ path })
-    const timer = setTimeout(() => { sock.destroy(); resolve(false) }, PROBE_TIMEOUT_MS)
-    sock.once('connect', () => { clearTimeout(timer); sock.destroy(); resolve(true) })
-    sock.once('error', () => { clearTimeout(timer); resolve(false) })
-  })
+  const state = await clearStaleSocket(path)
+  if (state === 'not-a-socket') { throw new AdminSocketError('NOT_A_SOCKET', `${path} exists and is not a socket; refusing to replace it`) }
+  if (state === 'in-use') { throw new AdminSocketError('SOCKET_IN_USE', `another CA service answers on ${path}`) }
+  const app = await createAdminApp(options.ops, options.now ?? (() => new Date()), options.passphrase, options.status)
+  return listenPrivateSocket(app, path)
 }

@@ -33,6 +33,26 @@ export async function issueAdminCert (parts: CaParts, req: { csrPem: string, nam
   }
 }
 
+/** What `ca issue` asks for: any profile, as the operator may; the CA's own checks apply. */
+export interface OperatorIssueRequest { csrPem: string, profile: 'node' | 'admin' | 'server', validitySeconds?: number, nodeId?: string, dnsNames?: string[], ipAddresses?: string[] }
+export interface OperatorIssued { pem: string, serialHex: string, subject: string, notAfter: number }
+
+/** `ca issue` through the running service (which holds the store and the key). */
+export async function issueForOperator (parts: CaParts, req: OperatorIssueRequest, now: Date): Promise<OperatorIssued> {
+  return mapErrors(async () => {
+    const issued = await parts.ca.issue({
+      csr: csrDerFromText(req.csrPem),
+      now,
+      profile: req.profile,
+      ...(req.validitySeconds != null ? { validitySeconds: req.validitySeconds } : {}),
+      ...(req.nodeId != null ? { nodeId: req.nodeId } : {}),
+      ...(req.dnsNames != null ? { dnsNames: req.dnsNames } : {}),
+      ...(req.ipAddresses != null ? { ipAddresses: req.ipAddresses } : {})
+    })
+    return { pem: issued.pem, serialHex: issued.serialHex, subject: issued.subject, notAfter: issued.notAfter }
+  })
+}
+
 /**
  * `ca unblock`: lifts the block on a node_id so it may enroll again with a fresh token (its
  * old certificates stay revoked). INVALID_NODE_ID or NODE_NOT_BLOCKED when there is nothing to lift.

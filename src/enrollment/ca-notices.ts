@@ -1,4 +1,4 @@
-import { createNotice, NOTICE_DEFAULT_TTL_MS as DEFAULT_TTL_MS, NOTICE_MAX_TTL_MS as MAX_TTL_MS } from '../../protocols/rotate-now/index.ts'
+import { createNotice, decodeNotice, NOTICE_DEFAULT_TTL_MS as DEFAULT_TTL_MS, NOTICE_MAX_TTL_MS as MAX_TTL_MS } from '../../protocols/rotate-now/index.ts'
 import { parseCertificate } from '../pki/certificate.ts'
 import { pemToDerAll } from '../util/pem.ts'
 import { EnrollmentError } from './errors.ts'
@@ -6,8 +6,8 @@ import type { MeshCa } from '../ca/index.ts'
 
 /**
  * The CA side of mesh notices (protocols/rotate-now): numbered from the CA store, signed by the
- * issuing CA (rotate-now) or the root (trust bundle), and kept as the latest of their kind so the
- * service can hand them to polling nodes. Delivery on the mesh is the caller's (a mesh node
+ * issuing CA (rotate-now) or the root (trust bundle), and each kept until it expires so the
+ * service can hand every one to polling nodes (a later notice never hides an earlier one). Delivery on the mesh is the caller's (a mesh node
  * pushes them; see src/daemon/lifecycle).
  */
 
@@ -40,7 +40,7 @@ export async function createRotateNowNotice (ca: MeshCa, req: RotateNowRequest, 
   const seq = await ca.nextNoticeSequence(now)
   const targets = req.targets != null && req.targets.length > 0 ? [...new Set(req.targets)] : undefined
   const bytes = await createNotice({ kind: 'rotate-now', seq, iat: t, exp: t + ttl, ...(targets != null ? { targets } : {}) }, async data => ca.signNotice(data, 'issuing'))
-  await ca.store.saveNotice('rotate-now', Buffer.from(bytes).toString('base64'), t)
+  await ca.store.saveNotice('rotate-now', Buffer.from(bytes).toString('base64'), t, seq, t + ttl)
   return bytes
 }
 
@@ -66,6 +66,28 @@ export async function createTrustBundleNotice (ca: MeshCa, req: TrustBundleReque
   const t = now.getTime()
   const seq = await ca.nextNoticeSequence(now)
   const bytes = await createNotice({ kind: 'trust-bundle', seq, iat: t, exp: t + ttl, roots, ...(cas.length > 0 ? { cas } : {}) }, async data => ca.signNotice(data, 'root'))
-  await ca.store.saveNotice('trust-bundle', Buffer.from(bytes).toString('base64'), t)
+  await ca.store.saveNotice('trust-bundle', Buffer.from(bytes).toString('base64'), t, seq, t + ttl)
   return bytes
+}
+
+/**
+ * The notices polling nodes get (`GET /v1/notices`, base64): every unexpired one, oldest sequence
+ * first, so a node applies trust bundles in order. Expired ones are left out (the next save drops them).
+ */
+export async function unexpiredNotices (ca: MeshCa, now: Date): Promise<string[]> {
+  const t = now.getTime()
+  const kept: Array<{ seq: number, notice: string }> = []
+  for (const n of await ca.store.listNotices()) {
+    let exp = n.exp
+    let seq = 0
+    try {
+      const body = decodeNotice(new Uint8Array(Buffer.from(n.notice, 'base64'))).notice
+      exp ??= body.exp
+      seq = body.seq
+    } catch {
+      continue
+    }
+    if (exp > t) { kept.push({ seq, notice: n.notice }) }
+  }
+  return kept.sort((a, b) => a.seq - b.seq).map(n => n.notice)
 }

@@ -1,25 +1,30 @@
 import { DEFAULT_ATTESTATION_POLICY, policyPcrSelection } from '../attestation/policy.ts'
+import { CaBackupError } from '../ca/backup-errors.ts'
+import { backupCa } from '../ca/backup.ts'
 import { MeshCa, normalizeSerialHex } from '../ca/index.ts'
+import { listCertificates, listNodes } from '../ca/inventory.ts'
 import { TokenStore } from '../store/token-store.ts'
 import { createLock } from '../util/lock.ts'
 import { loadAttestationPolicy } from './attestation-policy-file.ts'
 import { AttestationFailureReports, attestationReportConfig } from './attestation-reports.ts'
 import { softwareAttestationVerifier } from './attestation.ts'
-import { createToken, issueAdminCert, unblockNode } from './ca-admin-ops.ts'
+import { createToken, issueAdminCert, issueForOperator, unblockNode } from './ca-admin-ops.ts'
 import { enroll } from './ca-enroll.ts'
 import { SILENT_EVENTS } from './ca-events.ts'
-import { createRotateNowNotice, createTrustBundleNotice } from './ca-notices.ts'
+import { createRotateNowNotice, createTrustBundleNotice, unexpiredNotices } from './ca-notices.ts'
 import { mapErrors } from './ca-parts.ts'
 import { crlSnapshot, revoke } from './ca-revocation.ts'
 import { renew, rotate } from './ca-succession-ops.ts'
 import { AcceptedCa, authenticateChain } from './client-chain.ts'
 import { DevicePins } from './device-pins.ts'
+import { EnrollmentError } from './errors.ts'
 import { NonceStore } from './nonce-store.ts'
 import { PolicyGate, policyFromCaConfig } from './policy.ts'
 import { DEFAULT_RENEWAL_WINDOW_MS } from './renewal.ts'
 import { TpmAttestationVerifier } from './tpm-attestation.ts'
 import type { AttestationFailureReport, ReportOutcome } from './attestation-reports.ts'
 import type { AttestationVerifier, DeviceBinding } from './attestation.ts'
+import type { OperatorIssued, OperatorIssueRequest } from './ca-admin-ops.ts'
 import type { AdminCertificate, TokenRequest } from './ca-admin-ops.ts'
 import type { EnrollRequest } from './ca-enroll.ts'
 import type { CaEventSink } from './ca-events.ts'
@@ -28,9 +33,11 @@ import type { CaParts, CrlEvent } from './ca-parts.ts'
 import type { RotateRequest } from './ca-succession-ops.ts'
 import type { EnrollmentPolicy } from './policy.ts'
 import type { MeshConfigBody } from './schemas.ts'
-import type { AttestationChallenge, CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate, RenewRequest, RevokeRequest } from './types.ts'
+import type { AttestationChallenge, CaAdminOps, ClientIdentity, CreatedToken, CrlSnapshot, EnrollmentCa, IssuedCertificate, NoticeDelivery, RenewRequest, RevokeRequest } from './types.ts'
 import type { AttestationPolicy } from '../attestation/policy.ts'
+import type { BackupResult } from '../ca/backup.ts'
 import type { CaOpenOptions } from '../ca/index.ts'
+import type { CertListing, NodeListing } from '../ca/inventory.ts'
 
 export { csrDerFromText } from './ca-parts.ts'
 
@@ -85,6 +92,8 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   readonly renewNonces = new NonceStore({ ttlMs: 5 * 60_000 })
   readonly #renewalWindowMs: number
   readonly #noticeListeners = new Set<(notice: Uint8Array) => void>()
+  #noticePublisher: ((notice: Uint8Array) => Promise<NoticeDelivery>) | undefined
+  #meshPeers: (() => string[]) | undefined
   /** `POST /v1/attestation-failures`: members' reports, and revocation when ca.json says so. */
   readonly attestationReports: AttestationFailureReports
   /** What the operation modules share (see ca-parts.ts). */
@@ -166,10 +175,19 @@ export class CaService implements EnrollmentCa, CaAdminOps {
     return () => { this.#revocationListeners.delete(listener) }
   }
 
+  /**
+   * The multiaddrs (with /p2p/) of the CA's own mesh node, read per enrollment: handed to nodes
+   * as bootstrap peers after ca.json's, so the node that pushes revocations is one they dial.
+   */
+  useMeshPeers (peers: () => string[]): void {
+    this.#meshPeers = peers
+  }
+
   meshConfig (): MeshConfigBody {
     const c = this.ca.config
+    const own = this.#meshPeers?.() ?? []
     return {
-      bootstrap_peers: [...c.bootstrap_peers],
+      bootstrap_peers: [...new Set([...c.bootstrap_peers, ...own])],
       gossip_fanout: c.gossip_fanout,
       crl_url: this.#crlUrl,
       ...(this.attestationPolicy != null ? { attestation_policy: structuredClone(this.attestationPolicy) } : {})
@@ -240,17 +258,25 @@ export class CaService implements EnrollmentCa, CaAdminOps {
     return mapErrors(async () => this.#announce(await createTrustBundleNotice(this.ca, req, now)))
   }
 
-  /** The latest notice of each kind (base64), for nodes that poll. */
-  async latestNotices (): Promise<string[]> {
-    const out: string[] = []
-    for (const kind of ['trust-bundle', 'rotate-now']) {
-      const n = await this.ca.store.latestNotice(kind)
-      if (n != null) { out.push(n.notice) }
-    }
-    return out
+  /** Every unexpired notice (base64), oldest first, for nodes that poll. */
+  async latestNotices (now: Date = new Date()): Promise<string[]> {
+    return unexpiredNotices(this.ca, now)
   }
 
-  /** Calls `listener` with every notice this service signs (the CA's mesh publisher pushes it); returns its remover. */
+  /**
+   * The CA's mesh node, which pushes each notice the operator signs and reports how that went;
+   * returns its remover. Without one, notices wait for the nodes' poll.
+   */
+  useNoticePublisher (publisher: (notice: Uint8Array) => Promise<NoticeDelivery>): () => void {
+    this.#noticePublisher = publisher
+    return () => { if (this.#noticePublisher === publisher) { this.#noticePublisher = undefined } }
+  }
+
+  async deliverNotice (notice: Uint8Array): Promise<NoticeDelivery> {
+    return this.#noticePublisher != null ? this.#noticePublisher(notice) : { via: 'poll' }
+  }
+
+  /** Calls `listener` with every notice this service signs; returns its remover. */
   onNotice (listener: (notice: Uint8Array) => void): () => void {
     this.#noticeListeners.add(listener)
     return () => { this.#noticeListeners.delete(listener) }
@@ -265,6 +291,11 @@ export class CaService implements EnrollmentCa, CaAdminOps {
 
   async createToken (req: TokenRequest, now: Date): Promise<CreatedToken> {
     return createToken(this.#parts, req, now)
+  }
+
+  /** `ca issue` through the admin socket (ca-admin-ops.ts). */
+  async issueForOperator (req: OperatorIssueRequest, now: Date): Promise<OperatorIssued> {
+    return issueForOperator(this.#parts, req, now)
   }
 
   async issueAdminCert (req: { csrPem: string, name: string, validitySeconds?: number }, now: Date): Promise<AdminCertificate> {
@@ -288,5 +319,27 @@ export class CaService implements EnrollmentCa, CaAdminOps {
   /** The TPM pinned for `nodeId`, as the attest protocol and operators see it. */
   async deviceOf (nodeId: string): Promise<DeviceBinding | undefined> {
     return this.devices.binding(nodeId)
+  }
+
+  /** `ca list-certs` (src/ca/inventory.ts): issued certificates and what became of them. */
+  async listCerts (req: { nodeId?: string }, now: Date): Promise<CertListing> {
+    return listCertificates(this.ca.store, this.ca.meshStore, { ...req, now })
+  }
+
+  /** `ca list-nodes`: every node_id with its standing. */
+  async listNodes (now: Date): Promise<NodeListing> {
+    return listNodes(this.ca.store, this.ca.meshStore, { now })
+  }
+
+  /** `ca backup` while the service holds the store (src/ca/backup.ts): a snapshot copy into `out`. */
+  async backup (req: { out: string }, now: Date): Promise<BackupResult> {
+    try {
+      return await backupCa({ dir: this.ca.dir, store: this.ca.meshStore, out: req.out, now })
+    } catch (err: any) {
+      if (err instanceof CaBackupError && err.code !== 'NOT_A_CA') { throw new EnrollmentError(err.code === 'BACKUP_TARGET_NOT_EMPTY' || err.code === 'BACKUP_TOO_LARGE' || err.code === 'UNSUPPORTED_FILE' ? err.code : 'INTERNAL', { cause: err }) }
+      // The service writes as its own user: a directory it may not create is the operator's to fix.
+      if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'ENOENT' || err.code === 'EROFS' || err.code === 'ENOSPC') { throw new EnrollmentError('BACKUP_TARGET_UNWRITABLE', { cause: err }) }
+      throw err
+    }
   }
 }

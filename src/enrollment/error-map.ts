@@ -1,6 +1,7 @@
 import { CsrRejectedError, IssuanceError } from '../ca/errors.ts'
 import { ChainValidationError } from '../pki/chain-errors.ts'
 import { NodeIdentityError } from '../pki/node-identity.ts'
+import { StoreError } from '../store/errors.ts'
 import { TokenError } from '../store/token-store.ts'
 import { EncodingError } from '../util/encoding-errors.ts'
 import { ENROLLMENT_CATALOGUE, EnrollmentError } from './errors.ts'
@@ -56,6 +57,7 @@ export function toEnrollmentError (err: unknown): EnrollmentError {
   if (err instanceof CsrRejectedError) {
     return new EnrollmentError(err.code === 'NODE_ID_MISMATCH' ? 'NODE_ID_CONFLICT' : 'INVALID_CSR', options)
   }
+  if (err instanceof StoreError && err.code === 'NOTICE_LIMIT') { return new EnrollmentError('NOTICE_LIMIT', options) }
   if (err instanceof IssuanceError) { return new EnrollmentError(ISSUANCE[err.code] ?? 'INTERNAL', options) }
   if (err instanceof ChainValidationError || err instanceof NodeIdentityError) { return new EnrollmentError('CLIENT_CERT_INVALID', options) }
   return new EnrollmentError('INTERNAL', options)

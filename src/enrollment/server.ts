@@ -64,7 +64,7 @@ export async function createEnrollmentServer (options: EnrollmentServerOptions):
   enrollRoute(app, ca, now)
   rotateRoute(app, ca, now)
   renewRoute(app, ca, now)
-  noticesRoute(app, ca)
+  noticesRoute(app, ca, now)
   crlRoute(app, ca, now)
   revokeRoute(app, ca, now)
   attestationFailuresRoute(app, ca, now)

@@ -1,5 +1,7 @@
 import type { RateLimitsConfig } from './rate-buckets.ts'
 import type { AttestationEvidence, MeshConfigBody } from './schemas.ts'
+import type { BackupResult } from '../ca/backup.ts'
+import type { CertListing, NodeListing } from '../ca/inventory.ts'
 import type { RateLimit } from '../http/rate-limit.ts'
 import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
@@ -127,7 +129,28 @@ export interface CaAdminOps {
   rotateNow?(req: { targets?: string[], ttlMs?: number }, now: Date): Promise<Uint8Array>
   /** Signs a trust bundle with the root key (CA rotation); a running service also publishes it. */
   trustBundle?(req: { rootsPem: string, casPem?: string, ttlMs?: number }, now: Date): Promise<Uint8Array>
+  /** `ca issue`: a certificate from a CSR, any profile (the service holds the key while it runs). */
+  issueForOperator?(req: { csrPem: string, profile: 'node' | 'admin' | 'server', validitySeconds?: number, nodeId?: string, dnsNames?: string[], ipAddresses?: string[] }, now: Date): Promise<{ pem: string, serialHex: string, subject: string, notAfter: number }>
+  /** Hands a signed notice to the service's mesh node, if one runs, and says what became of it. */
+  deliverNotice?(notice: Uint8Array): Promise<NoticeDelivery>
+  /** `ca list-certs`: issued certificates (all, or one node_id's) and what became of them. */
+  listCerts?(req: { nodeId?: string }, now: Date): Promise<CertListing>
+  /** `ca list-nodes`: every node_id the CA knows and its standing. */
+  listNodes?(now: Date): Promise<NodeListing>
+  /** `ca backup`: a consistent copy of the CA directory into `out` (absolute, absent or empty). */
+  backup?(req: { out: string }, now: Date): Promise<BackupResult>
 }
+
+/**
+ * What became of a notice: pushed by the CA's mesh node (`peers` authenticated peers tried,
+ * `accepted` of them took it, `gossiped` also published on the notice topic), or only stored
+ * for the nodes' poll of `GET /v1/notices` (no mesh node runs: `ca serve --no-mesh`, or no
+ * service runs at all). `refused`: the CA's own node would not accept it (its code).
+ */
+export type NoticeDelivery =
+  | { via: 'mesh', peers: number, accepted: number, gossiped: boolean }
+  | { via: 'poll' }
+  | { via: 'refused', code: string }
 
 /** Limits of one rate limiter: at most `max` requests per `windowMs`. */
 export type { RateLimit }

@@ -44,12 +44,17 @@ export function logFields (request: FastifyRequest, fields: RequestLogFields): v
 /**
  * One line per request, written when the response is done: method, route (the pattern, not the
  * raw URL, so no query string reaches the log), status, duration and the standard fields.
- * Fastify's own two lines per request are turned off in `mtls-server.ts`.
+ * Fastify's own two lines per request are turned off in `mtls-server.ts`. Level by status:
+ * info for answers, debug for refusals (4xx), error for faults (5xx).
  */
 export function installRequestLog (app: FastifyInstance): void {
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const extra = (request as unknown as Record<symbol, RequestLogFields | undefined>)[FIELDS]
-    request.log.info({
+    // A refused request (4xx) is the client's mistake or a probe: at debug, so that a scan or a
+    // misconfigured node cannot flood the operator's log; server faults (5xx) are errors.
+    const status = reply.statusCode
+    const level = status >= 500 ? 'error' : status >= 400 ? 'debug' : 'info'
+    request.log[level]({
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
       status: reply.statusCode,

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { writeFileExclusive } from '../util/atomic-file.ts'
@@ -8,13 +7,7 @@ import { decodeKeyFile, encodeKeyFile } from './key-file.ts'
 import type { KeyFileOptions } from './key-file.ts'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 
-/** The key-store label of the libp2p host key, and its file name (`<label>.key`) under a node directory's `keys/`. */
-export const HOST_KEY_LABEL = 'host'
-
-/** Where an enrolled node directory keeps its host key: `<dir>/keys/host.key`. */
-export function hostKeyPath (dir: string): string {
-  return join(dir, 'keys', `${HOST_KEY_LABEL}.key`)
-}
+export { HOST_KEY_LABEL, hostKeyPath } from './host-key-path.ts'
 
 /**
  * The libp2p host key (Ed25519) is what TLS 1.3 authenticates on every link, so libp2p must hold

@@ -2,10 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { KeyStoreError } from './errors.ts'
-import { Pkcs11KeyStore } from './pkcs11-key-store.ts'
-import { findSoftHsmModule, findTpm2Pkcs11Module } from './pkcs11-module.ts'
 import { resolvePin } from './pkcs11-pin.ts'
-import { initPkcs11Token } from './pkcs11-token-init.ts'
 import { SoftwareKeyStore } from './software-key-store.ts'
 import type { KeyAlgorithm, KeyBackend, KeyHandle, KeyStore } from './key-store.ts'
 
@@ -75,6 +72,15 @@ function storeDirOf (ref: { pkcs11_store: string }, dir: string): string {
   return isAbsolute(ref.pkcs11_store) ? ref.pkcs11_store : resolve(dir, ref.pkcs11_store)
 }
 
+/**
+ * The PKCS#11 code (graphene-pk11, node-webcrypto-p11: large to load), imported only for a
+ * pkcs11 or tpm key: a node with a software key, and the CLI commands that open it, skip it.
+ */
+async function pkcs11Code (): Promise<typeof import('./pkcs11-key-store.ts') & typeof import('./pkcs11-module.ts') & typeof import('./pkcs11-token-init.ts')> {
+  const [store, module, init] = await Promise.all([import('./pkcs11-key-store.ts'), import('./pkcs11-module.ts'), import('./pkcs11-token-init.ts')])
+  return { ...store, ...module, ...init }
+}
+
 /** Opens the backend a node.json `identity_key` names and loads the key (the node runtime calls this at start). */
 export async function openIdentityKeyStore (nodeFile: { identity_key: IdentityKeyRef }, env: IdentityKeyEnv): Promise<OpenedIdentityKey> {
   const ref = nodeFile.identity_key
@@ -88,6 +94,7 @@ export async function openIdentityKeyStore (nodeFile: { identity_key: IdentityKe
     throw new KeyStoreError('TOKEN_ERROR', `node.json names an unknown key store ${JSON.stringify((ref as { store: unknown }).store)}`)
   }
   if (ref.store === 'tpm') { configureTpm2Pkcs11(ref.tcti, storeDirOf(ref, env.dir)) }
+  const { Pkcs11KeyStore } = await pkcs11Code()
   const store = await Pkcs11KeyStore.open({
     module: ref.module,
     tokenLabel: ref.token_label,
@@ -135,6 +142,7 @@ export async function prepareIdentityKeyStore (req: IdentityKeyRequest, label: s
     ...(req.pinFile != null ? { pin_file: resolve(req.pinFile) } : {}),
     ...(req.pinEnv != null ? { pin_env: req.pinEnv } : {})
   }
+  const { Pkcs11KeyStore, findSoftHsmModule, findTpm2Pkcs11Module } = await pkcs11Code()
   let ref: IdentityKeyRef
   if (req.store === 'pkcs11') {
     const module = req.module ?? findSoftHsmModule()
@@ -156,6 +164,7 @@ async function ensureTpmToken (ref: Extract<IdentityKeyRef, { store: 'tpm' }>, e
   await mkdir(storeDir, { recursive: true, mode: 0o700 })
   configureTpm2Pkcs11(ref.tcti, storeDir)
   const pin = await resolvePin(pinSource(ref, env))
+  const { Pkcs11KeyStore, initPkcs11Token } = await pkcs11Code()
   try {
     const probe = await Pkcs11KeyStore.open({ module: ref.module, tokenLabel: ref.token_label, pin })
     await probe.close()

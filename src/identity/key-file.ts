@@ -144,3 +144,15 @@ export async function decodeKeyFile (file: Uint8Array, passphrase: string): Prom
     keys.fill(0)
   }
 }
+
+/**
+ * The scrypt cost (log2 N) a key file was written with, read from its header without the
+ * passphrase; undefined for anything that is not a version-1 key file. Lets a key made for the
+ * same owner (the CA's own mesh node) take the cost the operator chose for the CA's keys.
+ */
+export function keyFileScryptLogN (file: Uint8Array): number | undefined {
+  const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength)
+  if (buf.length < HEADER_LEN || !buf.subarray(0, 8).equals(MAGIC)) { return undefined }
+  const logN = buf[10]
+  return logN >= MIN_SCRYPT_LOG_N && logN <= MAX_SCRYPT_LOG_N ? logN : undefined
+}

@@ -2,10 +2,11 @@ import { X509Certificate } from 'node:crypto'
 import { quic } from '@chainsafe/libp2p-quic'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT } from '@libp2p/kad-dht'
 import { defaultLogger } from '@libp2p/logger'
 import { mdns } from '@libp2p/mdns'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
@@ -16,12 +17,22 @@ import { BlockList } from './block-list.ts'
 import { resolveOptions } from './config.ts'
 import { meshConnectionGater } from './connection-gater.ts'
 import { authenticatedOnlyMapper, RoutingTableGuard } from './dht-guard.ts'
+import { DhtModeController, withGuardedRegistrar } from './dht-mode.ts'
 import { MeshNodeError } from './errors.ts'
 import { prepareGossip } from './gossip-services.ts'
 import { loadHostKeyFromDataDir, loadHostKeyFromStore } from './host-key.ts'
+import { keeperHost } from './keeper-host.ts'
+import { MemberKeeper } from './member-keeper.ts'
+import { memberRendezvousKey } from './member-rendezvous.ts'
+import { libp2pMetricsOptions, registerMeshMetrics } from './mesh-metrics.ts'
 import { MeshNode } from './mesh-node.ts'
+import { withoutExpandedLoopback } from './nat-addresses.ts'
+import { natServices } from './nat-services.ts'
+import { ownCertificateValidity } from './own-validity.ts'
 import { PeerTable } from './peer-table.ts'
 import { peerVerifierFromChainVerifier } from './pki-peer-verifier.ts'
+import { directMembership, RelayAdmission } from './relay-gate.ts'
+import { memberRelayServer, relayedAddrFilter, relayListenAddrs, relayTransport } from './relay-services.ts'
 import { RevocationState } from './revocation.ts'
 import type { MeshNodeConfig, MeshNodeOptions } from './config.ts'
 import type { GossipInit } from './gossip-services.ts'
@@ -31,8 +42,12 @@ import type { AuthStreamOpener, LocalCredentials } from '../../protocols/auth/in
 import type { AttestationPolicy } from '../attestation/policy.ts'
 import type { KeyStore } from '../identity/key-store.ts'
 import type { PeerCertificateVerifier } from '../pki/peer-verifier.ts'
-import type { ComponentLogger, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Libp2p, PeerDiscovery, PrivateKey, Transport } from '@libp2p/interface'
 import type { Selectors, Validators } from '@libp2p/kad-dht'
+import type { Registry } from 'prom-client'
+
+/** The mesh's ping protocol, `/dadm-mesh/ping/1.0.0`: libp2p's ping under a name of our own, as the DHT and AutoNAT have. */
+export const MESH_PING_PREFIX = 'dadm-mesh'
 
 /** libp2p hands services its full components object; each factory takes the subset it needs. */
 type Factory<T> = (components: any) => T
@@ -90,6 +105,11 @@ export interface MeshNodeInit extends GossipInit {
    * like TCP, with TLS 1.3 + yamux, so `options.transports.tcp` must be on. @default none
    */
   extraTransports?: Array<Factory<unknown>>
+  /**
+   * Prometheus metrics: libp2p's, gossipsub's and the mesh's, all in this prom-client registry
+   * (one per node; see src/node/mesh-metrics.ts). @default none (no metrics are kept)
+   */
+  metrics?: { registry: Registry }
 }
 
 /**
@@ -108,13 +128,19 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const preauth = new PreauthLimiter(options.auth.preauth, now)
   // One seam for the auth fast paths: it wraps the transports below and counts every connection's path.
   const authStreams = authStreamOpener()
+  // Who may reserve on or relay through this node: bound to the node's sessions once it exists.
+  const relayAdmission = new RelayAdmission()
   const logger = init.logger ?? defaultLogger()
   const log = logger.forComponent('dadm-mesh:node')
   const credentials = init.credentials
   if (typeof credentials !== 'function') { checkCredentials(credentials) }
   const verifier = init.verifier ?? (init.chainVerifier != null ? peerVerifierFromChainVerifier(init.chainVerifier) : undefined)
   if (verifier == null) { throw new MeshNodeError('CONFIG_INVALID', 'a mesh node needs a verifier or a chainVerifier') }
-  const gossip = await prepareGossip(init, {
+  // Nobody is dialled while our own certificate is not valid (the gater refuses): every peer would
+  // refuse the chain and back us off, and those blocks would outlast our renewal (own-validity.ts).
+  const ownCertificateValid = ownCertificateValidity(() => typeof credentials === 'function' ? credentials() : credentials, now)
+  const metrics = init.metrics != null ? libp2pMetricsOptions(init.metrics.registry) : undefined
+  const gossip = await prepareGossip(metrics == null ? init : { ...init, gossip: { ...init.gossip, gossipsub: { ...metrics.gossipsub, ...init.gossip?.gossipsub } } }, {
     options: options.gossip,
     peers,
     revocation,
@@ -123,42 +149,88 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     now
   })
 
+  // The address filter asks for connections; it may run before createLibp2p returns.
+  const live: { libp2p?: Libp2p } = {}
   const libp2p = await createLibp2p<MeshServices>({
     privateKey,
     logger,
     start: false,
-    addresses: { listen: options.listen, ...(options.announce.length > 0 ? { announce: options.announce } : {}) },
+    addresses: {
+      listen: [...options.listen, ...relayListenAddrs(options.relay)],
+      appendAnnounce: options.announce,
+      announceFilter: (addrs) => relayedAddrFilter(withoutExpandedLoopback(addrs), (relay) => inboundRemoteAddrs(live.libp2p, relay))
+    },
     transports: [
       // The listener takes the auth stream from the muxer itself (protocols/auth/stream-opener.ts).
-      ...(options.transports.quic ? [authStreams.transport(quic())] : []),
+      ...(options.transports.quic ? [authStreams.transport(abortableDials(quic()))] : []),
       ...(options.transports.tcp ? [tcp()] : []),
-      ...(init.extraTransports ?? []) as any[]
+      ...(init.extraTransports ?? []) as any[],
+      ...(options.relay.enabled ? [relayTransport(options.relay)] : [])
     ],
-    // QUIC brings its own TLS 1.3 and streams; these serve TCP only. No Noise: TLS 1.3 is mandated.
-    connectionEncrypters: options.transports.tcp ? [tls()] : [],
-    streamMuxers: options.transports.tcp ? [authStreams.muxer(yamux())] : [],
-    connectionGater: meshConnectionGater(blockList, preauth),
+    // QUIC brings its own TLS 1.3 and streams; these serve TCP, and relayed connections (end to
+    // end between the two members, inside the circuit), also on a QUIC-only node. No Noise: TLS 1.3 is mandated.
+    connectionEncrypters: options.transports.tcp || options.relay.enabled ? [tls()] : [],
+    streamMuxers: options.transports.tcp || options.relay.enabled ? [authStreams.muxer(yamux())] : [],
+    connectionGater: { ...meshConnectionGater(blockList, preauth, ownCertificateValid), ...relayAdmission.hooks() },
+    // libp2p pings every open connection every 10 s, also one whose mesh auth has not succeeded:
+    // under libp2p's ping name a stranger's libp2p answers and records that we speak it. Under
+    // the mesh's own name, which only members serve, it answers "na" and records nothing.
+    connectionMonitor: { protocolPrefix: MESH_PING_PREFIX },
     connectionManager: {
       maxConnections: options.connectionManager.maxConnections,
       maxIncomingPendingConnections: options.connectionManager.maxIncomingPendingConnections,
       inboundConnectionThreshold: options.connectionManager.inboundConnectionThreshold,
       dialTimeout: options.connectionManager.dialTimeoutMs,
-      inboundUpgradeTimeout: options.connectionManager.inboundUpgradeTimeoutMs
+      inboundUpgradeTimeout: options.connectionManager.inboundUpgradeTimeoutMs,
+      // libp2p's reconnect queue keeps one immediate attempt; MemberKeeper does the capped, jittered rest.
+      ...(options.keepAlive.enabled ? { reconnectRetries: 0 } : {})
     },
     peerDiscovery: discovery(options),
+    ...(metrics != null ? { metrics: metrics.metrics } : {}),
     services: services(options, { ...init, verifier }, revocation, peers, blockList, now, preauth, authStreams, gossip?.factories) as any
   })
 
+  live.libp2p = libp2p
+  const keeper = options.keepAlive.enabled
+    ? new MemberKeeper({
+      host: keeperHost({ libp2p, peers, blockList, dial: async (peer, o) => node.dial(peer, o), rendezvousKey: await memberRendezvousKey(options.dht.protocol), log }),
+      // Topping up the member count is dialling what the node heard of: off with discovery dials.
+      options: { ...options.keepAlive, targetMembers: options.discovery.dialDiscovered ? options.keepAlive.targetMembers : 0 },
+      bootstrap: options.bootstrap,
+      now
+    })
+    : undefined
+  const dht = libp2p.services.dht
+  const dhtMode = dht != null
+    ? new DhtModeController({
+      dht,
+      mode: options.dht.mode,
+      own: () => libp2p.getMultiaddrs(),
+      remotes: () => libp2p.services.auth.authenticatedConnections().map(c => c.connection.remoteAddr),
+      events: libp2p,
+      log
+    })
+    : undefined
   const node: MeshNode = new MeshNode({
+    ...(keeper != null ? { keeper } : {}),
+    ...(dhtMode != null ? { dhtMode } : {}),
     libp2p,
     options,
     peers,
     blockList,
     revocation,
+    ownCertificateValid,
     routingGuard: new RoutingTableGuard(libp2p.services.dht, (p) => peers.isKnownGood(p), log),
     log,
     ...(gossip != null ? { gossip: gossip.attach(libp2p.services, (): MeshNode | undefined => node) } : {})
   })
+  relayAdmission.bind(directMembership({
+    authenticatedConnections: () => node.auth.authenticatedConnections(),
+    isBlocked: (peerId) => blockList.isBlocked(peerId),
+    isDemoted: (peerId) => node.isDemoted(peerId)
+  }))
+  node.relayAdmission = relayAdmission
+  if (init.metrics != null) { registerMeshMetrics(node, { registry: init.metrics.registry, now, ...(init.chainVerifier != null ? { chainVerifier: init.chainVerifier } : {}) }) }
   if (init.start !== false) { await node.start() }
   return node
 }
@@ -183,7 +255,7 @@ function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: Pe
     }),
     // Run by the node after auth succeeds, never on connection open (see MeshNode.onAuthenticated).
     identify: identify({ runOnConnectionOpen: false }),
-    ping: ping(),
+    ping: ping({ protocolPrefix: MESH_PING_PREFIX }),
     // After auth (it takes the auth service from the components): challenges peers, answers theirs.
     attest: meshAttest({
       identitySpki: () => (typeof init.credentials === 'function' ? init.credentials() : init.credentials).signer.spki,
@@ -200,10 +272,19 @@ function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: Pe
     // After auth and attest (membership reads both): pubsub, anomalyGossip, crlGossip, revoke.
     ...gossip
   }
+  // Reachability (always), AutoNAT v2 and DCUtR among members, UPnP: src/node/nat-services.ts.
+  Object.assign(map, natServices(options))
+  if (options.relay.enabled) {
+    // Peers learn our relayed addresses when a reservation lands. Pushed only to peers whose
+    // push protocol the peer store holds, which identify records only after auth: members.
+    map.identifyPush = identifyPush()
+    if (options.relay.server !== 'off') { map.relay = memberRelayServer(options.relay) }
+  }
   if (options.dht.enabled) {
     map.dht = (components: any) => kadDHT({
       protocol: options.dht.protocol,
-      clientMode: options.dht.clientMode,
+      // Always a boolean: kad-dht's own automatic mode stays off, DhtModeController decides.
+      clientMode: options.dht.mode === 'client',
       kBucketSize: options.dht.kBucketSize,
       peerInfoMapper: authenticatedOnlyMapper((p) => peers.isKnownGood(p), components.peerId),
       ...(init.dhtValidators != null ? { validators: init.dhtValidators } : {}),
@@ -211,7 +292,7 @@ function services (options: MeshNodeOptions, init: MeshNodeInit & { verifier: Pe
       logPrefix: 'dadm-mesh:kad',
       datastorePrefix: '/dadm-mesh/kad',
       metricsPrefix: 'dadm_mesh_kad'
-    })(components)
+    })(withGuardedRegistrar(components, () => components.auth))
   }
   return map
 }
@@ -221,6 +302,47 @@ function discovery (options: MeshNodeOptions): Array<Factory<PeerDiscovery>> {
   if (options.bootstrap.length > 0) { out.push(bootstrap({ list: options.bootstrap })) }
   if (options.mdns.enabled) { out.push(mdns({ interval: options.mdns.intervalMs })) }
   return out
+}
+
+/**
+ * A transport whose dial gives up when its signal aborts. `@chainsafe/libp2p-quic` 2.1 does not
+ * pass the signal to its handshake: a dial of an address where nothing answers runs to QUIC's
+ * idle timeout (10 s) whatever libp2p's per-address timeout (6 s) or the caller's deadline says,
+ * and every later dial of the same peer joins it and waits as long. A handshake that completes
+ * after the abort is closed by the transport's own upgrade, which sees the aborted signal.
+ */
+function abortableDials (factory: Factory<Transport>): Factory<Transport> {
+  return (components) => {
+    const transport = factory(components)
+    const dial = transport.dial.bind(transport)
+    transport.dial = async (ma, options) => {
+      const signal = options.signal
+      const dialling = dial(ma, options)
+      if (signal == null) { return dialling }
+      dialling.catch(() => {})
+      signal.throwIfAborted()
+      let onAbort: (() => void) | undefined
+      try {
+        return await Promise.race([dialling, new Promise<never>((_resolve, reject) => {
+          onAbort = () => { reject(signal.reason) }
+          signal.addEventListener('abort', onAbort, { once: true })
+        })])
+      } finally {
+        if (onAbort != null) { signal.removeEventListener('abort', onAbort) }
+      }
+    }
+    return transport
+  }
+}
+
+/** Remote addresses of the open connections `relay` dialled to us (none before libp2p exists, or for a malformed id). */
+function inboundRemoteAddrs (libp2p: Libp2p | undefined, relay: string): string[] {
+  if (libp2p == null) { return [] }
+  try {
+    return libp2p.getConnections(peerIdFromString(relay)).filter(c => c.direction === 'inbound').map(c => c.remoteAddr.toString())
+  } catch {
+    return []
+  }
 }
 
 async function hostKey (init: MeshNodeInit): Promise<PrivateKey> {

@@ -12,6 +12,8 @@ export type MeshNodeErrorCode =
   | 'NOT_STARTED'
   /** A gossip operation on a node that runs without gossip (`options.gossip.enabled` false). */
   | 'GOSSIP_DISABLED'
+  /** A listen address could not be bound (port in use, address not on this host). */
+  | 'LISTEN_FAILED'
 
 export class MeshNodeError extends MeshError<MeshNodeErrorCode> {
   static name = 'MeshNodeError'

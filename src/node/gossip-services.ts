@@ -78,6 +78,7 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
       return gossipsub(meshGossipsubOptions({
         isMember,
         ...(o.ipColocationFactorWeight != null ? { ipColocationFactorWeight: o.ipColocationFactorWeight } : {}),
+        ...(o.fanout != null ? { fanout: o.fanout } : {}),
         ...(deps.gossipsub != null ? { overrides: deps.gossipsub } : {})
       }))(components)
     },

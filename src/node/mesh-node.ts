@@ -1,20 +1,26 @@
-import { TypedEventEmitter } from '@libp2p/interface'
+import { isPeerId, TypedEventEmitter } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { AuthError } from '../../protocols/auth/index.ts'
 import { MeshNodeError } from './errors.ts'
+import { listenFailure } from './listen-error.ts'
+import { earnsBackoff } from './strike-policy.ts'
 import type { BlockList } from './block-list.ts'
 import type { MeshNodeOptions } from './config.ts'
 import type { RoutingTableGuard } from './dht-guard.ts'
+import type { DhtModeController } from './dht-mode.ts'
 import type { CrlPublication, MeshGossip } from './gossip-services.ts'
+import type { MemberKeeper } from './member-keeper.ts'
 import type { PeerTable } from './peer-table.ts'
+import type { Reachability } from './reachability.ts'
+import type { RelayAdmission } from './relay-gate.ts'
 import type { RevocationReport, RevocationState } from './revocation.ts'
 import type { AnomalyPayload, EquivocationReport, PublishedAnomaly } from '../../protocols/anomaly-gossip/index.ts'
 import type { MeshAttest, PeerAttestedEvent, PeerDemotedEvent } from '../../protocols/attest/index.ts'
 import type { AuthenticatedPeer, AuthFailure, MeshAuth, ReauthenticatedPeer, RevocationPredicate, SessionEnded } from '../../protocols/auth/index.ts'
 import type { AnomalyRecord, AnomalyStore } from '../store/anomaly-store.ts'
 import type { Identify } from '@libp2p/identify'
-import type { AbortOptions, Connection, Libp2p, Logger, PeerId, PeerInfo, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { AbortOptions, Connection, Libp2p, Logger, NewStreamOptions, PeerId, PeerInfo, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -26,6 +32,8 @@ export interface MeshServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   dht?: KadDHT
+  /** Whether members can reach us directly (AutoNAT, announce, UPnP): src/node/reachability.ts. */
+  reachability: Reachability
 }
 
 export interface RevokedPeerEvent { peerId: string, nodeId: string, serialHex: string }
@@ -58,10 +66,13 @@ export interface MeshNodeParts {
   log: Logger
   /** Anomaly and CRL gossip with the revoke push; absent when `options.gossip.enabled` is false. */
   gossip?: MeshGossip
+  /** Redial and member target; absent when `options.keepAlive.enabled` is false. */
+  keeper?: MemberKeeper
+  /** DHT server or client by reachability; absent without a DHT. */
+  dhtMode?: DhtModeController
+  /** Whether our own certificate is valid now (own-validity.ts); @default always */
+  ownCertificateValid?(): boolean
 }
-
-/** Auth failures that say nothing bad about the peer, so they earn no back-off. */
-const NO_BACKOFF = new Set(['CLOSED', 'LOCAL_CREDENTIALS'])
 
 /**
  * A running mesh member: libp2p plus the glue that makes "authenticated" mean something. Auth
@@ -79,8 +90,15 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private readonly routingGuard: RoutingTableGuard
   private readonly log: Logger
   private readonly dialing = new Set<string>()
+  private readonly ownCertificateValid: () => boolean
   /** Anomaly and CRL gossip and the revoke push; undefined when gossip is off. */
   readonly gossip?: MeshGossip
+  /** Redials bootstrap peers and recent members, keeps `keepAlive.targetMembers` authenticated. */
+  readonly keeper?: MemberKeeper
+  /** Runs the DHT as server only when reachable. */
+  readonly dhtMode?: DhtModeController
+  /** Who may reserve on or relay through this node, and its refusals (relay-status.ts reads it); set by createMeshNode. */
+  relayAdmission?: RelayAdmission
 
   constructor (parts: MeshNodeParts) {
     super()
@@ -96,6 +114,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.revocation = parts.revocation
     this.routingGuard = parts.routingGuard
     this.log = parts.log
+    this.ownCertificateValid = parts.ownCertificateValid ?? (() => true)
+    if (parts.keeper != null) { this.keeper = parts.keeper }
+    if (parts.dhtMode != null) { this.dhtMode = parts.dhtMode }
+    this.libp2p.addEventListener('peer:disconnect', (evt) => { this.keeper?.disconnected(evt.detail.toString()) })
     this.onAuthenticated = this.onAuthenticated.bind(this)
     this.onAuthFailed = this.onAuthFailed.bind(this)
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
@@ -139,12 +161,27 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     return this.libp2p.status
   }
 
+  /** Public, unconfirmed or private, with the addresses behind it; `change` events when it moves. */
+  get reachability (): Reachability {
+    return this.libp2p.services.reachability
+  }
+
   async start (): Promise<void> {
-    await this.libp2p.start()
+    // One line naming the address and the reason instead of libp2p's per-transport stack traces.
+    try {
+      await this.libp2p.start()
+    } catch (err) {
+      await Promise.resolve(this.libp2p.stop()).catch(() => {})
+      throw listenFailure(err)
+    }
     this.routingGuard.start()
+    this.dhtMode?.start()
+    this.keeper?.start()
   }
 
   async stop (): Promise<void> {
+    this.keeper?.stop()
+    this.dhtMode?.stop()
     this.routingGuard.stop()
     await this.libp2p.stop()
   }
@@ -164,7 +201,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Opens a stream of `protocol` to a peer, only over an authenticated connection. */
-  async openStream (target: PeerId | Multiaddr | string, protocol: string, options: AbortOptions = {}): Promise<Stream> {
+  async openStream (target: PeerId | Multiaddr | string, protocol: string, options: NewStreamOptions = {}): Promise<Stream> {
     const { connection } = await this.connectAuthenticated(target, options)
     return connection.newStream(protocol, options)
   }
@@ -244,6 +281,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const err = new AuthError('REVOKED', 'peer revoked')
     for (const connection of connections) { connection.abort(err) }
     this.peers.remove(revoked.peerId)
+    this.keeper?.forget(revoked.peerId)
     await this.routingGuard.remove(peerId)
     await this.libp2p.peerStore.delete(peerId).catch(() => {})
     this.log('revoked %p node_id=%s serial=%s: closed %d connections', peerId, revoked.nodeId, revoked.serialHex, connections.length)
@@ -261,6 +299,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
     this.peers.authenticated(peer)
     this.blockList.forgive(peer.peerId)
+    this.keeper?.authenticated(peer.peerId)
+    // A first link across the WAN may be the sign that this node is behind NAT.
+    this.dhtMode?.reevaluate()
     if (connection != null) {
       // Identify only now: protocols and addresses of unauthenticated peers never reach the
       // peer store, so topologies (kad-dht, gossip) only ever hear of authenticated peers.
@@ -287,7 +328,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   private onAuthFailed (evt: CustomEvent<AuthFailure>): void {
     const failure = evt.detail
-    if (!NO_BACKOFF.has(failure.code)) {
+    if (earnsBackoff(failure, this.ownCertificateValid)) {
       const entry = this.blockList.strike(failure.peerId, failure.code)
       this.log('blocking %s for %d ms after auth failure %s', failure.peerId, entry.until - entry.since, failure.code)
     }
@@ -333,6 +374,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async connect (target: PeerId | Multiaddr | string, options: AbortOptions): Promise<Connection> {
     if (this.libp2p.status !== 'started') { throw new MeshNodeError('NOT_STARTED', 'the node is not running') }
     const resolved = typeof target === 'string' ? (target.startsWith('/') ? multiaddr(target) : peerIdFromString(target)) : target
+    // libp2p's dial never reuses a limited (relayed) connection: it dials again, which through a
+    // relay means a second circuit and a second auth per call. An authenticated one is reused.
+    if (isPeerId(resolved)) {
+      const open = this.libp2p.getConnections(resolved).filter(c => c.status === 'open' && this.auth.getAuthenticated(c) != null)
+      const best = open.find(c => c.limits == null) ?? open[0]
+      if (best != null) { return best }
+    }
     return this.libp2p.dial(resolved, options)
   }
 }

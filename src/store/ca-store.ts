@@ -1,99 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import { createLock } from '../util/lock.ts'
+import { randomSerialHex, SERIAL_ATTEMPTS } from './ca-records.ts'
 import { StoreError } from './errors.ts'
 import { SYNC } from './mesh-store.ts'
+import type { AuditEntry, AuditValue, CertProfile, CrlRecord, IssuedCertRecord, NodeRevocationRecord, RevocationRecord, SupersededRecord } from './ca-records.ts'
 import type { MeshStore, Sublevel } from './mesh-store.ts'
-import type { RevocationReason } from '../pki/revocation-reasons.ts'
 
-/** What a certificate was issued as. */
-export type CertProfile = 'node' | 'admin' | 'server' | 'root' | 'intermediate'
-
-/** One issued certificate, indexed by serial (and by node_id for node certificates). */
-export interface IssuedCertRecord {
-  serialHex: string
-  profile: CertProfile
-  /** node_id for node certs, admin name for admin certs, first DNS name or IP for server certs. */
-  subject: string
-  nodeId?: string
-  peerId?: string
-  notBefore: number
-  notAfter: number
-  issuedAt: number
-  /** The certificate DER, base64. */
-  der: string
-  /** The node certificate this one took the place of, by rotation or renewal (proof of the old key). */
-  supersedes?: { serialHex: string, via: SupersessionVia }
-}
-
-/** How a node certificate was superseded by its successor. */
-export type SupersessionVia = 'rotate' | 'renew'
-
-/**
- * A node certificate that has a successor: it may mint nothing more. One per serial, written in
- * the issuance batch of the successor, so a serial is superseded at most once.
- */
-export interface SupersededRecord {
-  serialHex: string
-  /** The successor's serial. */
-  by: string
-  via: SupersessionVia
-  time: number
-}
-
-export interface RevocationRecord {
-  serialHex: string
-  reason: RevocationReason
-  time: number
-  /** What the revoked certificate was, so each CRL lists only its own issuer's certificates. */
-  profile: CertProfile
-  /** The certificate's notAfter: CRLs may drop entries once the certificate has expired. */
-  notAfter: number
-  nodeId?: string
-}
-
-export interface NodeRevocationRecord {
-  nodeId: string
-  reason: RevocationReason
-  time: number
-}
-
-export type AuditValue = string | number | boolean | null
-export interface AuditEntry {
-  seq: number
-  time: number
-  action: string
-  fields: Record<string, AuditValue>
-}
-
-/** A CRL as last built, with the revocation epoch it reflects. */
-export interface CrlRecord {
-  crlNumber: number
-  thisUpdate: number
-  nextUpdate: number
-  epoch: number
-  der: string
-}
-
-/** Serial numbers are 16 bytes: 0x10..0x7f then 15 random bytes (see `randomSerialHex`). */
-export const SERIAL_BYTES = 16
-
-/** Tries before giving up on finding an unused serial: a repeat in 2^126 space means a broken RNG. */
-const SERIAL_ATTEMPTS = 8
-
-/**
- * A random positive 128-bit serial in hex. The first byte is 0x10..0x7f so that the INTEGER is
- * positive and exactly 16 octets, and its hex has one form whoever prints it: no sign octet, no
- * leading zero nibble (`serialToHex` prints serials as numbers). About 126.8 bits of entropy, far
- * above the 64 the CA/Browser Forum asks for.
- */
-export function randomSerialHex (): string {
-  for (let i = 0; i < 64; i++) {
-    const b = randomBytes(SERIAL_BYTES)
-    b[0] &= 0x7f
-    if (b[0] >= 0x10) { return b.toString('hex') }
-  }
-  throw new StoreError('SERIAL_SPACE_EXHAUSTED', 'random source keeps returning small first bytes')
-}
+export * from './ca-records.ts'
 
 /** Width of audit keys: lexicographic order equals numeric order up to 10^16 entries. */
 const AUDIT_KEY_WIDTH = 16
@@ -101,6 +13,11 @@ const auditKey = (seq: number): string => String(seq).padStart(AUDIT_KEY_WIDTH, 
 
 /** The index key of one certificate under its node_id (node ids never contain NUL). */
 const nodeKey = (nodeId: string, serialHex: string): string => `${nodeId}\x00${serialHex}`
+
+/** Mesh notices kept in ca-meta under `notice:KIND:SEQ` (an older layout kept `notice:KIND`, also read). */
+const NOTICE_PREFIX = 'notice:'
+/** Unexpired notices the CA keeps at most: what one `GET /v1/notices` hands out. */
+export const MAX_NOTICES_KEPT = 64
 
 /**
  * The CA's persistent state over typed sublevels. Writes run one at a time (an in-process lock),
@@ -357,20 +274,37 @@ export class CaStore {
     })
   }
 
-  /** Keeps the latest notice of a kind (base64), for the enrollment service to hand to polling nodes. */
-  async saveNotice (kind: string, noticeBase64: string, time: number): Promise<void> {
+  /**
+   * Keeps a notice (base64) until it expires, for the enrollment service to hand to polling nodes:
+   * every unexpired one, since a later notice (rotate-now for one node) does not replace an
+   * earlier one (rotate-now for all). Keyed by kind and sequence; notices that expired by `time`
+   * are dropped in the same batch. Refuses (NOTICE_LIMIT) beyond `maxKept` unexpired notices, so
+   * what polling nodes fetch stays bounded.
+   */
+  async saveNotice (kind: string, noticeBase64: string, time: number, seq: number, exp: number, maxKept = MAX_NOTICES_KEPT): Promise<void> {
     await this.#locked(async () => {
+      const kept = await this.listNotices()
+      const expired = kept.filter(n => n.exp != null && n.exp <= time)
+      if (kept.length - expired.length >= maxKept) {
+        throw new StoreError('NOTICE_LIMIT', `${maxKept} unexpired notices are kept already; let some expire (or give a shorter --ttl) first`)
+      }
       await this.#store.db.batch([
-        { type: 'put', sublevel: this.#meta, key: `notice:${kind}`, value: { notice: noticeBase64, time } },
-        this.#auditOp(time, 'notice', { kind })
+        ...expired.map(n => ({ type: 'del', sublevel: this.#meta, key: n.key })),
+        { type: 'put', sublevel: this.#meta, key: `${NOTICE_PREFIX}${kind}:${String(seq).padStart(16, '0')}`, value: { notice: noticeBase64, time, exp } },
+        this.#auditOp(time, 'notice', { kind, seq })
       ] as any[], SYNC)
       this.#nextAuditSeq++
     })
   }
 
-  /** The latest notice of a kind, if any. */
-  async latestNotice (kind: string): Promise<{ notice: string, time: number } | undefined> {
-    return this.#meta.get(`notice:${kind}`)
+  /** Every notice kept, expired or not (the caller filters by `exp`), in key order: by kind, then sequence. */
+  async listNotices (): Promise<Array<{ key: string, notice: string, time: number, exp?: number }>> {
+    const out: Array<{ key: string, notice: string, time: number, exp?: number }> = []
+    // The prefix ends in ':', so the range ends just below ';'. Bounded: saveNotice caps the count.
+    for await (const [key, value] of this.#meta.iterator({ gte: NOTICE_PREFIX, lt: 'notice;', limit: 4 * MAX_NOTICES_KEPT })) {
+      out.push({ key, notice: value.notice, time: value.time, ...(typeof value.exp === 'number' ? { exp: value.exp } : {}) })
+    }
+    return out
   }
 
   /** Appends one audit entry on its own (issuance and revocation append theirs atomically). */

@@ -8,6 +8,7 @@ export type StoreErrorCode =
   | 'CRL_NUMBER_NOT_MONOTONIC'
   | 'NODE_ID_TAKEN' // a node certificate for a node_id that already has a live one (see CaStore.recordIssuedForNode)
   | 'ALREADY_SUPERSEDED'
+  | 'NOTICE_LIMIT' // as many unexpired mesh notices as the CA keeps (CaStore.saveNotice)
 
 /** Raised when a write would break a store invariant (unique serials, append-only audit). */
 export class StoreError extends MeshError<StoreErrorCode> {

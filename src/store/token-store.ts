@@ -166,6 +166,15 @@ export class TokenStore {
     return this.#tokens.keys().all()
   }
 
+  /** Tokens that can still enroll at `now` (uses left, not expired): the CA's tokens-outstanding gauge. Reads at most `limit` records. */
+  async outstanding (now: number, limit = 10_000): Promise<number> {
+    let n = 0
+    for await (const v of this.#tokens.values({ limit })) {
+      if (v.usesLeft > 0 && now < v.expiresAt) { n++ }
+    }
+    return n
+  }
+
   /** Deletes records that expired before `now`; returns how many. Bounded by `limit`. */
   async pruneExpired (now: number, limit = 10_000): Promise<number> {
     const stale: string[] = []

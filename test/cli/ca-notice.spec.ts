@@ -2,18 +2,14 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { decodeNotice, verifyNotice } from '../../protocols/rotate-now/index.ts'
-import { main } from '../../src/cli/main.ts'
 import { startAdminSocket } from '../../src/enrollment/admin-socket.ts'
 import { call, PASS, startService } from '../enrollment/harness.ts'
+import { runMain } from './run-main.ts'
+import type { CliRun } from './run-main.ts'
 import type { Service } from '../enrollment/harness.ts'
 
-interface Run { code: number, stdout: string, stderr: string }
-
-async function run (argv: string[], now: Date): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, { stdout: { write: (s: string) => { stdout += s } }, stderr: { write: (s: string) => { stderr += s } }, env: { DADM_MESH_PASSPHRASE: PASS }, now: () => now })
-  return { code, stdout, stderr }
+async function run (argv: string[], now: Date): Promise<CliRun> {
+  return runMain(argv, { DADM_MESH_PASSPHRASE: PASS }, { now: () => now })
 }
 
 /**
@@ -52,7 +48,9 @@ describe('cli: ca rotate-now and ca trust-bundle', function () {
       const out = join(svc.base, 'notice.cbor')
       const r = await run(['ca', 'rotate-now', '--dir', svc.dir, '--node-id', 'n-1', '--node-id', 'n-2', '--ttl', '1h', '--out', out], svc.clock.now())
       expect(r.code, r.stderr).to.equal(0)
-      expect(r.stdout).to.include('published to the mesh')
+      // This service runs no mesh node: the command must not claim a push that did not happen.
+      expect(r.stdout).to.include('stored, NOT pushed').and.include('--no-mesh')
+      expect(r.stdout).to.not.include('published')
       const bytes = new Uint8Array(await readFile(out))
       expect(heard.map(h => Buffer.from(h).toString('hex'))).to.deep.equal([Buffer.from(bytes).toString('hex')])
       const v = verifyNotice(svc.clock.now().getTime(), decodeNotice(bytes), trust())
@@ -83,5 +81,52 @@ describe('cli: ca rotate-now and ca trust-bundle', function () {
     } finally {
       await socket.close()
     }
+  })
+
+  it('notices-all-kept: a rotate-now for one node does not replace a pending one for all; GET /v1/notices serves both, oldest first', async () => {
+    const socket = await startAdminSocket({ dir: svc.dir, ops: svc.service, now: svc.clock.now })
+    try {
+      const all = join(svc.base, 'keep-all.cbor')
+      const one = join(svc.base, 'keep-one.cbor')
+      expect((await run(['ca', 'rotate-now', '--dir', svc.dir, '--all', '--out', all], svc.clock.now())).code).to.equal(0)
+      expect((await run(['ca', 'rotate-now', '--dir', svc.dir, '--node-id', 'only-me', '--out', one], svc.clock.now())).code).to.equal(0)
+      const served = (await call(svc, 'GET', '/v1/notices')).json.notices as string[]
+      const b64 = async (f: string): Promise<string> => (await readFile(f)).toString('base64')
+      expect(served).to.include(await b64(all))
+      expect(served).to.include(await b64(one))
+      const seqs = served.map(n => decodeNotice(new Uint8Array(Buffer.from(n, 'base64'))).notice.seq)
+      expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
+    } finally {
+      await socket.close()
+    }
+  })
+
+  it('notices-expire: an expired notice is no longer served, and the next save drops it from the store', async () => {
+    const socket = await startAdminSocket({ dir: svc.dir, ops: svc.service, now: svc.clock.now })
+    try {
+      const short = join(svc.base, 'short.cbor')
+      expect((await run(['ca', 'rotate-now', '--dir', svc.dir, '--node-id', 'brief', '--ttl', '60', '--out', short], svc.clock.now())).code).to.equal(0)
+      const b64 = (await readFile(short)).toString('base64')
+      expect((await call(svc, 'GET', '/v1/notices')).json.notices).to.include(b64)
+      svc.clock.advance(61_000)
+      expect((await call(svc, 'GET', '/v1/notices')).json.notices).to.not.include(b64)
+      expect((await run(['ca', 'rotate-now', '--dir', svc.dir, '--node-id', 'later'], svc.clock.now())).code).to.equal(0)
+      expect((await svc.ca.store.listNotices()).map(n => n.notice)).to.not.include(b64)
+    } finally {
+      await socket.close()
+    }
+  })
+
+  it('notice-limit: beyond the unexpired notices the CA keeps, rotate-now is refused NOTICE_LIMIT and nothing is stored', async () => {
+    const before = (await svc.ca.store.listNotices()).length
+    const { MAX_NOTICES_KEPT } = await import('../../src/store/ca-store.ts')
+    const t = svc.clock.now().getTime()
+    const err = await svc.ca.store.saveNotice('rotate-now', 'AA==', t, 1, t + 1000, before).then(() => undefined, (e: unknown) => e)
+    expect(err).to.have.property('code', 'NOTICE_LIMIT')
+    expect((await svc.ca.store.listNotices()).length).to.equal(before)
+    // The service answers it as the catalogue's NOTICE_LIMIT (409), not INTERNAL.
+    const { toEnrollmentError } = await import('../../src/enrollment/error-map.ts')
+    expect(toEnrollmentError(err).code).to.equal('NOTICE_LIMIT')
+    expect(MAX_NOTICES_KEPT).to.equal(64)
   })
 })

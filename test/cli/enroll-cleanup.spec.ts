@@ -3,24 +3,20 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { MeshCa } from '../../src/ca/index.ts'
-import { main } from '../../src/cli/main.ts'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/key-file.ts'
 import { isValidNodeId } from '../../src/pki/node-identity.ts'
 import { generateToken, tokenIdOf } from '../../src/store/token-store.ts'
+import { runMain } from './run-main.ts'
 import { startServe } from './serve-process.ts'
+import type { CliRun } from './run-main.ts'
 import type { ServeProcess } from './serve-process.ts'
 import type { ChildProcess } from 'node:child_process'
 
 const PASS = 'enroll cleanup cli pass'
 const ENV = { DADM_MESH_PASSPHRASE: PASS }
 
-interface Run { code: number, stdout: string, stderr: string }
-
-async function run (argv: string[]): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, { stdout: { write: (s: string) => { stdout += s } }, stderr: { write: (s: string) => { stderr += s } }, env: ENV })
-  return { code, stdout, stderr }
+async function run (argv: string[]): Promise<CliRun> {
+  return runMain(argv, ENV)
 }
 
 const exists = async (p: string): Promise<boolean> => stat(p).then(() => true, () => false)
@@ -61,7 +57,7 @@ describe('cli: node enroll leaves nothing behind when refused; ca serve logs the
     expect(r.code).to.equal(0)
     return r.stdout.trim()
   }
-  const enroll = async (dir: string, t: string, extra: string[] = []): Promise<Run> =>
+  const enroll = async (dir: string, t: string, extra: string[] = []): Promise<CliRun> =>
     run(['node', 'enroll', '--dir', dir, '--ca-url', serve?.url as string, '--ca-cert', rootFile, '--token', t, ...extra])
   const events = (): any[] => (serve?.stdout() ?? '').split('\n').filter(l => l !== '').map(l => JSON.parse(l)).filter(l => typeof l.event === 'string')
 

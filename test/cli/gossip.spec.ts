@@ -54,7 +54,7 @@ describe('cli: ca serve --mesh-dir, gossip publish, gossip list', function () {
       child.stderr?.on('data', (c: Buffer) => {
         err += c.toString()
         const listening = /listening on (https:\/\/\S+);/.exec(err)
-        const mesh = /mesh node ca-mesh \(peer \S+\) on (\S+) publishes every revocation/.exec(err)
+        const mesh = /mesh node ca-mesh \(peer \S+\) on (\S+) pushes every revocation/.exec(err)
         if (listening != null && mesh != null) { clearTimeout(timer); resolve([listening[1], mesh[1]]) }
       })
       void exited.then(code => { clearTimeout(timer); reject(new Error(`ca serve exited with ${String(code)}: ${err}`)) })

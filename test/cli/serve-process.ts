@@ -15,11 +15,18 @@ export interface ServeProcess {
 }
 
 /**
- * Starts `dadm-mesh ca serve` on 127.0.0.1 as its own process, with `env` added to ours, and
- * waits (at most 30 s) for its "listening on" line. The caller stops it by its pid.
+ * Where the CA's mesh node (on by default in `ca serve`) listens in the suites: loopback only,
+ * since tests stay off the machine's other interfaces.
  */
-export async function startServe (dir: string, env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
+export const LOOPBACK_MESH = ['--mesh-listen', '/ip4/127.0.0.1/udp/0/quic-v1', '--mesh-listen', '/ip4/127.0.0.1/tcp/0']
+
+/**
+ * Starts `dadm-mesh ca serve` on 127.0.0.1 as its own process, with `env` added to ours, and
+ * waits (at most 60 s) for its "listening on" line. The caller stops it by its pid. The CA's
+ * mesh node runs, as it does by default, on loopback; `extra` replaces those flags (e.g. ['--no-mesh']).
+ */
+export async function startServe (dir: string, env: Record<string, string>, extra: string[] = LOOPBACK_MESH): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0', ...extra], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -28,7 +35,8 @@ export async function startServe (dir: string, env: Record<string, string>): Pro
   const exited = new Promise<number | null>(resolve => { child.once('exit', code => { resolve(code) }) })
   child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`ca serve did not start in 30 s: ${err}`)) }, 30_000)
+    // Its start includes the CA's mesh node (enrolled from the CA on first use): 60 s on a loaded machine.
+    const timer = setTimeout(() => { reject(new Error(`ca serve did not start in 60 s: ${err}`)) }, 60_000)
     child.stderr?.on('data', (c: Buffer) => {
       err += c.toString()
       const m = /listening on (https:\/\/\S+);/.exec(err)

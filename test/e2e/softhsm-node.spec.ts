@@ -103,7 +103,7 @@ describe('e2e: a node with its identity key in SoftHSM2 enrolls and joins a QUIC
     expect(A.node.isAuthenticated(B.node.peerId)).to.equal(true)
   })
 
-  it('`node enroll --key-store auto` on the command line says it chose the token; a bad --key-store is a usage error', async () => {
+  it('key-store-auto-default: `node enroll` without --key-store (auto) picks the token and says so; a bad --key-store is a usage error', async () => {
     let out = ''
     let err = ''
     const io = { stdout: { write: (s: string) => { out += s } }, stderr: { write: (s: string) => { err += s } }, env: { DADM_MESH_PASSPHRASE: NODE_PASS, DADM_MESH_PKCS11_PIN: PIN } }
@@ -111,9 +111,10 @@ describe('e2e: a node with its identity key in SoftHSM2 enrolls and joins a QUIC
     await writeFile(caFile, svc.rootPem)
     const dir = join(base, 'cli-node')
     const args = ['node', 'enroll', '--dir', dir, '--ca-url', svc.url, '--ca-cert', caFile, '--token', await tokenFor('cli-hsm'), '--node-id', 'cli-hsm']
-    const code = await main([...args, '--key-store', 'auto', '--pkcs11-module', token.module, '--pkcs11-token', 'dadm-cli'], io)
+    const code = await main([...args, '--pkcs11-module', token.module, '--pkcs11-token', 'dadm-cli'], io)
     expect(code, err).to.equal(0)
-    expect(out).to.include('key store: chose pkcs11: token "dadm-cli"')
+    expect(out).to.include('key store: auto chose pkcs11: token "dadm-cli"')
+    expect(out).to.include('asking for node_id cli-hsm (from --node-id)')
     expect(out).to.include('identity key in pkcs11')
     const ref = (await readNodeFile(dir))?.identity_key
     expect(ref).to.deep.include({ store: 'pkcs11', token_label: 'dadm-cli' })

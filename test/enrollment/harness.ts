@@ -80,7 +80,8 @@ export async function startService (opts: { init?: Partial<CaInitOptions>, servi
   const tls = await issueServerTls(ca, serverNames('127.0.0.1'), clock.now())
   const servers: EnrollmentServer[] = []
   const logs: string[] = []
-  const logger = createServiceLogger({ destination: { write: (line: string) => { logs.push(line) } } as any })
+  // At debug: the suites read the causes of refused requests, which the service logs at debug.
+  const logger = createServiceLogger({ level: 'debug', destination: { write: (line: string) => { logs.push(line) } } as any })
   const start = async (config: Partial<EnrollmentServerConfig>): Promise<{ url: string, server: EnrollmentServer }> => {
     const server = await createEnrollmentServer({
       ca: service,

@@ -3,7 +3,6 @@ import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect } from 'aegir/chai'
-import { main } from '../../src/cli/main.ts'
 import { startCaMeshPublisher } from '../../src/daemon/ca-mesh-publisher.ts'
 import { enrollNode } from '../../src/daemon/enroll/enroll-node.ts'
 import { readNodeFile } from '../../src/daemon/enroll/node-files.ts'
@@ -11,12 +10,14 @@ import { startNodeRuntime } from '../../src/daemon/runtime/node-runtime.ts'
 import { startAdminSocket } from '../../src/enrollment/admin-socket.ts'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/key-file.ts'
 import { parseCrl } from '../../src/pki/crl.ts'
+import { runMain } from '../cli/run-main.ts'
 import { PASS, createTestMesh } from '../daemon/runtime/harness.ts'
 import { eventually } from '../node/fixtures.ts'
 import { call, certCount, enrollVia, nodeCsr } from './harness.ts'
 import type { CaMeshPublisher } from '../../src/daemon/ca-mesh-publisher.ts'
 import type { NodeRuntime } from '../../src/daemon/runtime/node-runtime.ts'
 import type { AdminSocket } from '../../src/enrollment/admin-socket.ts'
+import type { CliRun } from '../cli/run-main.ts'
 import type { TestMesh } from '../daemon/runtime/harness.ts'
 
 const run = promisify(execFile)
@@ -48,11 +49,8 @@ describe('enrollment: replacement tokens supersede the holder of a node_id', fun
   })
 
   /** `dadm-mesh ca token ...` in this process, through the admin socket (the CA's store is held here). */
-  async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-    let stdout = ''
-    let stderr = ''
-    const code = await main(argv, { stdout: { write: (s: string) => { stdout += s } }, stderr: { write: (s: string) => { stderr += s } }, env: { DADM_MESH_PASSPHRASE: PASS } })
-    return { code, stdout, stderr }
+  async function cli (argv: string[]): Promise<CliRun> {
+    return runMain(argv, { DADM_MESH_PASSPHRASE: PASS })
   }
 
   it('ca token --replace without --node-id is a usage error (exit 2) naming the flags; no token is stored', async () => {

@@ -1,8 +1,6 @@
-import { NODE_RUN_FLAGS, runNode } from './node-run.ts'
+import { runNode } from './node-run.ts'
 import type { MeshNodeConfig } from '../../node/config.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = `dadm-mesh bootstrap-server ${NODE_RUN_FLAGS}`
 
 /**
  * What makes a node a WAN bootstrap server: it answers DHT queries (server mode), it does not
@@ -11,9 +9,14 @@ export const usage = `dadm-mesh bootstrap-server ${NODE_RUN_FLAGS}`
  * enrolled member: unauthenticated peers get no DHT answer and no routing-table entry.
  */
 export const BOOTSTRAP_SERVER_PROFILE: MeshNodeConfig = {
-  dht: { enabled: true, clientMode: false },
+  dht: { enabled: true, mode: 'server' },
   discovery: { dialDiscovered: false },
+  // Members come to it: it redials its bootstrap peers (other servers) only, and dials nobody for a count.
+  keepAlive: { targetMembers: 0, maxMembers: 0 },
   mdns: { enabled: false },
+  // Public by role: it relays for members (server `auto` serves once its public address is
+  // announced or confirmed) and needs no relay slot of its own.
+  relay: { reservations: 0 },
   connectionManager: {
     // Ten times a member's: every node of a large site may hold a link to it at once.
     maxConnections: 3000,

@@ -1,13 +1,10 @@
 import { readFile, stat } from 'node:fs/promises'
-import { nodeApiGet, nodeApiPost } from '../../daemon/api/client.ts'
-import { MAX_API_PAYLOAD_BYTES } from '../../daemon/api/routes/bundles.ts'
-import { EXIT, parse, parseDuration, reportError, required, UsageError } from '../io.ts'
-import { nodeApiSession } from './node-api-session.ts'
+import { EXIT, parseCommand, parseDuration, reportError, required, UsageError } from '../io.ts'
+import { BUNDLE_LIST } from '../specs/bundle-list.ts'
+import { BUNDLE_SEND } from '../specs/bundle-send.ts'
+import { nodeRead } from './node-read.ts'
 import type { BundleListing } from '../../daemon/runtime/dtn-listing.ts'
 import type { CliIo } from '../io.ts'
-
-export const sendUsage = 'dadm-mesh bundle send --dir NODEDIR --to NODE_ID|broadcast --ttl S (--file F | --data STR) [--json] [--passphrase-file F]'
-export const listUsage = 'dadm-mesh bundle list --dir NODEDIR [--json] [--limit N] [--passphrase-file F]'
 
 /** The POST carries up to 16 MiB as base64 (about 22 MiB); a slow disk's sync write is in it too. */
 const SEND_TIMEOUT_MS = 60_000
@@ -18,15 +15,7 @@ const SEND_TIMEOUT_MS = 60_000
  * bundle on disk; the node delivers it directly, through relays, or when the destination appears.
  */
 export async function bundleSend (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    to: { type: 'string' },
-    ttl: { type: 'string' },
-    file: { type: 'string' },
-    data: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, BUNDLE_SEND)
   const dir = required(values.dir, '--dir')
   const to = required(values.to, '--to')
   const ttl = parseDuration(required(values.ttl, '--ttl'))
@@ -36,11 +25,15 @@ export async function bundleSend (args: string[], io: CliIo): Promise<number> {
     let payload: Buffer
     if (values.file != null) {
       // refuse before reading: a payload the API would refuse is not worth holding in memory
+      // The route module holds the limit, and its schemas: loaded only when a file is sent.
+      const { MAX_API_PAYLOAD_BYTES } = await import('../../daemon/api/routes/bundles.ts')
       if ((await stat(values.file)).size > MAX_API_PAYLOAD_BYTES) { throw new UsageError(`--file is larger than ${MAX_API_PAYLOAD_BYTES} bytes, the API's limit`) }
       payload = await readFile(values.file)
     } else {
       payload = Buffer.from(values.data as string, 'utf8')
     }
+    // Acting as the node needs its identity key, over mTLS; that half is loaded only here.
+    const { nodeApiPost, nodeApiSession } = await loadActAsNode()
     const session = await nodeApiSession(dir, io, values['passphrase-file'])
     const r = await nodeApiPost('/v1/bundles', { destination: to, ttl_sec: ttl, payload: payload.toString('base64') }, { ...session, timeoutMs: SEND_TIMEOUT_MS }) as { bundle_id: string, expires_at: string }
     io.stdout.write(values.json === true ? JSON.stringify(r, null, 2) + '\n' : `${r.bundle_id}\n`)
@@ -53,12 +46,7 @@ export async function bundleSend (args: string[], io: CliIo): Promise<number> {
 
 /** `bundle list`: what the running node holds (`GET /v1/bundles`): its inbox, what it forwards, reassemblies. */
 export async function bundleList (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    limit: { type: 'string' },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, BUNDLE_LIST)
   const dir = required(values.dir, '--dir')
   const query = new URLSearchParams()
   if (values.limit != null) {
@@ -66,9 +54,8 @@ export async function bundleList (args: string[], io: CliIo): Promise<number> {
     query.set('limit', values.limit)
   }
   try {
-    const session = await nodeApiSession(dir, io, values['passphrase-file'])
     const q = query.toString()
-    const listing = await nodeApiGet(`/v1/bundles${q === '' ? '' : `?${q}`}`, session) as BundleListing
+    const listing = await nodeRead(dir, `/v1/bundles${q === '' ? '' : `?${q}`}`, io, values['passphrase-file']) as BundleListing
     io.stdout.write(values.json === true ? JSON.stringify(listing, null, 2) + '\n' : formatListing(listing))
     return EXIT.OK
   } catch (err) {
@@ -98,4 +85,10 @@ function table (head: string[], rows: string[][]): string[] {
   const cells = [head, ...rows]
   const widths = head.map((_, i) => Math.max(...cells.map(r => r[i].length)))
   return cells.map(r => '  ' + r.map((v, i) => i === r.length - 1 ? v : v.padEnd(widths[i])).join('  '))
+}
+
+/** The mTLS client and the node's session credential: slow to load, needed only to act as the node. */
+async function loadActAsNode (): Promise<{ nodeApiPost: typeof import('../../daemon/api/client.ts').nodeApiPost, nodeApiSession: typeof import('./node-api-session.ts').nodeApiSession }> {
+  const [{ nodeApiPost }, { nodeApiSession }] = await Promise.all([import('../../daemon/api/client.ts'), import('./node-api-session.ts')])
+  return { nodeApiPost, nodeApiSession }
 }

@@ -7,11 +7,10 @@ import { generatePkcs8, softwareKeyFromPkcs8 } from '../../identity/software-key
 import { isValidNodeId } from '../../pki/node-identity.ts'
 import { writeFileExclusive } from '../../util/atomic-file.ts'
 import { derToPem } from '../../util/pem.ts'
-import { EXIT, nowOf, parse, parseDuration, reportError, required, UsageError } from '../io.ts'
+import { EXIT, nowOf, parseCommand, parseDuration, reportError, required, UsageError } from '../io.ts'
+import { CA_ADMIN_CERT } from '../specs/ca-admin-cert.ts'
 import { withAdminOps } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = `dadm-mesh ca admin-cert --dir DIR --name NAME --out-cert F --out-key F (--key-passphrase-file F | ${ADMIN_KEY_PASSPHRASE_ENV}=...) [--validity 24h] [--passphrase-file F]`
 
 /**
  * `ca admin-cert`: an operator credential for `POST /v1/revoke`. The key is generated here and
@@ -24,15 +23,7 @@ export const usage = `dadm-mesh ca admin-cert --dir DIR --name NAME --out-cert F
  * a refused command issues nothing. The certificate file holds leaf then chain.
  */
 export async function caAdminCert (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    name: { type: 'string' },
-    'out-cert': { type: 'string' },
-    'out-key': { type: 'string' },
-    validity: { type: 'string' },
-    'key-passphrase-file': { type: 'string' },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, CA_ADMIN_CERT)
   const dir = required(values.dir, '--dir')
   const name = required(values.name, '--name')
   const outCert = required(values['out-cert'], '--out-cert')
@@ -61,7 +52,9 @@ export async function caAdminCert (args: string[], io: CliIo): Promise<number> {
         ops.issueAdminCert({ csrPem, name, ...(validitySeconds != null ? { validitySeconds } : {}) }, nowOf(io)))
       await writeFileExclusive(outKey, keyPem, 0o600)
       await writeFileExclusive(outCert, issued.certificatePem + issued.chainPem, 0o644)
-      io.stdout.write(`admin certificate for ${name}: serial ${issued.serialHex}, valid until ${new Date(issued.notAfter).toISOString()}\n`)
+      io.stdout.write(values.json
+        ? JSON.stringify({ name, serial: issued.serialHex, not_after: new Date(issued.notAfter).toISOString(), cert_file: outCert, key_file: outKey }, null, 2) + '\n'
+        : `admin certificate for ${name}: serial ${issued.serialHex}, valid until ${new Date(issued.notAfter).toISOString()}\n`)
       return EXIT.OK
     } finally {
       pkcs8.fill(0)

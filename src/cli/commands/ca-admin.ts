@@ -1,8 +1,10 @@
+import { openCaStoreOnly } from '../../ca/ca-store-open.ts'
 import { AdminSocketClient } from '../../enrollment/admin-client.ts'
 import { adminSocketPath } from '../../enrollment/admin-socket.ts'
 import { CaService } from '../../enrollment/ca-service.ts'
 import { MeshError } from '../../errors.ts'
-import { requirePassphrase } from '../../identity/passphrase.ts'
+import { KeyStoreError } from '../../identity/errors.ts'
+import { requirePassphrase, resolvePassphrase } from '../../identity/passphrase.ts'
 import type { CaAdminOps } from '../../enrollment/types.ts'
 import type { CliIo } from '../io.ts'
 
@@ -31,7 +33,10 @@ export function busyError (dir: string, cause: unknown): CaBusyError {
  */
 export async function openAdminOps (dir: string, passphraseFile: string | undefined, io: CliIo): Promise<{ ops: CaAdminOps, via: 'service' | 'store', close(): Promise<void> }> {
   const client = await AdminSocketClient.connect(dir)
-  if (client != null) { return { ops: client, via: 'service', close: async () => {} } }
+  if (client != null) {
+    await refuseWrongPassphrase(client, io, passphraseFile)
+    return { ops: client, via: 'service', close: async () => {} }
+  }
   const passphrase = await requirePassphrase({ env: io.env, passphraseFile })
   let service: CaService
   try {
@@ -48,6 +53,19 @@ export async function openAdminOps (dir: string, passphraseFile: string | undefi
   return { ops: service, via: 'store', close: async () => { await service.close() } }
 }
 
+/**
+ * Through the service the command needs no passphrase (the socket's 0600 mode is the gate), but
+ * one given (--passphrase-file, DADM_MESH_PASSPHRASE) that is not the CA's is an operator error
+ * the command must not ignore: WRONG_PASSPHRASE naming where it came from, before anything is done.
+ */
+export async function refuseWrongPassphrase (client: AdminSocketClient, io: CliIo, passphraseFile: string | undefined): Promise<void> {
+  const given = await resolvePassphrase({ env: io.env, passphraseFile })
+  if (given == null) { return }
+  if (await client.checkPassphrase(given) === false) {
+    throw new KeyStoreError('WRONG_PASSPHRASE', `the passphrase from ${passphraseFile != null ? `--passphrase-file ${passphraseFile}` : 'DADM_MESH_PASSPHRASE'} is not the one the running \`ca serve\` opened this CA with; nothing was done`)
+  }
+}
+
 /** Runs `fn` with the operator operations open, closing them however `fn` ends. */
 export async function withAdminOps<T> (dir: string, passphraseFile: string | undefined, io: CliIo, fn: (ops: CaAdminOps, via: 'service' | 'store') => Promise<T>): Promise<T> {
   const { ops, via, close } = await openAdminOps(dir, passphraseFile, io)
@@ -55,5 +73,24 @@ export async function withAdminOps<T> (dir: string, passphraseFile: string | und
     return await fn(ops, via)
   } finally {
     await close()
+  }
+}
+
+/**
+ * Runs `read` on the CA store opened without its keys: the read-only commands need no passphrase.
+ * A store the running service holds is CA_BUSY (those commands ask the service first).
+ */
+export async function withCaStoreOnly<T> (dir: string, read: (opened: Awaited<ReturnType<typeof openCaStoreOnly>>) => Promise<T>): Promise<T> {
+  let opened
+  try {
+    opened = await openCaStoreOnly(dir)
+  } catch (err) {
+    if (isStoreLocked(err)) { throw busyError(dir, err) }
+    throw err
+  }
+  try {
+    return await read(opened)
+  } finally {
+    await opened.close()
   }
 }

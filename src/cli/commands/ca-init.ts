@@ -1,10 +1,9 @@
 import { MeshCa } from '../../ca/index.ts'
 import { isKeyAlgorithm } from '../../identity/key-store.ts'
 import { requirePassphrase, resolvePassphrase } from '../../identity/passphrase.ts'
-import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, nowOf, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { CA_INIT } from '../specs/ca-init.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = 'dadm-mesh ca init --dir DIR [--key-alg P-256|Ed25519] [--no-intermediate] [--key-store software|pkcs11 [--pkcs11-module M] --pkcs11-token L [--pkcs11-pin-file F]] [--passphrase-file F]'
 
 /**
  * `ca init`: creates the CA (root, issuing intermediate unless --no-intermediate, keys, ca.json,
@@ -13,16 +12,7 @@ export const usage = 'dadm-mesh ca init --dir DIR [--key-alg P-256|Ed25519] [--n
  * `--pkcs11-pin-file` (recorded in ca.json as a path) or DADM_MESH_PKCS11_PIN at every start.
  */
 export async function caInit (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    'key-alg': { type: 'string', default: 'P-256' },
-    'no-intermediate': { type: 'boolean', default: false },
-    'key-store': { type: 'string', default: 'software' },
-    'pkcs11-module': { type: 'string' },
-    'pkcs11-token': { type: 'string' },
-    'pkcs11-pin-file': { type: 'string' },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, CA_INIT)
   const dir = required(values.dir, '--dir')
   const alg = values['key-alg'] ?? 'P-256'
   if (!isKeyAlgorithm(alg)) { throw new UsageError('--key-alg must be P-256 or Ed25519') }
@@ -44,9 +34,19 @@ export async function caInit (args: string[], io: CliIo): Promise<number> {
       : await requirePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
     const ca = await MeshCa.init({ dir, passphrase, keyAlgorithm: alg, intermediate: values['no-intermediate'] !== true, now: nowOf(io), ...(pkcs11 != null ? { pkcs11 } : {}) })
     try {
-      io.stdout.write(`created CA in ${dir}${pkcs11 != null ? ` (keys in PKCS#11 token ${pkcs11.tokenLabel})` : ''}\n`)
-      io.stdout.write(`  trust anchor:   ${dir}/root.pem (root serial ${ca.rootCertificate.serialHex})\n`)
-      io.stdout.write(`  issuing chain:  ${dir}/ca-chain.pem (issuer ${ca.issuingCertificate.subject.text})\n`)
+      if (values.json) {
+        io.stdout.write(JSON.stringify({
+          dir,
+          key_store: keyStore,
+          ...(pkcs11 != null ? { pkcs11_token: pkcs11.tokenLabel } : {}),
+          root: { file: `${dir}/root.pem`, serial: ca.rootCertificate.serialHex, subject: ca.rootCertificate.subject.text },
+          issuing: { file: `${dir}/ca-chain.pem`, serial: ca.issuingCertificate.serialHex, subject: ca.issuingCertificate.subject.text }
+        }, null, 2) + '\n')
+      } else {
+        io.stdout.write(`created CA in ${dir}${pkcs11 != null ? ` (keys in PKCS#11 token ${pkcs11.tokenLabel})` : ''}\n`)
+        io.stdout.write(`  trust anchor:   ${dir}/root.pem (root serial ${ca.rootCertificate.serialHex})\n`)
+        io.stdout.write(`  issuing chain:  ${dir}/ca-chain.pem (issuer ${ca.issuingCertificate.subject.text})\n`)
+      }
     } finally {
       await ca.close()
     }

@@ -1,23 +1,12 @@
 import { isRevocationReason, REVOCATION_REASONS } from '../../ca/index.ts'
-import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, nowOf, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { CA_REVOKE } from '../specs/ca-revoke.ts'
 import { withCa } from './ca-common.ts'
 import type { CliIo } from '../io.ts'
 
-export const usage = `dadm-mesh ca revoke --dir DIR (--serial S | --node-id ID [--block-unknown]) [--reason ${Object.keys(REVOCATION_REASONS).join('|')}] [--passphrase-file F]`
-
-/** The flags of `ca revoke`, shared with the path through a running service. */
-export const REVOKE_OPTIONS = {
-  dir: { type: 'string' },
-  serial: { type: 'string' },
-  'node-id': { type: 'string' },
-  'block-unknown': { type: 'boolean', default: false },
-  reason: { type: 'string', default: 'unspecified' },
-  'passphrase-file': { type: 'string' }
-} as const
-
 /** What `ca revoke` was asked to do, checked; UsageError (exit 2) names the flag at fault. */
-export function revokeArgs (args: string[]): { dir: string, serial?: string, nodeId?: string, blockUnknown: boolean, reason: keyof typeof REVOCATION_REASONS, passphraseFile?: string } {
-  const { values } = parse(args, REVOKE_OPTIONS)
+export function revokeArgs (args: string[]): { dir: string, serial?: string, nodeId?: string, blockUnknown: boolean, reason: keyof typeof REVOCATION_REASONS, passphraseFile?: string, json: boolean } {
+  const { values } = parseCommand(args, CA_REVOKE)
   const dir = required(values.dir, '--dir')
   if ((values.serial == null) === (values['node-id'] == null)) { throw new UsageError('give exactly one of --serial and --node-id') }
   const blockUnknown = values['block-unknown'] === true
@@ -30,12 +19,17 @@ export function revokeArgs (args: string[]): { dir: string, serial?: string, nod
     ...(values['node-id'] != null ? { nodeId: values['node-id'] } : {}),
     blockUnknown,
     reason,
+    json: values.json,
     ...(values['passphrase-file'] != null ? { passphraseFile: values['passphrase-file'] } : {})
   }
 }
 
 /** The lines `ca revoke` prints, whichever path it took. */
-export function printRevoked (io: CliIo, a: { nodeId?: string, reason: string }, serials: string[]): void {
+export function printRevoked (io: CliIo, a: { nodeId?: string, reason: string, json?: boolean }, serials: string[]): void {
+  if (a.json === true) {
+    io.stdout.write(JSON.stringify({ revoked: serials, reason: a.reason, ...(a.nodeId != null ? { node_id: a.nodeId, blocked: true } : {}) }, null, 2) + '\n')
+    return
+  }
   for (const s of serials) { io.stdout.write(`revoked ${s} (${a.reason})\n`) }
   if (a.nodeId != null) {
     if (serials.length === 0) { io.stdout.write(`node_id ${a.nodeId} holds no certificate from this CA\n`) }

@@ -1,10 +1,9 @@
 import { isValidNodeId } from '../../pki/node-identity.ts'
 import { MAX_TOKEN_USES } from '../../store/token-store.ts'
-import { EXIT, nowOf, parse, parseDuration, reportError, required, UsageError } from '../io.ts'
+import { EXIT, nowOf, parseCommand, parseDuration, reportError, required, UsageError } from '../io.ts'
+import { CA_TOKEN } from '../specs/ca-token.ts'
 import { withAdminOps } from './ca-admin.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = 'dadm-mesh ca token --dir DIR [--node-id ID [--replace]] [--ttl 1h] [--uses 1] [--json] [--passphrase-file F]'
 
 /**
  * `ca token`: creates a one-time enrollment token (256 random bits) and prints it once on stdout;
@@ -13,15 +12,7 @@ export const usage = 'dadm-mesh ca token --dir DIR [--node-id ID [--replace]] [-
  * certificates (reason superseded) instead of being refused NODE_ID_TAKEN.
  */
 export async function caToken (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    'node-id': { type: 'string' },
-    ttl: { type: 'string', default: '1h' },
-    uses: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-    replace: { type: 'boolean', default: false },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, CA_TOKEN)
   const dir = required(values.dir, '--dir')
   const nodeId = values['node-id']
   if (nodeId != null && !isValidNodeId(nodeId)) { throw new UsageError('--node-id must be 1-64 characters of [A-Za-z0-9._-], not starting with "."') }

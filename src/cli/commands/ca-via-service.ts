@@ -1,15 +1,21 @@
 import { AdminSocketClient } from '../../enrollment/admin-client.ts'
-import { EXIT, nowOf, parse, reportError, required } from '../io.ts'
+import { EXIT, nowOf, parseCommand, reportError, required } from '../io.ts'
+import { CA_CRL } from '../specs/ca-crl.ts'
+import { refuseWrongPassphrase } from './ca-admin.ts'
 import { printRevoked, revokeArgs } from './ca-revoke.ts'
 import type { CliIo, Command } from '../io.ts'
 
-/** The value of `--dir` in `args` (either `--dir X` or `--dir=X`), if any. */
-function dirOf (args: string[]): string | undefined {
+/** The value of `flag` in `args` (either `FLAG X` or `FLAG=X`), if any. */
+function flagValue (args: string[], flag: string): string | undefined {
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--dir') { return args[i + 1] }
-    if (args[i].startsWith('--dir=')) { return args[i].slice(6) }
+    if (args[i] === flag) { return args[i + 1] }
+    if (args[i].startsWith(`${flag}=`)) { return args[i].slice(flag.length + 1) }
   }
   return undefined
+}
+
+function dirOf (args: string[]): string | undefined {
+  return flagValue(args, '--dir')
 }
 
 /**
@@ -20,7 +26,13 @@ export function viaRunningService (direct: Command, viaSocket: (client: AdminSoc
   return async (args, io) => {
     const dir = dirOf(args)
     const client = dir != null && dir !== '' ? await AdminSocketClient.connect(dir) : undefined
-    return client != null ? viaSocket(client, args, io) : direct(args, io)
+    if (client == null) { return direct(args, io) }
+    try {
+      await refuseWrongPassphrase(client, io, flagValue(args, '--passphrase-file'))
+    } catch (err) {
+      return reportError(io, err)
+    }
+    return viaSocket(client, args, io)
   }
 }
 
@@ -43,11 +55,7 @@ export async function revokeViaSocket (client: AdminSocketClient, args: string[]
 
 /** `ca crl` through the running service: prints the current CRL as PEM. */
 export async function crlViaSocket (client: AdminSocketClient, args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    root: { type: 'boolean', default: false },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, CA_CRL)
   required(values.dir, '--dir')
   try {
     io.stdout.write(await client.crlPem(nowOf(io), values.root === true ? 'root' : 'issuing'))

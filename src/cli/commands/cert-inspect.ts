@@ -2,12 +2,11 @@ import { parseCertificate } from '../../pki/certificate.ts'
 import { checkPublicKey } from '../../pki/key-policy.ts'
 import { nodeIdentity } from '../../pki/node-identity.ts'
 import { EKU } from '../../pki/x509-extensions.ts'
-import { EXIT, parse, reportError, UsageError } from '../io.ts'
+import { EXIT, parseCommand, reportError, UsageError } from '../io.ts'
+import { CERT_INSPECT } from '../specs/cert-inspect.ts'
 import { readPemFile } from './read-pem.ts'
 import type { Certificate } from '../../pki/certificate.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = 'dadm-mesh cert inspect CERT.pem [--json]'
 
 const EKU_NAMES = new Map<string, string>([[EKU.CLIENT_AUTH, 'clientAuth'], [EKU.SERVER_AUTH, 'serverAuth'], [EKU.ANY, 'anyExtendedKeyUsage']])
 
@@ -44,7 +43,7 @@ export function describeCertificate (cert: Certificate): Record<string, unknown>
 
 /** `cert inspect`: prints a certificate's fields for people, or as JSON with --json. */
 export async function certInspect (args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } }, true)
+  const { values, positionals } = parseCommand(args, CERT_INSPECT)
   if (positionals.length !== 1) { throw new UsageError('give exactly one CERT.pem') }
   try {
     const ders = await readPemFile(positionals[0], 'CERTIFICATE')

@@ -2,11 +2,10 @@ import { ChainValidationError } from '../../pki/chain-errors.ts'
 import { nodeIdentity } from '../../pki/node-identity.ts'
 import { verifyChain } from '../../pki/verify-chain.ts'
 import { EKU } from '../../pki/x509-extensions.ts'
-import { EXIT, nowOf, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, nowOf, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { CERT_VERIFY } from '../specs/cert-verify.ts'
 import { readPemFile } from './read-pem.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = 'dadm-mesh cert verify --ca ROOT.pem [--ca ROOT2.pem]... [--intermediate F]... [--crl F]... [--at ISO-TIME] [--profile node|admin|server] [--node-id ID] [--peer-id P] [--require-crl] CERT.pem'
 
 const PROFILE_EKU: Record<string, string[]> = {
   node: [EKU.CLIENT_AUTH, EKU.SERVER_AUTH],
@@ -19,16 +18,7 @@ const PROFILE_EKU: Record<string, string[]> = {
  * otherwise exit 1 with the bounded error code (e.g. `REVOKED`, `EXPIRED`) first on stderr.
  */
 export async function certVerify (args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ca: { type: 'string', multiple: true },
-    intermediate: { type: 'string', multiple: true },
-    crl: { type: 'string', multiple: true },
-    at: { type: 'string' },
-    profile: { type: 'string', default: 'node' },
-    'node-id': { type: 'string' },
-    'peer-id': { type: 'string' },
-    'require-crl': { type: 'boolean', default: false }
-  }, true)
+  const { values, positionals } = parseCommand(args, CERT_VERIFY)
   if (values.ca == null || values.ca.length === 0) { throw new UsageError('--ca is required') }
   if (positionals.length !== 1) { throw new UsageError('give exactly one CERT.pem') }
   const certPath = required(positionals[0], 'CERT.pem')
@@ -52,10 +42,15 @@ export async function certVerify (args: string[], io: CliIo): Promise<number> {
       ...(values['peer-id'] != null ? { expectedPeerId: values['peer-id'] } : {})
     })
     const who = values.profile === 'node' ? describeNode(path[0]) : path[0].subject.text
+    if (values.json) {
+      io.stdout.write(JSON.stringify({ valid: true, subject: path[0].subject.text, serial: path[0].serialHex, path: path.map(c => c.subject.text) }, null, 2) + '\n')
+      return EXIT.OK
+    }
     io.stdout.write(`OK: ${who}, serial ${path[0].serialHex}, ${path.length - 1} link(s) to ${path[path.length - 1].subject.text}\n`)
     return EXIT.OK
   } catch (err) {
     if (err instanceof ChainValidationError) {
+      if (values.json) { io.stdout.write(JSON.stringify({ valid: false, code: err.code, depth: err.depth ?? null, message: err.message }, null, 2) + '\n') }
       io.stderr.write(`${err.code}${err.depth != null ? ` (depth ${err.depth})` : ''}: ${err.message}\n`)
       return EXIT.FAIL
     }

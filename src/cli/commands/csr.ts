@@ -6,10 +6,9 @@ import { peerIdFromEd25519Spki } from '../../identity/peer-id.ts'
 import { loadKeyFile } from '../../identity/software-key-store.ts'
 import { isValidNodeId } from '../../pki/node-identity.ts'
 import { derToPem } from '../../util/pem.ts'
-import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { CSR } from '../specs/csr.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = 'dadm-mesh csr --key KEY --node-id ID [--peer-id P] --out CSR [--passphrase-file F]'
 
 /**
  * `csr`: writes a node CSR (PEM) signed by KEY. The PeerId is required by the CA; without
@@ -17,13 +16,7 @@ export const usage = 'dadm-mesh csr --key KEY --node-id ID [--peer-id P] --out C
  * a P-256 key needs --peer-id.
  */
 export async function csr (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    key: { type: 'string' },
-    'node-id': { type: 'string' },
-    'peer-id': { type: 'string' },
-    out: { type: 'string' },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, CSR)
   const keyPath = required(values.key, '--key')
   const nodeId = required(values['node-id'], '--node-id')
   const out = required(values.out, '--out')
@@ -39,7 +32,7 @@ export async function csr (args: string[], io: CliIo): Promise<number> {
     }
     const der = await createCsr(key, { nodeId, peerId })
     await writeFile(out, derToPem(der, 'CERTIFICATE REQUEST'), { mode: 0o644 })
-    io.stdout.write(`wrote CSR for node_id ${nodeId}, peer ${peerId} to ${out}\n`)
+    io.stdout.write(values.json ? JSON.stringify({ file: out, node_id: nodeId, peer_id: peerId }) + '\n' : `wrote CSR for node_id ${nodeId}, peer ${peerId} to ${out}\n`)
     return EXIT.OK
   } catch (err) {
     return reportError(io, err)

@@ -1,11 +1,9 @@
-import { nodeApiGet, nodeApiPost } from '../../daemon/api/client.ts'
-import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
-import { nodeApiSession } from './node-api-session.ts'
+import { EXIT, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { GOSSIP_LIST } from '../specs/gossip-list.ts'
+import { GOSSIP_PUBLISH } from '../specs/gossip-publish.ts'
+import { nodeRead } from './node-read.ts'
 import type { GossipRowBody } from '../../daemon/api/routes/gossip.ts'
 import type { CliIo } from '../io.ts'
-
-export const publishUsage = 'dadm-mesh gossip publish --dir NODEDIR --type T --value V [--ttl S] [--meta KEY=VALUE]... [--json] [--passphrase-file F]'
-export const listUsage = 'dadm-mesh gossip list --dir NODEDIR [--json] [--limit N] [--origin NODE_ID] [--type T] [--passphrase-file F]'
 
 /**
  * `gossip publish`: asks the running node of NODEDIR to sign and gossip an anomaly signature
@@ -13,15 +11,7 @@ export const listUsage = 'dadm-mesh gossip list --dir NODEDIR [--json] [--limit 
  * message_id; the node has stored it and queued it for propagation (HTTP 202).
  */
 export async function gossipPublish (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    type: { type: 'string' },
-    value: { type: 'string' },
-    ttl: { type: 'string' },
-    meta: { type: 'string', multiple: true, default: [] },
-    json: { type: 'boolean', default: false },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, GOSSIP_PUBLISH)
   const dir = required(values.dir, '--dir')
   const body = {
     type: required(values.type, '--type'),
@@ -30,6 +20,8 @@ export async function gossipPublish (args: string[], io: CliIo): Promise<number>
     ...((values.meta ?? []).length > 0 ? { meta: parseMeta(values.meta ?? []) } : {})
   }
   try {
+    // Acting as the node needs its identity key, over mTLS; that half is loaded only here.
+    const { nodeApiPost, nodeApiSession } = await loadActAsNode()
     const session = await nodeApiSession(dir, io, values['passphrase-file'])
     const r = await nodeApiPost('/v1/mesh/gossip', body, session) as { message_id: string, expiry: string, recipients: number }
     io.stdout.write(values.json === true ? JSON.stringify(r, null, 2) + '\n' : `${r.message_id}\n`)
@@ -42,14 +34,7 @@ export async function gossipPublish (args: string[], io: CliIo): Promise<number>
 
 /** `gossip list`: the anomaly signatures the running node holds (`GET /v1/mesh/gossip`). */
 export async function gossipList (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    limit: { type: 'string' },
-    origin: { type: 'string' },
-    type: { type: 'string' },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, GOSSIP_LIST)
   const dir = required(values.dir, '--dir')
   const query = new URLSearchParams()
   if (values.limit != null) {
@@ -59,9 +44,8 @@ export async function gossipList (args: string[], io: CliIo): Promise<number> {
   if (values.origin != null) { query.set('origin', values.origin) }
   if (values.type != null) { query.set('type', values.type) }
   try {
-    const session = await nodeApiSession(dir, io, values['passphrase-file'])
     const q = query.toString()
-    const rows = await nodeApiGet(`/v1/mesh/gossip${q === '' ? '' : `?${q}`}`, session) as GossipRowBody[]
+    const rows = await nodeRead(dir, `/v1/mesh/gossip${q === '' ? '' : `?${q}`}`, io, values['passphrase-file']) as GossipRowBody[]
     io.stdout.write(values.json === true ? JSON.stringify(rows, null, 2) + '\n' : formatGossip(rows))
     return EXIT.OK
   } catch (err) {
@@ -101,4 +85,10 @@ export function formatGossip (rows: GossipRowBody[]): string {
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map(row => row[i].length)))
   const lines = cells.map(row => row.map((v, i) => i === row.length - 1 ? v : v.padEnd(widths[i])).join('  '))
   return lines.join('\n') + '\n' + (rows.length === 0 ? '(no anomaly signatures)\n' : '')
+}
+
+/** The mTLS client and the node's session credential: slow to load, needed only to act as the node. */
+async function loadActAsNode (): Promise<{ nodeApiPost: typeof import('../../daemon/api/client.ts').nodeApiPost, nodeApiSession: typeof import('./node-api-session.ts').nodeApiSession }> {
+  const [{ nodeApiPost }, { nodeApiSession }] = await Promise.all([import('../../daemon/api/client.ts'), import('./node-api-session.ts')])
+  return { nodeApiPost, nodeApiSession }
 }

@@ -1,6 +1,7 @@
 import { NodeRuntimeError } from '../../daemon/runtime/errors.ts'
-import { openNodeCredentials } from '../../daemon/runtime/node-dir.ts'
+import { openNodeCredentials } from '../../daemon/runtime/node-credentials.ts'
 import { requireRunningNode } from '../../daemon/runtime/run-file.ts'
+import { refuseIfRevoked } from '../../daemon/runtime/self-revocation.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
 import { issueSessionCredential } from '../../pki/session-cert.ts'
 import { nowOf } from '../io.ts'
@@ -16,6 +17,8 @@ const CLIENT_SESSION_MS = 5 * 60_000
  * node of NODEDIR. What `node peers` does, for the commands that came after it.
  */
 export async function nodeApiSession (dir: string, io: CliIo, passphraseFile: string | undefined): Promise<NodeApiClientOptions> {
+  // A revoked node's own API refuses its certificate: say why before trying.
+  await refuseIfRevoked(dir)
   const run = await requireRunningNode(dir)
   if (run.api_url == null) { throw new NodeRuntimeError('NOT_RUNNING', `the node in ${dir} runs without its admin API (--no-api)`) }
   const passphrase = await requirePassphrase({ env: io.env, passphraseFile })

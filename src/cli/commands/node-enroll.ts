@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { enrollNode, NodeEnrollError } from '../../daemon/enroll/enroll-node.ts'
 import { isKeyStoreKind } from '../../identity/choose-key-store.ts'
 import { isKeyAlgorithm } from '../../identity/key-store.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
-import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { NODE_ENROLL } from '../specs/node-enroll.ts'
 import type { CliIo } from '../io.ts'
-
-export const usage = 'dadm-mesh node enroll --dir NODEDIR --ca-url URL --ca-cert ROOT.pem (--token T | --token-file F) [--node-id ID] [--key-algorithm P-256|Ed25519] [--key-store software|pkcs11|tpm|auto] [--pkcs11-module M] [--pkcs11-token L] [--pkcs11-pin-file F] [--tpm-tcti T] [--passphrase-file F]'
 
 /** Largest file read for --ca-cert and --token-file. */
 const MAX_INPUT_BYTES = 256 * 1024
@@ -25,22 +25,9 @@ async function readSmall (path: string, what: string): Promise<string> {
  * `--pkcs11-pin-file` or DADM_MESH_PKCS11_PIN, never from the command line.
  */
 export async function nodeEnroll (args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    'ca-url': { type: 'string' },
-    'ca-cert': { type: 'string' },
-    token: { type: 'string' },
-    'token-file': { type: 'string' },
-    'node-id': { type: 'string' },
-    'key-algorithm': { type: 'string', default: 'P-256' },
-    'key-store': { type: 'string', default: 'software' },
-    'pkcs11-module': { type: 'string' },
-    'pkcs11-token': { type: 'string' },
-    'pkcs11-pin-file': { type: 'string' },
-    'tpm-tcti': { type: 'string' },
-    'passphrase-file': { type: 'string' }
-  })
-  const keyStore = values['key-store'] ?? 'software'
+  const { values } = parseCommand(args, NODE_ENROLL)
+  // Hardware where the device has it (seed §1): auto unless the operator names a store.
+  const keyStore = values['key-store'] ?? 'auto'
   if (!isKeyStoreKind(keyStore)) { throw new UsageError('--key-store must be software, pkcs11, tpm or auto') }
   const dir = required(values.dir, '--dir')
   const caUrl = required(values['ca-url'], '--ca-url')
@@ -60,6 +47,9 @@ export async function nodeEnroll (args: string[], io: CliIo): Promise<number> {
     const caCertPem = await readSmall(caCert, '--ca-cert')
     const token = values.token ?? (await readSmall(values['token-file'] as string, '--token-file')).trim()
     const tcti = values['tpm-tcti']
+    // Said before the request, so an operator sees what was asked even when the CA refuses it.
+    const askedId = values['node-id'] ?? hostname()
+    if (values.json !== true) { io.stdout.write(`asking for node_id ${askedId} (${values['node-id'] != null ? 'from --node-id' : 'this machine\'s hostname, the default; --node-id sets another'})\n`) }
     const { node, keyStore: chosen } = await enrollNode({
       dir,
       caUrl,
@@ -79,7 +69,11 @@ export async function nodeEnroll (args: string[], io: CliIo): Promise<number> {
       ...(values['node-id'] != null ? { nodeId: values['node-id'] } : {}),
       ...(io.now != null ? { now: io.now } : {})
     })
-    if (keyStore === 'auto') { io.stdout.write(`key store: chose ${chosen.reason}\n`) }
+    if (values.json) {
+      io.stdout.write(JSON.stringify({ node_id: node.node_id, peer_id: node.peer_id, serial: node.serial, not_after: node.not_after, key_store: node.identity_key.store, key_store_reason: chosen.reason, attestation_tcti: node.attestation?.tcti ?? null }, null, 2) + '\n')
+      return EXIT.OK
+    }
+    io.stdout.write(keyStore === 'auto' ? `key store: auto chose ${chosen.reason} (--key-store names one)\n` : `key store: ${chosen.reason} (from --key-store)\n`)
     io.stdout.write(`identity key in ${node.identity_key.store}${node.attestation != null ? `, attested with the TPM at ${node.attestation.tcti}` : ''}\n`)
     io.stdout.write(`enrolled ${node.node_id} (peer ${node.peer_id}), certificate ${node.serial} valid until ${node.not_after}\n`)
     return EXIT.OK

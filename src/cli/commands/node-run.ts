@@ -1,18 +1,21 @@
 import { pino } from 'pino'
 import { readBootstrapFile } from '../../daemon/runtime/bootstrap-list.ts'
+import { NodeRuntimeError } from '../../daemon/runtime/errors.ts'
 import { startNodeRuntime } from '../../daemon/runtime/node-runtime.ts'
+import { ON_REVOKED_VALUES } from '../../daemon/runtime/self-revocation.ts'
 import { MAX_TTL_SEC } from '../../dtn/constants.ts'
 import { REDACT_PATHS } from '../../http/request-log.ts'
 import { requirePassphrase } from '../../identity/passphrase.ts'
-import { EXIT, parse, reportError, required, UsageError } from '../io.ts'
+import { EXIT, parseCommand, reportError, required, UsageError } from '../io.ts'
+import { logDestination, logOptions } from '../log-options.ts'
+import { checkMultiaddrs } from '../multiaddr-flags.ts'
+import { NODE_RUN_OPTIONS } from '../specs/node-run.ts'
 import { parseListen } from './ca-serve.ts'
 import type { RuntimeDtnOptions } from '../../daemon/runtime/dtn.ts'
 import type { NodeRuntime } from '../../daemon/runtime/node-runtime.ts'
+import type { OnRevoked } from '../../daemon/runtime/self-revocation.ts'
 import type { MeshNodeConfig } from '../../node/config.ts'
 import type { CliIo } from '../io.ts'
-
-/** The flags `node start` and `bootstrap-server` share. */
-export const NODE_RUN_FLAGS = '--dir NODEDIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--bootstrap-file F] [--api HOST:PORT | --no-api] [--no-quic] [--no-tcp] [--no-mdns] [--crl-interval 60s] [--relay] [--relay-peer NODE_ID]... [--bundle-quota BYTES] [--bundle-max-lifetime 7d] [--carry missing|always|off] [--log-level info] [--passphrase-file F]'
 
 /** Parses "500ms", "2s", "1m", "60" (seconds) into ms. */
 export function parseMs (s: string, flag: string): number {
@@ -28,50 +31,70 @@ export function parseMs (s: string, flag: string): number {
  * under what the flags set.
  */
 export async function runNode (name: string, args: string[], io: CliIo, profile: MeshNodeConfig): Promise<number> {
-  const { values } = parse(args, {
-    dir: { type: 'string' },
-    listen: { type: 'string', multiple: true, default: [] },
-    bootstrap: { type: 'string', multiple: true, default: [] },
-    'bootstrap-file': { type: 'string' },
-    api: { type: 'string' },
-    'no-api': { type: 'boolean', default: false },
-    'no-quic': { type: 'boolean', default: false },
-    'no-tcp': { type: 'boolean', default: false },
-    'no-mdns': { type: 'boolean', default: false },
-    'crl-interval': { type: 'string' },
-    relay: { type: 'boolean', default: false },
-    'relay-peer': { type: 'string', multiple: true, default: [] },
-    'bundle-quota': { type: 'string' },
-    'bundle-max-lifetime': { type: 'string' },
-    carry: { type: 'string' },
-    'log-level': { type: 'string', default: 'info' },
-    'passphrase-file': { type: 'string' }
-  })
+  const { values } = parseCommand(args, { options: NODE_RUN_OPTIONS })
   const dir = required(values.dir, '--dir')
+  // Every flag is checked before anything opens: a bad value exits 2 naming its flag.
+  const logging = logOptions(values)
+  checkMultiaddrs('--listen', values.listen)
+  const announce = announceFlag(values.announce)
+  const dhtMode = dhtModeFlag(values['dht-mode'])
+  const circuitRelay = circuitRelayFlags(values['circuit-relay'], values['circuit-relay-slots'])
+  const upnpGateways = upnpGatewayFlag(values['upnp-gateway'] ?? [])
+  if (values['no-upnp'] && upnpGateways.length > 0) { throw new UsageError('give --upnp-gateway or --no-upnp, not both') }
+  checkMultiaddrs('--bootstrap', values.bootstrap, { peerId: true })
   if (values['no-quic'] && values['no-tcp']) { throw new UsageError('--no-quic and --no-tcp leave no transport') }
   if (values['no-api'] && values.api != null) { throw new UsageError('give --api or --no-api, not both') }
-  const api = values['no-api'] ? false : parseListen(values.api ?? '127.0.0.1:0')
+  const api = values['no-api'] ? false : parseListen(values.api ?? '127.0.0.1:0', '--api')
   const crlIntervalMs = values['crl-interval'] != null ? parseMs(values['crl-interval'], '--crl-interval') : undefined
   const dtn = dtnFlags(values)
-  const log = pino({ level: values['log-level'] ?? 'info', base: { svc: `dadm-mesh-${name}` }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, io.stdout as any)
+  const noticePollMs = values['notice-interval'] != null ? parseMs(values['notice-interval'], '--notice-interval') : undefined
+  if (values['on-revoked'] != null && !ON_REVOKED_VALUES.includes(values['on-revoked'] as OnRevoked)) { throw new UsageError('--on-revoked must be exit or isolate') }
+  const onRevokedFlag = values['on-revoked'] as OnRevoked | undefined
+  const metrics = metricsFlags(values.metrics, values['ready-min-peers'], name === 'bootstrap-server' ? 0 : undefined)
+  const fromFile = values['bootstrap-file'] != null ? await bootstrapFileFlag(values['bootstrap-file']) : []
+  const log = pino({ level: logging.level, base: { svc: `dadm-mesh-${name}` }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, await logDestination(logging.format, io.stdout) as any)
 
   let runtime: NodeRuntime
+  // Resolved by a CRL that revokes this node while it runs (with --on-revoked exit).
+  let revoked: () => void = () => {}
+  const revokedNow = new Promise<'revoked'>(resolve => { revoked = () => { resolve('revoked') } })
   try {
     const passphrase = await requirePassphrase({ env: io.env, passphraseFile: values['passphrase-file'] })
-    const fromFile = values['bootstrap-file'] != null ? await readBootstrapFile(values['bootstrap-file']) : []
     const options: MeshNodeConfig = {
       ...profile,
       transports: { quic: !values['no-quic'], tcp: !values['no-tcp'] },
       bootstrap: [...fromFile, ...(values.bootstrap ?? [])],
       ...((values.listen ?? []).length > 0 ? { listen: values.listen } : {}),
-      ...(values['no-mdns'] ? { mdns: { ...profile.mdns, enabled: false } } : {})
+      ...(announce.length > 0 ? { announce } : {}),
+      ...(dhtMode != null ? { dht: { ...profile.dht, mode: dhtMode } } : {}),
+      ...(values['no-mdns'] ? { mdns: { ...profile.mdns, enabled: false } } : {}),
+      ...(circuitRelay != null ? { relay: { ...profile.relay, ...circuitRelay } } : {}),
+      // A named gateway turns UPnP on (a bootstrap server too); --no-upnp turns it off.
+      ...(values['no-upnp'] ? { upnp: { ...profile.upnp, enabled: false } } : {}),
+      ...(upnpGateways.length > 0 ? { upnp: { ...profile.upnp, enabled: true, gateways: upnpGateways } } : {})
     }
-    runtime = await startNodeRuntime({ dir, passphrase, options, api, log, dtn, ...(crlIntervalMs != null ? { crl: { intervalMs: crlIntervalMs } } : {}) })
+    runtime = await startNodeRuntime({
+      dir,
+      passphrase,
+      options,
+      api,
+      log,
+      dtn,
+      ...(crlIntervalMs != null ? { crl: { intervalMs: crlIntervalMs } } : {}),
+      ...(noticePollMs != null ? { lifecycle: { noticePollMs } } : {}),
+      ...(onRevokedFlag != null ? { onRevoked: onRevokedFlag } : {}),
+      ...(metrics != null ? { metrics } : {}),
+      onSelfRevoked: () => { revoked() }
+    })
   } catch (err) {
-    return reportError(io, err)
+    const code = reportError(io, err)
+    return (err as { code?: unknown }).code === 'NODE_REVOKED' ? EXIT.REVOKED : code
   }
-  const addrs = runtime.node.getMultiaddrs().map(String).join(' ')
-  io.stderr.write(`dadm-mesh ${name}: node ${runtime.dir.nodeId} (peer ${runtime.dir.peerId}) listening on ${addrs}; api ${runtime.apiUrl ?? 'off'}\n`)
+  const addrs = runtime.node.getMultiaddrs().map(String)
+  io.stderr.write(values.json
+    ? JSON.stringify({ event: 'listening', command: name, node_id: runtime.dir.nodeId, peer_id: runtime.dir.peerId, addrs, api_url: runtime.apiUrl ?? null, metrics_url: runtime.metricsUrl ?? null }) + '\n'
+    : `dadm-mesh ${name}: node ${runtime.dir.nodeId} (peer ${runtime.dir.peerId}) listening on ${addrs.join(' ')}; api ${runtime.apiUrl ?? 'off'}; metrics ${runtime.metricsUrl ?? 'off'}\n`)
+  const stopOnRevoked = runtime.selfRevocation.onRevoked === 'exit'
   const signal = await new Promise<string>(resolve => {
     const onTerm = (): void => { done('SIGTERM') }
     const onInt = (): void => { done('SIGINT') }
@@ -82,11 +105,76 @@ export async function runNode (name: string, args: string[], io: CliIo, profile:
     }
     process.on('SIGTERM', onTerm)
     process.on('SIGINT', onInt)
+    if (stopOnRevoked) { void revokedNow.then(done) }
   })
+  if (signal === 'revoked') {
+    const r = runtime.selfRevocation.revoked
+    io.stderr.write(`error: NODE_REVOKED: the certificate ${r?.revoked_serial ?? '?'} of ${runtime.dir.nodeId} is revoked (${r?.reason ?? '?'}, CRL ${r?.crl_number ?? '?'}); stopping. Enroll again with a new token (dadm-mesh node enroll).\n`)
+    await runtime.stop()
+    return EXIT.REVOKED
+  }
   io.stderr.write(`dadm-mesh ${name}: ${signal}, stopping\n`)
   await runtime.stop()
   io.stderr.write(`dadm-mesh ${name}: stopped\n`)
   return EXIT.OK
+}
+
+/** `--upnp-gateway`: http:// URLs of UPnP IGD descriptors, at most 8 (each is fetched at start). */
+function upnpGatewayFlag (values: string[]): string[] {
+  if (values.length > 8) { throw new UsageError('--upnp-gateway is given more than 8 times') }
+  for (const v of values) {
+    if (!URL.canParse(v) || new URL(v).protocol !== 'http:') { throw new UsageError(`--upnp-gateway ${JSON.stringify(v)} must be an http:// URL of the router's UPnP descriptor`) }
+  }
+  return values
+}
+
+/** `--announce`: multiaddrs without /p2p/<PeerId> (the node adds its own), at most 32. */
+function announceFlag (values: string[]): string[] {
+  if (values.length > 32) { throw new UsageError('--announce is given more than 32 times') }
+  checkMultiaddrs('--announce', values)
+  for (const v of values) {
+    if (/\/p2p\/[^/]+$/.test(v)) { throw new UsageError(`--announce ${JSON.stringify(v)} ends in /p2p/<PeerId>: give the address alone, the node adds its own`) }
+  }
+  return values
+}
+
+/** `--circuit-relay MODE` and `--circuit-relay-slots N`: the relay server mode and the reservations kept. */
+function circuitRelayFlags (mode: string | undefined, slots: string | undefined): { server?: 'auto' | 'on' | 'off', reservations?: number } | undefined {
+  if (mode == null && slots == null) { return undefined }
+  if (mode != null && mode !== 'auto' && mode !== 'on' && mode !== 'off') { throw new UsageError('--circuit-relay must be auto, on or off') }
+  if (slots != null && !/^\d{1,2}$/.test(slots)) { throw new UsageError('--circuit-relay-slots must be a whole number from 0 to 99') }
+  return { ...(mode != null ? { server: mode } : {}), ...(slots != null ? { reservations: Number(slots) } : {}) }
+}
+
+function dhtModeFlag (value: string | undefined): 'auto' | 'server' | 'client' | undefined {
+  if (value == null) { return undefined }
+  if (value !== 'auto' && value !== 'server' && value !== 'client') { throw new UsageError('--dht-mode must be auto, server or client') }
+  return value
+}
+
+/** Reads `--bootstrap-file`; a file that cannot be read or holds a bad line is a usage error naming the flag and the file. */
+async function bootstrapFileFlag (path: string): Promise<string[]> {
+  try {
+    return await readBootstrapFile(path)
+  } catch (err) {
+    if (err instanceof NodeRuntimeError) { throw new UsageError(`--bootstrap-file: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}`) }
+    throw err
+  }
+}
+
+/**
+ * `--metrics HOST:PORT` turns metrics and health on; `--ready-min-peers N` sets how many
+ * authenticated members `/readyz` needs (a bootstrap server's default is 0: the first one of a
+ * mesh has nobody yet, and an orchestrator starting bootstrap servers in order waits on it).
+ */
+function metricsFlags (listen: string | undefined, minPeers: string | undefined, roleDefault: number | undefined): { listen: { host: string, port: number }, readiness?: { minMembers: number } } | undefined {
+  if (listen == null) {
+    if (minPeers != null) { throw new UsageError('--ready-min-peers needs --metrics (it sets what /readyz there requires)') }
+    return undefined
+  }
+  if (minPeers != null && (!/^\d{1,4}$/.test(minPeers))) { throw new UsageError('--ready-min-peers must be a whole number from 0 to 9999') }
+  const minMembers = minPeers != null ? Number(minPeers) : roleDefault
+  return { listen: parseListen(listen, '--metrics'), ...(minMembers != null ? { readiness: { minMembers } } : {}) }
 }
 
 /**

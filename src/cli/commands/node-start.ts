@@ -1,7 +1,13 @@
-import { NODE_RUN_FLAGS, runNode } from './node-run.ts'
+import { runNode } from './node-run.ts'
+import type { MeshNodeConfig } from '../../node/config.ts'
 import type { CliIo } from '../io.ts'
 
-export const usage = `dadm-mesh node start ${NODE_RUN_FLAGS}`
+/**
+ * What `node start` adds to the library defaults: UPnP port mapping on, since a member is most
+ * often behind a site router, and a router that answers UPnP makes it directly reachable
+ * (`--no-upnp` turns it off). A bootstrap server has a public address and leaves it off.
+ */
+export const NODE_START_PROFILE: MeshNodeConfig = { upnp: { enabled: true } }
 
 /**
  * `node start`: runs the enrolled node in NODEDIR (QUIC, TCP+TLS fallback, mesh auth, DHT,
@@ -9,5 +15,5 @@ export const usage = `dadm-mesh node start ${NODE_RUN_FLAGS}`
  * `node peers` and later commands find it.
  */
 export async function nodeStart (args: string[], io: CliIo): Promise<number> {
-  return runNode('node', args, io, {})
+  return runNode('node', args, io, NODE_START_PROFILE)
 }

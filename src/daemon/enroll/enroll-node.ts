@@ -19,6 +19,7 @@ import { httpsRequestPinned } from './https-json.ts'
 import { enrollmentEvidence } from './node-attest.ts'
 import { NodeEnrollError } from './node-enroll-error.ts'
 import { HOST_KEY_LABEL, IDENTITY_KEY_LABEL, nodePaths, readNodeFile, writeFileAtomic } from './node-files.ts'
+import { enrollTransportError } from './tls-failure.ts'
 import type { NodeFile } from './node-files.ts'
 import type { IssuedResponseBody } from '../../enrollment/schemas.ts'
 import type { KeyStoreChoice, KeyStoreKind, KeyStoreOptions } from '../../identity/choose-key-store.ts'
@@ -210,7 +211,7 @@ async function postEnroll (opts: EnrollNodeOptions, request: { token: string, cs
       ...(opts.timeoutMs != null ? { timeoutMs: opts.timeoutMs } : {})
     })
   } catch (err) {
-    throw new NodeEnrollError('UNREACHABLE', `cannot reach ${url} with the pinned CA: ${(err as Error).message}`, { cause: err })
+    throw enrollTransportError(err, url)
   }
   const body = parseJson(reply.body)
   if (reply.status !== 200) {

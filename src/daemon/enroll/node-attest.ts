@@ -2,6 +2,7 @@ import { evidenceToJson, MAX_NONCE_BYTES, MIN_NONCE_BYTES } from '../../attestat
 import { isEnrollmentErrorCode } from '../../enrollment/errors.ts'
 import { httpsRequestPinned } from './https-json.ts'
 import { NodeEnrollError } from './node-enroll-error.ts'
+import { enrollTransportError } from './tls-failure.ts'
 import type { PcrBank } from '../../attestation/tpm-reader.ts'
 import type { Tpm } from '../../attestation/tpm.ts'
 
@@ -21,7 +22,7 @@ export async function fetchEnrollChallenge (caUrl: string, caCertPem: string, ti
   try {
     reply = await httpsRequestPinned('GET', url, undefined, { caPem: caCertPem, maxBytes: 64 * 1024, ...(timeoutMs != null ? { timeoutMs } : {}) })
   } catch (err) {
-    throw new NodeEnrollError('UNREACHABLE', `cannot reach ${url} with the pinned CA: ${(err as Error).message}`, { cause: err })
+    throw enrollTransportError(err, url)
   }
   let body: any
   try { body = JSON.parse(reply.body.toString('utf8')) } catch {}

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HOST_KEY_LABEL, hostKeyPath } from '../../identity/host-key.ts'
+import { HOST_KEY_LABEL, hostKeyPath } from '../../identity/host-key-path.ts'
 import type { MeshConfigBody } from '../../enrollment/schemas.ts'
 import type { IdentityKeyRef } from '../../identity/identity-key-store.ts'
 
@@ -62,6 +62,34 @@ export interface NodeFile {
   retired_identity_keys?: Array<{ label: string, serial: string, not_after: string }>
   trust_sequence?: number
   rotated_at?: string
+  /** What the node does once a CRL revokes it: 'exit' (exit code 3) or 'isolate'. `--on-revoked` overrides it. @default 'exit' */
+  on_revoked?: 'exit' | 'isolate'
+  /**
+   * Listen multiaddrs. The first `node start` without `--listen` records the ports it bound here,
+   * so restarts keep the node's addresses (src/daemon/runtime/listen-ports.ts). `--listen` overrides.
+   */
+  listen?: string[]
+  /** Multiaddrs advertised besides the listen addresses, counted as verified (a public IP, a port forward). `--announce` overrides. */
+  announce?: string[]
+  /** DHT server/client: auto (server only when reachable), server, client. `--dht-mode` overrides. @default auto */
+  dht_mode?: 'auto' | 'server' | 'client'
+  /** Circuit relay v2 among members; the flags override it (src/daemon/runtime/relay-config.ts reads and checks it). */
+  relay?: NodeRelayConfig
+}
+
+/** node.json's `relay` block, snake_case; src/node/relay-options.ts has the defaults and the reasons. */
+export interface NodeRelayConfig {
+  enabled?: boolean
+  server?: 'auto' | 'on' | 'off'
+  reservations?: number
+  max_reservations?: number
+  reservation_ttl_ms?: number
+  duration_limit_ms?: number
+  data_limit_bytes?: number
+  max_circuits_per_peer?: number
+  max_circuits_to_peer?: number
+  hop_timeout_ms?: number
+  reservation_timeout_ms?: number
 }
 
 /** Largest node.json read. */

@@ -55,21 +55,26 @@ export async function postRenew (ca: CaEndpoint, req: { chain: Uint8Array[], csr
   return call(ca, 'POST', '/v1/renew', body) as Promise<IssuedResponseBody>
 }
 
-/** `GET /v1/notices`: the CA's latest notices, to be verified like pushed ones. */
+/** Most notices read from one answer: as many as the CA keeps unexpired (CaStore MAX_NOTICES_KEPT). */
+const MAX_NOTICES = 64
+/** Largest notices answer: MAX_NOTICES notices of a few KiB each, base64. */
+const MAX_NOTICES_ANSWER_BYTES = 2 * 1024 * 1024
+
+/** `GET /v1/notices`: every unexpired notice the CA holds, to be verified like pushed ones. */
 export async function fetchNotices (ca: CaEndpoint): Promise<Uint8Array[]> {
-  const body = await call(ca, 'GET', '/v1/notices') as { notices?: unknown }
+  const body = await call(ca, 'GET', '/v1/notices', undefined, {}, MAX_NOTICES_ANSWER_BYTES) as { notices?: unknown }
   if (!Array.isArray(body?.notices)) { throw new LifecycleError('BAD_RESPONSE', 'the notices answer holds no list') }
-  return body.notices.slice(0, 8).filter((n): n is string => typeof n === 'string').map(n => new Uint8Array(Buffer.from(n, 'base64')))
+  return body.notices.slice(0, MAX_NOTICES).filter((n): n is string => typeof n === 'string').map(n => new Uint8Array(Buffer.from(n, 'base64')))
 }
 
-async function call (ca: CaEndpoint, method: 'GET' | 'POST', path: string, body?: unknown, tls: { clientCertPem?: string, clientKeyPem?: string } = {}): Promise<unknown> {
+async function call (ca: CaEndpoint, method: 'GET' | 'POST', path: string, body?: unknown, tls: { clientCertPem?: string, clientKeyPem?: string } = {}, maxBytes = MAX_ANSWER_BYTES): Promise<unknown> {
   if (ca.url === '') { throw new LifecycleError('NO_CA_URL', 'node.json names no CA URL') }
   const url = new URL(path, ca.url).toString()
   let reply
   try {
     reply = await httpsRequestPinned(method, url, body != null ? Buffer.from(JSON.stringify(body)) : undefined, {
       caPem: ca.caPem,
-      maxBytes: MAX_ANSWER_BYTES,
+      maxBytes,
       ...(ca.timeoutMs != null ? { timeoutMs: ca.timeoutMs } : {}),
       ...tls
     })

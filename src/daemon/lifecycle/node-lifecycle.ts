@@ -14,7 +14,7 @@ import { RotationManager } from './rotation-manager.ts'
 import type { RetiredPair } from './credential-set.ts'
 import type { CaClient, RotatedEvent } from './rotation-manager.ts'
 import type { RotationPolicy } from './schedule.ts'
-import type { NoticeVerdict, VerifiedNotice } from '../../../protocols/rotate-now/index.ts'
+import type { NoticePushOutcome, NoticeVerdict, VerifiedNotice } from '../../../protocols/rotate-now/index.ts'
 import type { MeshNode } from '../../node/mesh-node.ts'
 import type { Certificate } from '../../pki/certificate.ts'
 import type { NodeDir } from '../runtime/node-dir.ts'
@@ -165,6 +165,20 @@ export class NodeLifecycle {
   /** A notice from the operator (CLI, admin API): judged like a pushed one, then forwarded. */
   async publish (bytes: Uint8Array): Promise<NoticeVerdict> {
     return this.notices.offer(bytes, 'local')
+  }
+
+  /**
+   * Like `publish`, but waits for the push to every authenticated peer and says how it went, so
+   * the operator's command can report what happened (the CA's own node publishing its notices).
+   */
+  async publishReport (bytes: Uint8Array): Promise<{ verdict: NoticeVerdict, pushed: NoticePushOutcome[], gossiped: boolean }> {
+    const verdict = await this.notices.offer(bytes, 'local', { forward: false })
+    if (!verdict.ok) { return { verdict, pushed: [], gossiped: false } }
+    // Push first, then gossip: run together, gossip would reach some peers first and their push
+    // answers would say DUPLICATE, which tells the operator nothing about who holds it.
+    const pushed = this.options.noticePaths?.push !== false ? await this.push.push(bytes) : []
+    const gossiped = await (this.noticeGossip?.publish(bytes) ?? Promise.resolve(false))
+    return { verdict, pushed, gossiped }
   }
 
   async stop (): Promise<void> {

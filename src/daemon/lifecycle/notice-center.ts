@@ -75,8 +75,9 @@ export class NoticeCenter extends TypedEventEmitter<NoticeCenterEvents> {
   /**
    * Judges and acts on one notice; resolves the verdict for the pusher or the gossip validator.
    * Never throws. `viaGossip`: it came by gossip, which forwards it itself once accepted.
+   * `forward: false`: the caller forwards it itself (and waits for the outcome).
    */
-  async offer (bytes: Uint8Array, from: NoticeSource, options: { viaGossip?: boolean } = {}): Promise<NoticeVerdict> {
+  async offer (bytes: Uint8Array, from: NoticeSource, options: { viaGossip?: boolean, forward?: boolean } = {}): Promise<NoticeVerdict> {
     let decoded: DecodedNotice
     let verified: VerifiedNotice
     try {
@@ -101,6 +102,7 @@ export class NoticeCenter extends TypedEventEmitter<NoticeCenterEvents> {
     this.safeDispatchEvent('notice', { detail: { kind: decoded.notice.kind, seq: decoded.notice.seq, digest: decoded.digest, from, applied } })
     // Forward once, in the background: the pusher (or gossipsub) is waiting for our verdict.
     // Both paths, so a node reached by only one of them still passes it on by the other.
+    if (options.forward === false) { return { ok: true } }
     if (this.init.push != null) {
       this.init.push.push(decoded.bytes, { except: [from] }).catch(() => {})
     }

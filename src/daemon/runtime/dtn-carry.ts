@@ -46,9 +46,18 @@ export interface CarryOptions {
   maxAnomalyTtlSec?: number
   /** Longest lifetime of a carried CRL's bundle (never beyond its nextUpdate). @default 24 h */
   maxCrlTtlSec?: number
+  /**
+   * Under `missing`: how long after publishing a signature that every known peer seemed to get,
+   * the node looks again, ms. A link that fails silently still looks connected until QUIC's idle
+   * timeout (10 s) closes it; gossip sent into it is lost. If a peer connected at the publish
+   * has dropped by then, or any known peer is away, the signature is carried after all.
+   *
+   * @default 15 s
+   */
+  recheckMs?: number
 }
 
-export const CARRY_DEFAULTS = { policy: 'missing', maxAnomalyTtlSec: 6 * 3600, maxCrlTtlSec: 24 * 3600 } as const
+export const CARRY_DEFAULTS = { policy: 'missing', maxAnomalyTtlSec: 6 * 3600, maxCrlTtlSec: 24 * 3600, recheckMs: 15_000 } as const
 
 /**
  * Marks a carry payload: a fixed 12-byte prefix, then CBOR `{ t: 'anomaly' | 'crl', b: bytes }`.
@@ -165,20 +174,53 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
     }
   }
 
-  // 1. Our own anomaly signatures, when a peer we know is away.
+  // 1. Our own anomaly signatures, when a peer we know is away (now, or by the recheck).
+  /** Signatures published while every known peer was connected, waiting for their recheck. */
+  const rechecks = new Set<{ peers: Set<string>, dropped: boolean, timer: NodeJS.Timeout }>()
+  const carryAnomaly = (r: AnomalyRecord, envelope: AnomalyEnvelope): void => {
+    const ttl = Math.min(Math.floor((r.expiry - init.now()) / 1000), o.maxAnomalyTtlSec)
+    let bytes: Uint8Array
+    try {
+      bytes = encodeEnvelope(envelope)
+    } catch (err) {
+      // also runs from the recheck's timer, where a throw would end the process
+      log.warn({ err, message_id: r.message_id }, 'anomaly could not be carried')
+      return
+    }
+    void carry('anomaly', bytes, ttl, { message_id: r.message_id }).then(ok => { if (ok) { stats.anomaliesSent++ } })
+  }
   const onAnomaly = (evt: CustomEvent<AnomalyRecord>): void => {
     const r = evt.detail
-    if (r.source !== 'local' || !wanted()) { return }
+    if (r.source !== 'local' || o.policy === 'off') { return }
     const envelope: AnomalyEnvelope = { v: ANOMALY_WIRE_VERSION, message_id: r.message_id, origin: r.origin, timestamp: r.timestamp, expiry: r.expiry, payload: encodePayload(r.payload), origin_cert: chain() }
     // the envelope is rebuilt from the record: only carry it if it is the one that was gossiped
     if (envelopeDigest(envelope) !== r.digest) {
       log.warn({ message_id: r.message_id }, 'anomaly envelope could not be rebuilt; not carried')
       return
     }
-    const ttl = Math.min(Math.floor((r.expiry - init.now()) / 1000), o.maxAnomalyTtlSec)
-    void carry('anomaly', encodeEnvelope(envelope), ttl, { message_id: r.message_id }).then(ok => { if (ok) { stats.anomaliesSent++ } })
+    if (wanted()) {
+      carryAnomaly(r, envelope)
+      return
+    }
+    const check = {
+      peers: new Set(node.peers.rows().filter(p => p.status === 'authenticated').map(p => p.peer_id)),
+      dropped: false,
+      timer: setTimeout(() => {
+        rechecks.delete(check)
+        if (check.dropped || wanted()) { carryAnomaly(r, envelope) }
+      }, o.recheckMs)
+    }
+    check.timer.unref()
+    rechecks.add(check)
   }
-  if (node.gossip != null) { node.addEventListener('anomaly', onAnomaly) }
+  const onDisconnect = (evt: CustomEvent<{ toString(): string }>): void => {
+    const peerId = evt.detail.toString()
+    for (const c of rechecks) { if (c.peers.has(peerId)) { c.dropped = true } }
+  }
+  if (node.gossip != null) {
+    node.addEventListener('anomaly', onAnomaly)
+    node.libp2p.addEventListener('peer:disconnect', onDisconnect)
+  }
 
   // 2. CRLs learned other than by gossip (the node that brought one into gossip carries it).
   const removeCrlHook = init.crl?.onCrl(async (e: CrlEvent) => {
@@ -273,6 +315,9 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
     stats,
     stop () {
       node.removeEventListener('anomaly', onAnomaly)
+      node.libp2p.removeEventListener('peer:disconnect', onDisconnect)
+      for (const c of rechecks) { clearTimeout(c.timer) }
+      rechecks.clear()
       removeCrlHook?.()
     }
   }

@@ -18,6 +18,8 @@ export type NodeRuntimeErrorCode =
   | 'REENROLL_REQUIRED'
   /** The node holds what it sends while its certificate is not valid, and that hold is full. */
   | 'HOLD_FULL'
+  /** A CA-signed CRL lists this node's certificate (or a CA above it): enroll again. */
+  | 'NODE_REVOKED'
 
 export class NodeRuntimeError extends MeshError<NodeRuntimeErrorCode> {
   static name = 'NodeRuntimeError'

@@ -1,34 +1,50 @@
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { scheduleServerTlsRenewal } from '../../enrollment/server-cert.ts'
+import { startOpsServer } from '../../metrics/ops-server.ts'
+import { createProcessRegistry } from '../../metrics/registry.ts'
 import { createMeshNode } from '../../node/create-mesh-node.ts'
+import { relayStatus } from '../../node/relay-status.ts'
 import { issueSessionCredential } from '../../pki/session-cert.ts'
 import { CrlStateStore } from '../../store/crl-state.ts'
-import { openStore } from '../../store/mesh-store.ts'
+import { startNodeApiSocket } from '../api/local-socket.ts'
 import { bundleApiSource } from '../api/routes/bundles.ts'
 import { gossipApiSource } from '../api/routes/gossip.ts'
 import { createNodeApiServer } from '../api/server.ts'
 import { NodeLifecycle } from '../lifecycle/node-lifecycle.ts'
+import { runtimeReadiness } from '../metrics/node-health.ts'
+import { registerRuntimeMetrics } from '../metrics/runtime-metrics.ts'
 import { AttestationReporter } from './attestation-reporter.ts'
 import { CertHold } from './cert-hold.ts'
 import { CrlManager } from './crl-manager.ts'
 import { CrlPoller } from './crl-poller.ts'
 import { startRuntimeDtn } from './dtn.ts'
 import { NodeRuntimeError } from './errors.ts'
+import { planNetwork, pinPorts, recordListen, recordListeners } from './listen-ports.ts'
+import { meshOptions, rootCrlUrl } from './mesh-options.ts'
+import { openNodeStore, refuseIfRunning } from './node-claim.ts'
 import { openNodeDir } from './node-dir.ts'
-import { isProcessAlive, readRunFile, removeRunFile, writeRunFile } from './run-file.ts'
-import type { CrlPollerOptions, CrlPollOutcome } from './crl-poller.ts'
+import { relayInfo, withNodeFileRelay } from './relay-config.ts'
+import { renewIfExpired } from './renew-on-start.ts'
+import { removeRunFile, writeRunFile } from './run-file.ts'
+import { logNodeEvents, logPoll } from './runtime-logs.ts'
+import { SelfRevocationWatch } from './self-revocation.ts'
+import type { CrlPollerOptions } from './crl-poller.ts'
 import type { DtnCarry } from './dtn-carry.ts'
 import type { NodeBundles, RuntimeDtnOptions } from './dtn.ts'
 import type { NodeDir } from './node-dir.ts'
+import type { OnRevoked, SelfRevoked } from './self-revocation.ts'
 import type { IdentityKeyEnv } from '../../identity/identity-key-store.ts'
+import type { ReadinessReport } from '../../metrics/readiness.ts'
 import type { MeshNodeConfig } from '../../node/config.ts'
+import type { KeeperStats } from '../../node/member-keeper.ts'
 import type { MeshNode } from '../../node/mesh-node.ts'
 import type { MeshStore } from '../../store/mesh-store.ts'
-import type { NodeApiServer } from '../api/server.ts'
+import type { NodeApiServer, NodeApiSource } from '../api/server.ts'
 import type { NodeLifecycleOptions } from '../lifecycle/node-lifecycle.ts'
+import type { NodeReadinessOptions } from '../metrics/node-readiness.ts'
 import type { ComponentLogger } from '@libp2p/interface'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 
 export interface NodeRuntimeInit {
   /** The enrolled node's directory (NODEDIR). */
@@ -45,6 +61,8 @@ export interface NodeRuntimeInit {
   log?: Logger
   /** libp2p's logger (debug output per component). */
   libp2pLogger?: ComponentLogger
+  /** Serve the read-only queries on NODEDIR/api.sock (mode 0600). @default true */
+  apiSocket?: boolean
   /** Write NODEDIR/run.json for other commands. @default true */
   runFile?: boolean
   /** The clock, ms. @default Date.now */
@@ -65,6 +83,20 @@ export interface NodeRuntimeInit {
   lifecycle?: NodeLifecycleOptions & { renewMaxWaitMs?: number }
   /** PIN source of a PKCS#11 or TPM identity key; scrypt cost of keys rotation creates (tests lower it). */
   keyEnv?: Omit<IdentityKeyEnv, 'dir' | 'passphrase'>
+  /**
+   * What the node does once a CRL revokes its own certificate (or a CA above it): 'exit' refuses
+   * to start, or calls `onSelfRevoked` so the process can stop; 'isolate' stays up with no peers.
+   * Either way it logs one error and writes NODEDIR/revoked.json. @default 'exit'
+   */
+  onRevoked?: OnRevoked
+  /** Called once when the node finds itself revoked while it runs. */
+  onSelfRevoked?(record: SelfRevoked): void
+  /**
+   * Prometheus metrics and health. With `listen`, a plain-HTTP listener serves `/metrics`,
+   * `/livez` and `/readyz` there (`--metrics HOST:PORT`); `registry` is the process's one
+   * registry when the caller has it (the CA service's process). @default off: no metrics kept
+   */
+  metrics?: { listen?: { host: string, port: number }, registry?: Registry, readiness?: Partial<NodeReadinessOptions> }
 }
 
 /** A node process's parts: one node, one LevelDB, its CRL state and poller, its admin API. */
@@ -76,6 +108,8 @@ export interface NodeRuntime {
   readonly poller?: CrlPoller
   readonly api?: NodeApiServer
   readonly apiUrl?: string
+  /** NODEDIR/api.sock, the local read socket, while it listens. */
+  readonly apiSocket?: string
   /** DTN bundles: `send`, `list`, `get`, and the `bundle:delivered` event. */
   readonly bundles: NodeBundles
   /** Anomaly signatures and CRLs carried in bundles to peers that are away. */
@@ -84,6 +118,12 @@ export interface NodeRuntime {
   readonly lifecycle: NodeLifecycle
   /** Our own sends while the certificate is not valid: held on disk, sent after renewal. */
   readonly hold: CertHold
+  /** Whether a CRL revoked this node's own certificate (`revoked` is then set). */
+  readonly selfRevocation: SelfRevocationWatch
+  /** Where `/metrics`, `/livez` and `/readyz` answer, when `metrics.listen` was given. */
+  readonly metricsUrl?: string
+  /** Readiness now: certificate valid and not revoked, CRLs fresh, enough authenticated members. */
+  readiness(): ReadinessReport
   /** Stops everything in reverse order and removes run.json. Idempotent. */
   stop(): Promise<void>
 }
@@ -125,8 +165,32 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
     })
     const persisted = await crl.loadPersisted()
     for (const s of persisted.skipped) { log.warn({ code: (s.error as { code?: string }).code }, 'stored CRL no longer verifies; skipped') }
+    // node.json's `on_revoked` unless the caller says; anything but 'isolate' there means exit.
+    const onRevoked = init.onRevoked ?? (nd.file.on_revoked === 'isolate' ? 'isolate' : 'exit')
+    const selfRevocation = new SelfRevocationWatch({
+      dir: init.dir,
+      nodeId: nd.nodeId,
+      verifier: nd.chainVerifier,
+      crl,
+      chain: () => lifecycle.credentials.current().chain,
+      now,
+      policy: onRevoked,
+      onRevoked: r => {
+        // The one error line an operator needs; peers' refusals that follow say nothing new.
+        log.error({ code: 'NODE_REVOKED', node_id: r.node_id, serial: r.revoked_serial, subject: r.revoked_subject, reason: r.reason, crl_number: r.crl_number, on_revoked: onRevoked }, `this node's ${r.revoked_subject === 'node' ? 'certificate' : 'CA certificate'} ${r.revoked_serial} is revoked (${r.reason}, CRL ${r.crl_number ?? '?'}): no peer will accept it; enroll again with a new token`)
+        init.onSelfRevoked?.(r)
+      }
+    })
+    cleanups.push(async () => { selfRevocation.stop() })
+    const revokedAtStart = await selfRevocation.check()
+    if (revokedAtStart != null && onRevoked === 'exit') {
+      throw new NodeRuntimeError('NODE_REVOKED', `the certificate ${revokedAtStart.revoked_serial} of ${nd.nodeId} is revoked (${revokedAtStart.reason}, CRL ${revokedAtStart.crl_number ?? '?'}): enroll again with a new token (\`dadm-mesh node enroll\`)`)
+    }
 
     const reporter = attestationReporter(lifecycle, nd, now, log)
+    // Listen (node.json's recorded ports), announce and DHT mode: flags over node.json over defaults.
+    const network = planNetwork(lifecycle.files.file, meshOptions(nd, init.options))
+    const registry = init.metrics != null ? init.metrics.registry ?? createProcessRegistry() : undefined
     const node = await createMeshNode({
       ...nd.init,
       // Failed attestations of peers go to the CA, whose policy decides whether they revoke.
@@ -138,23 +202,32 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       store,
       // A CRL accepted from gossip or a push is persisted and enforced like a fetched one.
       gossip: { onNewCrl: async (e) => { await crl.accepted(e) } },
-      options: meshOptions(nd, init.options),
+      // node.json's relay block under the flags' relay settings.
+      options: withNodeFileRelay(lifecycle.files.file, network.config),
       now,
       start: false,
-      ...(init.libp2pLogger != null ? { logger: init.libp2pLogger } : {})
+      ...(init.libp2pLogger != null ? { logger: init.libp2pLogger } : {}),
+      ...(registry != null ? { metrics: { registry } } : {})
     })
     cleanups.push(async () => { await node.stop() })
     await crl.attach(node)
     // A CRL fetched from the CA is gossiped on at once, as one from a push is (any node holding a
     // newer CRL publishes it, so a CRL reaches nodes the CA cannot push to); gossip and push already re-gossip their own.
     crl.onCrl(async (e) => {
-      if (e.source === 'fetch' && node.gossip != null && node.status === 'started') { await node.gossip.crl.publishCrl(e.crl.der) }
+      if (e.source === 'fetch' && node.gossip != null && node.status === 'started') {
+        // Gossip may have brought this very CRL first, or no peer subscribes yet: nothing to pass on then.
+        await node.gossip.crl.publishCrl(e.crl.der).catch(err => { log.debug({ err: (err as Error).message }, 'CRL not gossiped on') })
+      }
     })
     logNodeEvents(node, log)
     // DTN before the node starts, so the first connections already find the bundle protocol
     const dtn = await startRuntimeDtn({ node, store, dir: nd, crl, now, log, ...(init.dtn != null ? { options: init.dtn } : {}) })
     cleanups.push(async () => { await dtn.stop() })
+    if (registry != null) { registerRuntimeMetrics(registry, { bundles: dtn.bundles, lifecycle }) }
+    const bound = recordListeners(node.libp2p)
     await node.start()
+    // The ports picked on a first start are kept: restarts keep the node's addresses.
+    if (network.pin) { await recordListen(lifecycle.files, pinPorts(node.options.listen, bound())) }
     await lifecycle.attach(node)
     // Sends while the certificate is not valid wait on disk; what a previous run held goes now.
     const hold = await CertHold.start({ lifecycle, node, bundles: dtn.bundles, store, now, log })
@@ -162,6 +235,9 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
     void hold.release().catch(err => { log.error({ err }, 'releasing held sends failed') })
     // Any new CRL (an intermediate's revocation by the root's CRL too) re-checks live sessions.
     crl.onCrl(async () => { await node.auth.revalidateSessions() })
+    // One line per CRL change, whichever path brought it (fetch, gossip, push): the manager
+    // installs each number once, so a CRL that arrives by several paths is logged once.
+    crl.onCrl((e) => { log.info({ crl_number: e.crlNumber.toString(), issuer: e.crl.issuer.key, source: e.source, newly_revoked: e.newlyRevoked.length, closed: e.report?.closedConnections ?? 0 }, 'CRL installed') })
     const startedAt = new Date(now()).toISOString()
 
     let poller: CrlPoller | undefined
@@ -185,6 +261,25 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       }
     }
 
+    // What the admin API and the local read socket answer from.
+    const apiSource: NodeApiSource = {
+      ...(node.gossip != null ? { gossip: gossipApiSource(node.gossip, now, async (payload, o) => hold.publishAnomaly(payload, o)) } : {}),
+      bundles: bundleApiSource(dtn.bundles),
+      peers: () => node.peers.rows(),
+      info: () => ({
+        node_id: nd.nodeId,
+        peer_id: nd.peerId,
+        multiaddrs: node.getMultiaddrs().map(String),
+        cert_serial: nd.leaf.serialHex,
+        cert_not_after: new Date(nd.leaf.notAfter).toISOString(),
+        crl_number: crl.newestNumber?.toString() ?? null,
+        started_at: startedAt,
+        reachability: node.reachability.report(),
+        ...(node.options.relay.enabled ? { relay: relayInfo(relayStatus(node)) } : {}),
+        ...(node.dhtMode?.decision != null ? { dht: node.dhtMode.decision } : {}),
+        ...(node.keeper != null ? { keep_alive: keepAliveInfo(node.keeper.stats()) } : {})
+      })
+    }
     let api: NodeApiServer | undefined
     let apiUrl: string | undefined
     if (init.api !== false) {
@@ -200,20 +295,7 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
           intermediates: () => nd.intermediates,
           crls: () => nd.chainVerifier.crls
         },
-        source: {
-          ...(node.gossip != null ? { gossip: gossipApiSource(node.gossip, now, async (payload, o) => hold.publishAnomaly(payload, o)) } : {}),
-          bundles: bundleApiSource(dtn.bundles),
-          peers: () => node.peers.rows(),
-          info: () => ({
-            node_id: nd.nodeId,
-            peer_id: nd.peerId,
-            multiaddrs: node.getMultiaddrs().map(String),
-            cert_serial: nd.leaf.serialHex,
-            cert_not_after: new Date(nd.leaf.notAfter).toISOString(),
-            crl_number: crl.newestNumber?.toString() ?? null,
-            started_at: startedAt
-          })
-        },
+        source: apiSource,
         now: () => new Date(now()),
         logger: log
       })
@@ -229,6 +311,31 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       })
       cleanups.push(async () => { renewal.stop() })
       apiUrl = (await api.listen(init.api ?? { host: '127.0.0.1', port: 0 })).url
+    }
+
+    let apiSocket: string | undefined
+    if (init.apiSocket !== false) {
+      const sock = await startNodeApiSocket({
+        dir: init.dir,
+        source: apiSource,
+        refuse: (state, path) => state === 'in-use'
+          ? new NodeRuntimeError('ALREADY_RUNNING', `another process answers on ${path}`)
+          : new NodeRuntimeError('NODE_DIR_INVALID', `${path} exists and is not a socket; refusing to replace it`)
+      })
+      if ('skipped' in sock) {
+        log.warn({ path: sock.path }, 'NODEDIR path too long for a Unix socket: local read socket off, the CLI uses the mTLS API')
+      } else {
+        cleanups.push(async () => { await sock.close() })
+        apiSocket = sock.path
+      }
+    }
+
+    const readiness = (): ReadinessReport => runtimeReadiness({ node, lifecycle, verifier: nd.chainVerifier, selfRevocation, now }, init.metrics?.readiness)
+    let metricsUrl: string | undefined
+    if (registry != null && init.metrics?.listen != null) {
+      const ops = await startOpsServer({ registry, readiness }, init.metrics.listen)
+      cleanups.push(async () => { await ops.close() })
+      metricsUrl = ops.url
     }
 
     if (init.runFile !== false) {
@@ -252,11 +359,15 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
       crl,
       lifecycle,
       hold,
+      selfRevocation,
+      readiness,
+      ...(metricsUrl != null ? { metricsUrl } : {}),
       bundles: dtn.bundles,
       carry: dtn.carry,
       ...(poller != null ? { poller } : {}),
       ...(api != null ? { api } : {}),
       ...(apiUrl != null ? { apiUrl } : {}),
+      ...(apiSocket != null ? { apiSocket } : {}),
       async stop () {
         stopped ??= undo()
         await stopped
@@ -268,18 +379,10 @@ export async function startNodeRuntime (init: NodeRuntimeInit): Promise<NodeRunt
   }
 }
 
-/** The root-scope CRL next to the issuing CA's (`GET /v1/crl?scope=root`). */
-function rootCrlUrl (crlUrl: string): string {
-  const u = new URL(crlUrl)
-  u.searchParams.set('scope', 'root')
-  return u.toString()
+function keepAliveInfo (s: KeeperStats): { bootstrap: number, members: number, scheduled: number, redials: number, refill_dials: number } {
+  return { bootstrap: s.bootstrap, members: s.members, scheduled: s.scheduled, redials: s.redials, refill_dials: s.refillDials }
 }
 
-/**
- * A node back from a long time offline renews its expired certificate before it joins
- * (`/v1/renew`, proof of possession of its key). Until then it is not on the mesh, and
- * what it sends waits in its stores. Only a new enrollment helps past the renewal window.
- */
 function attestationReporter (lifecycle: NodeLifecycle, nd: NodeDir, now: () => number, log: Logger): AttestationReporter {
   return new AttestationReporter({
     caUrl: lifecycle.files.file.ca_url,
@@ -291,60 +394,4 @@ function attestationReporter (lifecycle: NodeLifecycle, nd: NodeDir, now: () => 
     now,
     log
   })
-}
-
-async function renewIfExpired (lifecycle: NodeLifecycle, maxWaitMs: number | undefined): Promise<void> {
-  try {
-    await lifecycle.renewIfExpired(maxWaitMs != null ? { maxWaitMs } : {})
-  } catch (err: any) {
-    if (err?.code === 'REENROLL_REQUIRED') {
-      throw new NodeRuntimeError('REENROLL_REQUIRED', `the certificate expired and the CA will not renew it (${String(err.serverCode)}): enroll again with a new token (\`dadm-mesh node enroll\`)`, { cause: err })
-    }
-    throw new NodeRuntimeError('CERT_INVALID', `the certificate expired and could not be renewed: ${String(err?.message)}`, { cause: err })
-  }
-}
-
-/** node.json's bootstrap peers plus the caller's, without our own address (a bootstrap server lists itself). */
-function meshOptions (nd: NodeDir, config: MeshNodeConfig = {}): MeshNodeConfig {
-  const self = `/p2p/${nd.peerId}`
-  const bootstrap = [...new Set([...nd.file.config.bootstrap_peers, ...(config.bootstrap ?? [])])].filter(a => !a.endsWith(self))
-  return { ...config, bootstrap }
-}
-
-async function refuseIfRunning (dir: string): Promise<void> {
-  const run = await readRunFile(dir).catch(() => undefined)
-  if (run != null && run.pid !== process.pid && isProcessAlive(run.pid)) {
-    throw new NodeRuntimeError('ALREADY_RUNNING', `pid ${run.pid} already runs the node in ${dir}`)
-  }
-}
-
-async function openNodeStore (dir: string): Promise<MeshStore> {
-  try {
-    return await openStore(join(dir, 'db'))
-  } catch (err) {
-    const e = err as { code?: unknown, cause?: { code?: unknown } }
-    if (e.code === 'LEVEL_LOCKED' || e.cause?.code === 'LEVEL_LOCKED') {
-      throw new NodeRuntimeError('ALREADY_RUNNING', `${dir}/db is held by another process`, { cause: err })
-    }
-    throw err
-  }
-}
-
-function logNodeEvents (node: MeshNode, log: Logger): void {
-  node.addEventListener('peer:authenticated', e => { log.info({ peer: e.detail.peerId, node_id: e.detail.nodeId, transport: e.detail.transport }, 'peer authenticated') })
-  node.addEventListener('peer:auth-failed', e => { log.warn({ peer: e.detail.peerId, code: e.detail.code, chain_code: e.detail.chainCode }, 'peer refused') })
-  node.addEventListener('peer:revoked', e => { log.warn({ peer: e.detail.peerId, node_id: e.detail.nodeId, serial: e.detail.serialHex }, 'peer revoked: connections closed') })
-  node.addEventListener('anomaly:equivocation', e => { log.warn({ node_id: e.detail.nodeId, peer: e.detail.peerId, message_id: e.detail.messageId }, 'origin signed two versions of one anomaly signature; kept the first') })
-}
-
-function logPoll (log: Logger, r: { outcome?: CrlPollOutcome, error?: unknown, failures: number, nextInMs: number }): void {
-  if (r.error != null) {
-    const e = r.error as { name?: string, code?: string }
-    log.warn({ code: `${String(e.name)}:${String(e.code)}`, failures: r.failures, retry_in_ms: r.nextInMs }, 'CRL fetch failed')
-  } else if (r.outcome?.status === 'installed') {
-    const ev = r.outcome.event
-    log.info({ crl_number: ev.crlNumber.toString(), newly_revoked: ev.newlyRevoked.length, closed: ev.report?.closedConnections ?? 0 }, 'CRL installed')
-  } else if (r.outcome?.status === 'stale') {
-    log.warn({}, 'CA served an older CRL than the one held; kept ours')
-  }
 }

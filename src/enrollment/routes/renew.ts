@@ -70,15 +70,15 @@ export function renewRoute (app: FastifyInstance, ca: EnrollmentCa, now: () => D
   })
 }
 
-/** `GET /v1/notices`: the latest CA-signed notices (trust bundle, rotate-now), base64, for nodes that poll. */
-export function noticesRoute (app: FastifyInstance, ca: EnrollmentCa & { latestNotices?(): Promise<string[]> }): void {
+/** `GET /v1/notices`: every unexpired CA-signed notice (trust bundles, rotate-now), base64, oldest first, for nodes that poll. */
+export function noticesRoute (app: FastifyInstance, ca: EnrollmentCa & { latestNotices?(now: Date): Promise<string[]> }, now: () => Date = () => new Date()): void {
   app.get('/v1/notices', {
     schema: {
-      summary: 'The latest CA-signed mesh notices (base64 CBOR); nodes verify them against their roots',
+      summary: 'Every unexpired CA-signed mesh notice (base64 CBOR), oldest first; nodes verify them against their roots',
       response: { 200: Type.Object({ notices: Type.Array(Type.String()) }), ...errorResponses(429) }
     }
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-cache')
-    return { notices: ca.latestNotices != null ? await ca.latestNotices() : [] }
+    return { notices: ca.latestNotices != null ? await ca.latestNotices(now()) : [] }
   })
 }

@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { main } from '../../../src/cli/main.ts'
 import { enrollNode } from '../../../src/daemon/enroll/enroll-node.ts'
 import { MIN_SCRYPT_LOG_N } from '../../../src/identity/key-file.ts'
+import { runMain } from '../../cli/run-main.ts'
 import { startService } from '../../enrollment/harness.ts'
 import type { PeerTableRow } from '../../../src/node/peer-table.ts'
 import type { Service } from '../../enrollment/harness.ts'
@@ -126,10 +126,7 @@ export async function runChild (argv: string[], ms = 30_000): Promise<CliRun> {
 
 /** Runs a CLI command in this process with captured output. */
 export async function runCli (argv: string[]): Promise<CliRun> {
-  let stdout = ''
-  let stderr = ''
-  const code = await main(argv, { stdout: { write: (s: string) => { stdout += s } }, stderr: { write: (s: string) => { stderr += s } }, env: ENV })
-  return { code, stdout, stderr }
+  return runMain(argv, ENV)
 }
 
 /** `dadm-mesh node peers --dir DIR --json`, parsed. */

@@ -15,7 +15,7 @@ import type { TestMesh } from '../../daemon/runtime/harness.ts'
 import type { GossipSubClass } from '../gossip-fixtures.ts'
 
 /**
- * Issue 5, revocation speed: 30 node runtimes (what `node start` runs, each on its own
+ * Revocation speed: 30 node runtimes (what `node start` runs, each on its own
  * 127.0.0.x over QUIC, DHT on, CRL poll OFF so only push and gossip can carry the CRL) and the
  * CA service with its own mesh node (`ca serve --mesh-dir`). An operator revokes one node with
  * `POST /v1/revoke`; the test measures, and prints, the time until every other node has

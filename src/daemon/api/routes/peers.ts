@@ -9,7 +9,8 @@ export const PeerRow = Type.Object({
   node_id: Type.String(),
   peer_id: Type.String(),
   status: Type.Union([Type.Literal('connected'), Type.Literal('authenticated'), Type.Literal('disconnected')]),
-  transport: Type.Union([Type.Literal('quic'), Type.Literal('tcp'), Type.Literal('other')]),
+  // 'relay': a circuit relay v2 session through a member relay (its remote address has /p2p-circuit).
+  transport: Type.Union([Type.Literal('quic'), Type.Literal('tcp'), Type.Literal('relay'), Type.Literal('other')]),
   last_seen: Type.String({ format: 'date-time' }),
   cert_serial: Type.String(),
   cert_not_after: Type.String({ format: 'date-time' }),

@@ -1,0 +1,17 @@
+import { JSON_OUTPUT, PASSPHRASE_FILE } from './spec.ts'
+import type { CommandSpec } from './spec.ts'
+
+export const GOSSIP_PUBLISH = {
+  name: 'gossip publish',
+  summary: 'have the running node sign and gossip an anomaly signature; prints its message_id',
+  options: {
+    dir: { type: 'string', arg: 'NODEDIR', required: true, help: 'the node directory of the running node' },
+    type: { type: 'string', arg: 'T', required: true, help: 'the signature type, e.g. ip, hash, domain' },
+    value: { type: 'string', arg: 'V', required: true, help: 'the signature value' },
+    ttl: { type: 'string', arg: 'DURATION', help: 'lifetime, e.g. 600, 30m, 24h', shownDefault: 'the node\'s' },
+    meta: { type: 'string', multiple: true, default: [], arg: 'KEY=VALUE', help: 'extra field (repeatable; whole numbers and true/false are typed)' },
+    json: JSON_OUTPUT('the message_id, expiry and recipients'),
+    'passphrase-file': PASSPHRASE_FILE
+  },
+  examples: ['dadm-mesh gossip publish --dir node --type ip --value 198.51.100.23 --ttl 1h --meta severity=3']
+} satisfies CommandSpec
