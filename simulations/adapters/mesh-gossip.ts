@@ -229,6 +229,11 @@ function meshOptions (ctx: SimContext, index: number): MeshNodeConfig {
     // @libp2p/bootstrap refuses /memory addresses: over memory links the shard dials them instead.
     bootstrap: coldBoot && ctx.transport === 'quic' ? ctx.bootstrap.filter(a => !a.endsWith(`/p2p/${ctx.directory.peerIds[index]}`)) : [],
     discovery: { dialDiscovered: coldBoot, targetConnections: Math.max(1, ctx.targetConnections) },
+    // The shard owns every dial of the plan's topology, the redial after a heal included, so a run
+    // replays the same edges. The node's own redial would race the shard's for the same peers
+    // (a keeper dial stuck in a cut link holds up the shard's dial behind it) and add edges the
+    // plan never had. The keeper is tested on real links: test/node/keep-alive-redial.spec.ts and the WAN lab.
+    keepAlive: { enabled: false },
     connectionManager: SIM_CONNECTION_LIMITS,
     auth: { preauth: SIM_PREAUTH_LIMITS }
   }
