@@ -46,7 +46,7 @@ describe('node peer table', () => {
     expect(table.isAuthenticated('p')).to.equal(false)
   })
 
-  it('shows the admin API rows of issue 4', () => {
+  it('shows the rows the admin API lists', () => {
     table.authenticated(peer('p', 'c1'))
     expect(table.rows()).to.deep.equal([{
       node_id: 'node-p',

@@ -19,7 +19,7 @@ describe('mesh node: the gossip option', function () {
   })
   after(async () => { await tca?.close() })
 
-  it('is on by default, with the issue-5 skew of 5 minutes', () => {
+  it('is on by default, with a clock skew allowance of 5 minutes', () => {
     expect(MESH_NODE_DEFAULTS.gossip).to.include({ enabled: true, maxSkewMs: 300_000, ipColocationFactorWeight: null })
     expect(resolveOptions({ gossip: { ipColocationFactorWeight: 0 } }).gossip).to.include({ enabled: true, ipColocationFactorWeight: 0 })
     expect(() => resolveOptions({ gossip: { maxSkewMs: 0 } })).to.throw().with.property('code', 'CONFIG_INVALID')
