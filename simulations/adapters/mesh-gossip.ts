@@ -234,6 +234,12 @@ function meshOptions (ctx: SimContext, index: number): MeshNodeConfig {
     // (a keeper dial stuck in a cut link holds up the shard's dial behind it) and add edges the
     // plan never had. The keeper is tested on real links: test/node/keep-alive-redial.spec.ts and the WAN lab.
     keepAlive: { enabled: false },
+    // NAT traversal has nothing to find on memory links in one process (no relay is public, no
+    // address can be confirmed), and its services would only add load that the shard's timing
+    // figures count; it is measured in the WAN lab.
+    relay: { enabled: false },
+    autonat: { enabled: false },
+    dcutr: { enabled: false },
     connectionManager: SIM_CONNECTION_LIMITS,
     auth: { preauth: SIM_PREAUTH_LIMITS }
   }
