@@ -9,7 +9,7 @@ import { wrapStore } from '../../src/store/mesh-store.ts'
 import { eventually, now } from './fixtures.ts'
 import type { Enrolled, TestCa } from './fixtures.ts'
 import type { MeshGossip, MeshNode, MeshNodeConfig, MeshNodeInit } from '../../src/node/index.ts'
-import type { RootDb } from '../../src/store/mesh-store.ts'
+import type { MeshStore, RootDb } from '../../src/store/mesh-store.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 
 /**
@@ -29,6 +29,10 @@ export interface GossipNode {
   gossip: MeshGossip
   pubsub: GossipSubClass
   peerId: string
+  /** Its store: a restart over the same one keeps what the node wrote (anomalies, the seen index). */
+  store: MeshStore
+  /** What `startGossipNode` started it with, for a restart; absent on nodes built otherwise. */
+  started?: GossipNodeOptions
 }
 
 /** The ChainVerifier a node of `tca` runs: its root, its issuing CA. */
@@ -46,7 +50,7 @@ export interface GossipNodeOptions {
 /** Starts a gossiping mesh node for `enrolled`, trusting `tca`, on 127.0.0.`host`. */
 export async function startGossipNode (name: string, enrolled: Enrolled, tca: TestCa, o: GossipNodeOptions): Promise<GossipNode> {
   const verifier = chainVerifierFor(tca)
-  const store = wrapStore(new MemoryLevel<string, any>({ keyEncoding: 'utf8', valueEncoding: 'json' }) as unknown as RootDb)
+  const store = o.init?.store ?? wrapStore(new MemoryLevel<string, any>({ keyEncoding: 'utf8', valueEncoding: 'json' }) as unknown as RootDb)
   const node = await createMeshNode({
     privateKey: enrolled.hostKey,
     credentials: enrolled.credentials,
@@ -67,7 +71,18 @@ export async function startGossipNode (name: string, enrolled: Enrolled, tca: Te
     }
   })
   const gossip = node.gossip as MeshGossip
-  return { name, node, enrolled, verifier, gossip, pubsub: gossip.pubsub as GossipSubClass, peerId: node.peerId.toString() }
+  return { name, node, enrolled, verifier, gossip, pubsub: gossip.pubsub as GossipSubClass, peerId: node.peerId.toString(), store, started: o }
+}
+
+/**
+ * Stops `n` and starts it again with the same identity, address and store: what it wrote
+ * survives, everything gossipsub held in memory (seen ids, delivery records, scores) is gone.
+ * Its links are not redialled.
+ */
+export async function restartGossipNode (n: GossipNode, tca: TestCa): Promise<GossipNode> {
+  if (n.started == null) { throw new Error(`${n.name} was not started by startGossipNode`) }
+  await n.node.stop()
+  return startGossipNode(n.name, n.enrolled, tca, { ...n.started, init: { ...n.started.init, store: n.store } })
 }
 
 /** Dials b from a and waits for the authenticated link. */

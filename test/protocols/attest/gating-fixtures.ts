@@ -91,7 +91,7 @@ export async function startMember (tca: TestCa, enrolled: Enrolled, host: number
     throw err
   }
   const gossip = node.gossip as MeshGossip
-  return { name, node, enrolled, verifier, gossip, pubsub: gossip.pubsub as Member['pubsub'], peerId: node.peerId.toString(), bundles, warnings }
+  return { name, node, enrolled, verifier, gossip, pubsub: gossip.pubsub as Member['pubsub'], peerId: node.peerId.toString(), store, bundles, warnings }
 }
 
 /** Stops a member (bundles, then the node). */
