@@ -20,6 +20,8 @@ export interface CertRow {
   subject: string
   node_id: string | null
   peer_id: string | null
+  /** Node certificates: the roles it carries (empty when none); other profiles: empty. */
+  roles: string[]
   issued_at: string
   not_before: string
   not_after: string
@@ -70,6 +72,7 @@ async function certRow (store: CaStore, rec: IssuedCertRecord, now: number): Pro
     subject: rec.subject,
     node_id: rec.nodeId ?? null,
     peer_id: rec.peerId ?? null,
+    roles: rec.roles ?? [],
     issued_at: iso(rec.issuedAt),
     not_before: iso(rec.notBefore),
     not_after: iso(rec.notAfter),

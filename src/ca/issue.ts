@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { parseCertificate } from '../pki/certificate.ts'
 import { isValidNodeId, NODE_URI_PREFIX, PEER_URI_PREFIX } from '../pki/node-identity.ts'
+import { normalizeRoles } from '../pki/roles-extension.ts'
 import { keyIdentifier, leafExtensions, signCertificate } from '../pki/x509-build.ts'
 import { StoreError } from '../store/errors.ts'
 import { derToPem, pemToDer } from '../util/pem.ts'
@@ -8,6 +9,7 @@ import { attestedDeviceExtension } from './attested-build.ts'
 import { ADMIN_URI_PREFIX, checkAdminCsr, checkNodeCsr, checkServerCsr, isDnsName, normalizeIp } from './csr-policy.ts'
 import { parseCsr } from './csr.ts'
 import { IssuanceError } from './errors.ts'
+import { rolesExtension } from './roles-build.ts'
 import type { CaState } from './ca-state.ts'
 import type { AttestedDevice } from '../pki/attested-extension.ts'
 import type { LeafNames, LeafProfile } from '../pki/x509-build.ts'
@@ -42,6 +44,12 @@ export interface IssueRequest {
   supersedes?: { serialHex: string, via: SupersessionVia }
   /** Node profile: the device passed a TPM quote now; the leaf then carries the attested-device extension. */
   attested?: AttestedDevice
+  /**
+   * Node profile: the roles the leaf carries (the roles extension), from the CA's own records
+   * only (a token, or the certificate being replaced), never from the CSR. Empty or unset: no
+   * extension. A bad name or more than MAX_ROLES is BAD_PROFILE_INPUT.
+   */
+  roles?: readonly string[]
 }
 
 export interface IssuedCert {
@@ -54,6 +62,8 @@ export interface IssuedCert {
   /** Node profile only. */
   nodeId?: string
   peerId?: string
+  /** Node profile: the roles in the certificate, sorted (empty when none). */
+  roles?: string[]
   /** Milliseconds since the epoch. */
   notBefore: number
   notAfter: number
@@ -121,6 +131,7 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
   const profile = req.profile ?? 'node'
   const outcome = applyProfile(profile, csr, req)
   const { notBefore, notAfter } = validity(state, req)
+  const roles = profile === 'node' ? rolesOfRequest(req) : []
   if (outcome.nodeId != null && await state.store.nodeRevocation(outcome.nodeId) != null) {
     throw new IssuanceError('NODE_REVOKED', 'this node_id is revoked; an operator must clear it first')
   }
@@ -134,7 +145,8 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
     spki: csr.spki,
     extensions: [
       ...leafExtensions(profile, outcome.names, csr.spki, keyIdentifier(state.issuing.spki)),
-      ...(req.attested != null && profile === 'node' ? [attestedDeviceExtension(req.attested)] : [])
+      ...(req.attested != null && profile === 'node' ? [attestedDeviceExtension(req.attested)] : []),
+      ...(roles.length > 0 ? [rolesExtension(roles)] : [])
     ],
     signer: state.issuingKey.signer()
   })
@@ -148,6 +160,7 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     issuedAt: req.now.getTime(),
+    ...(roles.length > 0 ? { roles } : {}),
     der: Buffer.from(certDer).toString('base64'),
     ...(req.supersedes != null && outcome.nodeId != null ? { supersedes: req.supersedes } : {})
   })
@@ -157,11 +170,20 @@ export async function issueCertificate (state: CaState, req: IssueRequest): Prom
     serialHex: cert.serialHex,
     profile,
     subject: outcome.subject,
-    ...(outcome.nodeId != null ? { nodeId: outcome.nodeId, peerId: outcome.peerId } : {}),
+    ...(outcome.nodeId != null ? { nodeId: outcome.nodeId, peerId: outcome.peerId, roles } : {}),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     chainPem: state.chainPem,
     ...(req.liveCertificates != null ? { superseded } : {})
+  }
+}
+
+/** The request's roles in canonical order; BAD_PROFILE_INPUT when they break the extension's rules. */
+function rolesOfRequest (req: IssueRequest): string[] {
+  try {
+    return normalizeRoles(req.roles ?? [])
+  } catch (err) {
+    throw new IssuanceError('BAD_PROFILE_INPUT', (err as Error).message, { cause: err })
   }
 }
 

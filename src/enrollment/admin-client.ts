@@ -90,9 +90,9 @@ export class AdminSocketClient implements CaAdminOps {
     }
   }
 
-  async createToken (req: { nodeId?: string, ttlMs: number, uses: number, replace?: boolean }): Promise<CreatedToken> {
-    const r = await call(this.socketPath, 'POST', '/v1/admin/token', { ttl_ms: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { node_id: req.nodeId } : {}), ...(req.replace === true ? { replace: true } : {}) })
-    return { token: r.token, tokenId: r.token_id, expiresAt: r.expires_at, uses: r.uses, ...(r.node_id != null ? { nodeId: r.node_id } : {}), ...(r.replace === true ? { replace: true } : {}) }
+  async createToken (req: { nodeId?: string, ttlMs: number, uses: number, replace?: boolean, roles?: string[] }): Promise<CreatedToken> {
+    const r = await call(this.socketPath, 'POST', '/v1/admin/token', { ttl_ms: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { node_id: req.nodeId } : {}), ...(req.replace === true ? { replace: true } : {}), ...(req.roles != null && req.roles.length > 0 ? { roles: req.roles } : {}) })
+    return { token: r.token, tokenId: r.token_id, expiresAt: r.expires_at, uses: r.uses, roles: Array.isArray(r.roles) ? r.roles : [], ...(r.node_id != null ? { nodeId: r.node_id } : {}), ...(r.replace === true ? { replace: true } : {}) }
   }
 
   async revoke (req: { serialHex?: string, nodeId?: string, reason?: RevocationReason, blockUnknown?: boolean }): Promise<{ serials: string[] }> {

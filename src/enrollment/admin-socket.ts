@@ -7,6 +7,7 @@ import { installErrorHandlers } from '../http/error-handler.ts'
 import { installJsonParser } from '../http/json-body.ts'
 import { clearStaleSocket, listenPrivateSocket, MAX_SOCKET_PATH } from '../http/unix-socket.ts'
 import { REVOCATION_REASONS } from '../pki/revocation-reasons.ts'
+import { MAX_ROLES, ROLE_PATTERN } from '../pki/roles-extension.ts'
 import { ENROLLMENT_HTTP_ERRORS } from './error-map.ts'
 import { EnrollmentError } from './errors.ts'
 import { NODE_ID_PATTERN, SERIAL_PATTERN, MAX_CSR_CHARS } from './schemas.ts'
@@ -42,7 +43,8 @@ const TokenBody = Type.Object({
   node_id: Type.Optional(Type.String({ pattern: NODE_ID_PATTERN, maxLength: 64 })),
   ttl_ms: Type.Integer({ minimum: 1 }),
   uses: Type.Integer({ minimum: 1 }),
-  replace: Type.Optional(Type.Boolean())
+  replace: Type.Optional(Type.Boolean()),
+  roles: Type.Optional(Type.Array(Type.String({ pattern: ROLE_PATTERN, maxLength: 32 }), { maxItems: MAX_ROLES }))
 }, { additionalProperties: false })
 
 const RevokeBody = Type.Object({
@@ -105,9 +107,9 @@ export async function createAdminApp (ops: CaAdminOps, now: () => Date, passphra
     return { match: passphrase == null ? null : sameSecret(given, passphrase) }
   })
   app.post('/v1/admin/token', { schema: { body: TokenBody } }, async (request) => {
-    const b = request.body as { node_id?: string, ttl_ms: number, uses: number, replace?: boolean }
-    const t = await ops.createToken({ ttlMs: b.ttl_ms, uses: b.uses, ...(b.node_id != null ? { nodeId: b.node_id } : {}), ...(b.replace === true ? { replace: true } : {}) }, now())
-    return { token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, expires_at: t.expiresAt, uses: t.uses, replace: t.replace === true }
+    const b = request.body as { node_id?: string, ttl_ms: number, uses: number, replace?: boolean, roles?: string[] }
+    const t = await ops.createToken({ ttlMs: b.ttl_ms, uses: b.uses, ...(b.node_id != null ? { nodeId: b.node_id } : {}), ...(b.replace === true ? { replace: true } : {}), ...(b.roles != null ? { roles: b.roles } : {}) }, now())
+    return { token: t.token, token_id: t.tokenId, node_id: t.nodeId ?? null, expires_at: t.expiresAt, uses: t.uses, replace: t.replace === true, roles: t.roles }
   })
   app.post('/v1/admin/revoke', { schema: { body: RevokeBody } }, async (request) => {
     const b = request.body as { serial?: string, node_id?: string, reason?: string, block_unknown?: boolean }

@@ -6,16 +6,17 @@ import type { CreatedToken } from './types.ts'
 
 /** The operator's commands on the CA (admin socket, `ca` CLI): tokens, admin certificates, blocks. */
 
-export interface TokenRequest { nodeId?: string, ttlMs: number, uses: number, replace?: boolean }
+export interface TokenRequest { nodeId?: string, ttlMs: number, uses: number, replace?: boolean, roles?: string[] }
 
 /** Mints an enrollment token; the audit trail and the event log name it by its id only. */
 export async function createToken (parts: CaParts, req: TokenRequest, now: Date): Promise<CreatedToken> {
   return mapErrors(async () => {
     const replace = req.replace === true
-    const t = await parts.tokens.create({ now: now.getTime(), ttlMs: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}), ...(replace ? { replace } : {}) })
-    await parts.ca.store.appendAudit(now.getTime(), 'token-create', { token_id: t.tokenId, node_id: req.nodeId ?? null, uses: req.uses, expires_at: t.record.expiresAt, ...(replace ? { replace } : {}) })
-    parts.events.info({ event: 'token-minted', token_id: t.tokenId, node_id: req.nodeId ?? null, uses: req.uses, expires_at: t.record.expiresAt, replace }, 'token minted')
-    return { token: t.token, tokenId: t.tokenId, expiresAt: t.record.expiresAt, uses: req.uses, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}), ...(replace ? { replace } : {}) }
+    const t = await parts.tokens.create({ now: now.getTime(), ttlMs: req.ttlMs, uses: req.uses, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}), ...(replace ? { replace } : {}), ...(req.roles != null ? { roles: req.roles } : {}) })
+    const roles = t.record.roles ?? []
+    await parts.ca.store.appendAudit(now.getTime(), 'token-create', { token_id: t.tokenId, node_id: req.nodeId ?? null, uses: req.uses, expires_at: t.record.expiresAt, ...(replace ? { replace } : {}), ...(roles.length > 0 ? { roles: roles.join(',') } : {}) })
+    parts.events.info({ event: 'token-minted', token_id: t.tokenId, node_id: req.nodeId ?? null, uses: req.uses, expires_at: t.record.expiresAt, replace, roles }, 'token minted')
+    return { token: t.token, tokenId: t.tokenId, expiresAt: t.record.expiresAt, uses: req.uses, roles, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}), ...(replace ? { replace } : {}) }
   })
 }
 

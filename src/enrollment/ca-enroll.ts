@@ -28,7 +28,8 @@ export async function enroll (parts: CaParts, capLock: Lock, req: EnrollRequest,
     tokenId: isTokenFormat(req.token) ? tokenIdOf(req.token) : null
   }
   try {
-    // 1. The token first: without a live one, a caller learns nothing about our CSR checks.
+    // 1. The token first: without a live one, a caller learns nothing about our CSR checks. Its
+    // roles are the certificate's only source of roles (the CA never copies a CSR's extensions).
     const token = await tokens.inspect(req.token, now.getTime())
     // 2. The CSR: strict parse, self-signature, node profile (exactly the node and peer URIs).
     const csr = parseCsr(csrDerFromText(req.csrPem))
@@ -53,7 +54,7 @@ export async function enroll (parts: CaParts, capLock: Lock, req: EnrollRequest,
       let issued: IssuedCert
       try {
         const pinned = device != null ? await devices.pinFirst(nodeId, device, now) : undefined
-        issued = await ca.issue({ csr: csr.der, now, nodeId, profile: 'node', liveCertificates: live, ...attestedExtension(parts, device, now) })
+        issued = await ca.issue({ csr: csr.der, now, nodeId, profile: 'node', liveCertificates: live, roles: token.roles ?? [], ...attestedExtension(parts, device, now) })
         if (pinned != null) { await devices.noteSerial(pinned, issued.serialHex) }
       } catch (err) {
         await grant.refund()

@@ -15,7 +15,7 @@ export type { TokenRefusal }
 
 /** Every event kind and its fields (standard field names: node_id, serial, token_id, code). */
 export type CaEvent =
-  | { event: 'token-minted', token_id: string, node_id: string | null, uses: number, expires_at: number, replace: boolean }
+  | { event: 'token-minted', token_id: string, node_id: string | null, uses: number, expires_at: number, replace: boolean, roles: string[] }
   | { event: 'enroll-accepted', node_id: string, token_id: string, serial: string, superseded: string[] }
   | { event: 'enroll-refused', code: string, node_id: string | null, token_id: string | null, token_refusal?: TokenRefusal }
   | { event: 'revoked', serials: string[], node_id: string | null, reason: string, by: string }

@@ -1,5 +1,7 @@
 import { checkNodeCsr } from '../ca/csr-policy.ts'
 import { normalizeSerialHex, parseCsr } from '../ca/index.ts'
+import { parseCertificate } from '../pki/certificate.ts'
+import { rolesOf } from '../pki/roles-extension.ts'
 import { StoreError } from '../store/errors.ts'
 import { attest, attestedExtension, csrDerFromText, issuedBody, previousCa, recordBody } from './ca-parts.ts'
 import { toEnrollmentError } from './error-map.ts'
@@ -11,12 +13,13 @@ import type { NonceStore } from './nonce-store.ts'
 import type { AttestationEvidence } from './schemas.ts'
 import type { ClientIdentity, IssuedCertificate, RenewRequest } from './types.ts'
 import type { IssuedCert, IssueRequest } from '../ca/index.ts'
-import type { SupersessionVia } from '../store/ca-store.ts'
+import type { IssuedCertRecord, SupersessionVia } from '../store/ca-store.ts'
 
 /**
  * Rotation and renewal: a node that holds (rotate) or held (renew) a certificate gets its
  * successor. Both keep the node_id, refuse a revoked one in this CA or the retired one, answer a
  * retry with the successor already issued, and pin a TPM the node attests with for the first time.
+ * Both copy the roles of the certificate being replaced: roles change only by a new enrollment.
  */
 
 export interface RotateRequest { client: ClientIdentity, csrPem: string, currentSerial: string, attestation?: AttestationEvidence }
@@ -43,7 +46,7 @@ export async function rotate (parts: CaParts, req: RotateRequest, now: Date): Pr
     // Issued from `now`, so it overlaps the current one (valid now by the route hook); the CA
     // clamps notAfter to the issuer's. The current certificate stays valid to its own expiry,
     // but is recorded as superseded in the same batch: it can mint nothing more.
-    const issued = await issueSuccessor(parts, { csr: csr.der, now, nodeId, profile: 'node', supersedes: { serialHex: req.client.serialHex, via: 'rotate' }, ...attestedExtension(parts, device, now) })
+    const issued = await issueSuccessor(parts, { csr: csr.der, now, nodeId, profile: 'node', supersedes: { serialHex: req.client.serialHex, via: 'rotate' }, roles: rolesOfRecord(succession.old), ...attestedExtension(parts, device, now) })
     if (pinned != null) { await devices.noteSerial(pinned, issued.serialHex) }
     events.info({ event: 'rotate-accepted', node_id: nodeId, old_serial: req.client.serialHex, serial: issued.serialHex }, 'rotation accepted')
     return issuedBody(ca, issued)
@@ -87,7 +90,7 @@ export async function renew (parts: CaParts, terms: RenewalTerms, req: RenewRequ
     }
     const device = await attest(parts, req.attestation, grant.nodeId, grant.csr.spki, now)
     const pinned = device != null ? await devices.pinFirst(grant.nodeId, device, now) : undefined
-    const issued = await issueSuccessor(parts, { csr: grant.csr.der, now, nodeId: grant.nodeId, profile: 'node', supersedes: { serialHex: grant.old.serialHex, via: 'renew' }, ...attestedExtension(parts, device, now) })
+    const issued = await issueSuccessor(parts, { csr: grant.csr.der, now, nodeId: grant.nodeId, profile: 'node', supersedes: { serialHex: grant.old.serialHex, via: 'renew' }, roles: rolesOfRecord(succession.old), ...attestedExtension(parts, device, now) })
     if (pinned != null) { await devices.noteSerial(pinned, issued.serialHex) }
     await ca.store.appendAudit(now.getTime(), 'renew-after-expiry', { node_id: grant.nodeId, old_serial: grant.old.serialHex, serial: issued.serialHex, expired_ms: Math.max(0, now.getTime() - grant.old.notAfter) })
     events.info({ event: 'renew-accepted', node_id: grant.nodeId, old_serial: grant.old.serialHex, serial: issued.serialHex }, 'renewal accepted')
@@ -97,6 +100,14 @@ export async function renew (parts: CaParts, terms: RenewalTerms, req: RenewRequ
     events.info({ event: 'renew-refused', code: e.code, node_id: seen.nodeId ?? null, serial: seen.serial ?? null }, 'renewal refused')
     throw e
   }
+}
+
+/**
+ * The roles of the certificate being replaced, read from the certificate the CA signed (its own
+ * record of it), not from anything the node sends.
+ */
+function rolesOfRecord (rec: IssuedCertRecord): string[] {
+  return rolesOf(parseCertificate(Buffer.from(rec.der, 'base64')))
 }
 
 /** The node_id policy of rotate and renew: this CA's gate, and the retired CA's revoked node_ids. */

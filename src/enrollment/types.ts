@@ -106,6 +106,8 @@ export interface CreatedToken {
   uses: number
   /** Minted as a replacement for `nodeId`. */
   replace?: boolean
+  /** The roles its enrollment's certificate gets, sorted (empty when none). */
+  roles: string[]
 }
 
 /**
@@ -115,7 +117,7 @@ export interface CreatedToken {
  */
 export interface CaAdminOps {
   /** `replace` (with `nodeId`): the token's enrollment supersedes the node_id's live certificates. */
-  createToken(req: { nodeId?: string, ttlMs: number, uses: number, replace?: boolean }, now: Date): Promise<CreatedToken>
+  createToken(req: { nodeId?: string, ttlMs: number, uses: number, replace?: boolean, roles?: string[] }, now: Date): Promise<CreatedToken>
   revoke: EnrollmentCa['revoke']
   /** The current CRL as PEM (built if the stored one is stale): the issuing CA's, or the root's. */
   crlPem(now: Date, scope?: 'issuing' | 'root'): Promise<string>

@@ -34,6 +34,8 @@ export interface PeerTableRow {
   last_seen: string
   cert_serial: string
   cert_not_after: string
+  /** The roles in the peer's authenticated certificate, sorted (empty when none). */
+  roles: string[]
   /** Attestation: true (TPM quote verified), false (failed, or `none`), or unknown (not checked yet). */
   attested: boolean | 'unknown'
   /** When attestation was last checked; null when never. */
@@ -138,6 +140,7 @@ export class PeerTable {
       last_seen: new Date(r.lastSeen).toISOString(),
       cert_serial: r.certSerial,
       cert_not_after: new Date(r.certNotAfter).toISOString(),
+      roles: r.identity.roles ?? [],
       attested: r.attested,
       attested_at: r.attestedAt != null ? new Date(r.attestedAt).toISOString() : null
     }))
@@ -160,7 +163,7 @@ export class PeerTable {
 }
 
 function pickIdentity (p: PeerIdentity): PeerIdentity {
-  return { nodeId: p.nodeId, peerId: p.peerId, serialHex: p.serialHex, notBefore: p.notBefore, notAfter: p.notAfter, spki: p.spki, fingerprint: p.fingerprint, issuerFingerprint: p.issuerFingerprint }
+  return { nodeId: p.nodeId, peerId: p.peerId, serialHex: p.serialHex, notBefore: p.notBefore, notAfter: p.notAfter, spki: p.spki, fingerprint: p.fingerprint, issuerFingerprint: p.issuerFingerprint, ...(p.roles != null ? { roles: p.roles } : {}) }
 }
 
 function toRecord (peerId: string, e: Entry): PeerRecord {

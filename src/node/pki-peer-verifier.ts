@@ -1,6 +1,7 @@
 import { ChainValidationError } from '../pki/chain-errors.ts'
 import { NodeIdentityError, nodeIdentity } from '../pki/node-identity.ts'
 import { PeerCertificateError } from '../pki/peer-verifier.ts'
+import { rolesOf } from '../pki/roles-extension.ts'
 import { verifyChain } from '../pki/verify-chain.ts'
 import type { Certificate } from '../pki/certificate.ts'
 import type { ChainPolicy } from '../pki/chain-policy.ts'
@@ -62,6 +63,13 @@ export class PkiPeerVerifier implements PeerCertificateVerifier {
     if (ids.peerId == null) {
       throw new PeerCertificateError('NOT_NODE_CERTIFICATE', 'leaf binds no libp2p PeerId', 'MISSING_PEER_ID')
     }
+    let roles: string[]
+    try {
+      roles = rolesOf(leaf)
+    } catch (err: any) {
+      // The CA signed it, so a broken roles extension means a broken issuer: trust none of the leaf.
+      throw new PeerCertificateError('NOT_NODE_CERTIFICATE', 'leaf carries a malformed roles extension', 'MALFORMED_EXTENSION', { cause: err })
+    }
     const issuer = verified.path[1] ?? verified.anchor
     const identity: PeerIdentity = {
       nodeId: ids.nodeId,
@@ -71,7 +79,8 @@ export class PkiPeerVerifier implements PeerCertificateVerifier {
       notAfter: leaf.notAfter,
       spki: leaf.spki,
       fingerprint: leaf.fingerprint,
-      issuerFingerprint: issuer.fingerprint
+      issuerFingerprint: issuer.fingerprint,
+      roles
     }
     identities.set(verified, identity)
     return { ...identity }

@@ -27,6 +27,8 @@ export interface PeerIdentity {
    * serial (CONVENTIONS.md), so predicates need to know which CA a serial belongs to.
    */
   issuerFingerprint: string
+  /** The roles the CA put in the leaf (roles extension), sorted; absent or empty when none. */
+  roles?: string[]
 }
 
 /** Bounded reasons a chain is refused. */

@@ -23,6 +23,8 @@ export interface IssuedCertRecord {
   issuedAt: number
   /** The certificate DER, base64. */
   der: string
+  /** Node profile: the roles the certificate carries (absent when none). */
+  roles?: string[]
   /** The node certificate this one took the place of, by rotation or renewal (proof of the old key). */
   supersedes?: { serialHex: string, via: SupersessionVia }
 }

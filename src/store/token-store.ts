@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { MeshError } from '../errors.ts'
+import { normalizeRoles } from '../pki/roles-extension.ts'
 import { SYNC } from './mesh-store.ts'
 import type { MeshStore, Sublevel } from './mesh-store.ts'
 
@@ -41,6 +42,8 @@ export interface TokenRecord {
    * supersedes the node_id's live certificates instead of being refused NODE_ID_TAKEN.
    */
   replace?: boolean
+  /** The roles the CA puts in the certificate an enrollment with this token gets (sorted; absent when none). */
+  roles?: string[]
   createdAt: number
   expiresAt: number
   usesLeft: number
@@ -94,7 +97,7 @@ export class TokenStore {
   }
 
   /** Creates a token; returns its text, which is shown once and never stored. */
-  async create (options: { now: number, ttlMs: number, uses?: number, nodeId?: string, replace?: boolean }): Promise<{ token: string, tokenId: string, record: TokenRecord }> {
+  async create (options: { now: number, ttlMs: number, uses?: number, nodeId?: string, replace?: boolean, roles?: readonly string[] }): Promise<{ token: string, tokenId: string, record: TokenRecord }> {
     const uses = options.uses ?? 1
     // A replacement names whom it replaces: an unbound one would let its holder take over any node_id.
     if (options.replace === true && options.nodeId == null) {
@@ -106,11 +109,18 @@ export class TokenStore {
     if (!Number.isSafeInteger(uses) || uses < 1 || uses > MAX_TOKEN_USES) {
       throw new TokenError('INVALID_TOKEN_PARAMS', `uses must be between 1 and ${MAX_TOKEN_USES}`)
     }
+    let roles: string[]
+    try {
+      roles = normalizeRoles(options.roles ?? [])
+    } catch (err) {
+      throw new TokenError('INVALID_TOKEN_PARAMS', (err as Error).message, { cause: err })
+    }
     const token = generateToken()
     const hash = hashToken(token)
     const record: TokenRecord = { createdAt: options.now, expiresAt: options.now + options.ttlMs, usesLeft: uses, used: 0 }
     if (options.nodeId != null) { record.nodeId = options.nodeId }
     if (options.replace === true) { record.replace = true }
+    if (roles.length > 0) { record.roles = roles }
     await this.#tokens.put(hash, record, SYNC)
     return { token, tokenId: hash.slice(0, 16), record }
   }

@@ -52,8 +52,8 @@ export async function caListNodes (args: string[], io: CliIo): Promise<number> {
 }
 
 export function formatCerts (l: CertListing): string {
-  const rows = l.certificates.map(c => [c.serial, c.status + (c.reason != null ? `(${c.reason})` : ''), c.profile, c.subject, c.issued_at, c.not_after, c.superseded_by ?? ''])
-  return table(['SERIAL', 'STATUS', 'PROFILE', 'SUBJECT', 'ISSUED_AT', 'NOT_AFTER', 'SUPERSEDED_BY'], rows, `${l.certificates.length} certificate(s)`, l.truncated)
+  const rows = l.certificates.map(c => [c.serial, c.status + (c.reason != null ? `(${c.reason})` : ''), c.profile, c.subject, c.roles.length > 0 ? c.roles.join(',') : '-', c.issued_at, c.not_after, c.superseded_by ?? ''])
+  return table(['SERIAL', 'STATUS', 'PROFILE', 'SUBJECT', 'ROLES', 'ISSUED_AT', 'NOT_AFTER', 'SUPERSEDED_BY'], rows, `${l.certificates.length} certificate(s)`, l.truncated)
 }
 
 export function formatNodes (l: NodeListing): string {

@@ -1,8 +1,12 @@
-import { readNodeFile } from '../../daemon/enroll/node-files.ts'
+import { readFile } from 'node:fs/promises'
+import { nodePaths, readNodeFile } from '../../daemon/enroll/node-files.ts'
 import { readCrlStatusFile } from '../../daemon/runtime/crl-status-file.ts'
 import { NodeRuntimeError } from '../../daemon/runtime/errors.ts'
 import { isProcessAlive, readRunFile } from '../../daemon/runtime/run-file.ts'
 import { readSelfRevoked } from '../../daemon/runtime/self-revocation.ts'
+import { parseCertificate } from '../../pki/certificate.ts'
+import { rolesOf } from '../../pki/roles-extension.ts'
+import { pemToDer } from '../../util/pem.ts'
 import { EXIT, nowOf, parseCommand, reportError, required } from '../io.ts'
 import { NODE_STATUS } from '../specs/node-status.ts'
 import type { CrlStatusFile } from '../../daemon/runtime/crl-status-file.ts'
@@ -17,6 +21,8 @@ export interface NodeStatus {
   state: 'revoked' | 'running' | 'stopped'
   process: { running: boolean, pid: number | null, api_url: string | null, multiaddrs: string[], started_at: string | null }
   certificate: { serial: string, not_after: string, expired: boolean }
+  /** The roles the CA put in cert.pem, sorted (empty when none). */
+  roles: string[]
   revoked: SelfRevoked | null
   crl: CrlStatusFile | null
 }
@@ -25,7 +31,7 @@ export interface NodeStatus {
 export async function nodeStatusOf (dir: string, now: Date): Promise<NodeStatus> {
   const file = await readNodeFile(dir)
   if (file == null) { throw new NodeRuntimeError('NOT_ENROLLED', `${dir} holds no node.json (--dir): enroll first with \`dadm-mesh node enroll --dir ${dir}\``) }
-  const [run, revoked, crl] = await Promise.all([readRunFile(dir).catch(() => undefined), readSelfRevoked(dir, file.serial), readCrlStatusFile(dir)])
+  const [run, revoked, crl, roles] = await Promise.all([readRunFile(dir).catch(() => undefined), readSelfRevoked(dir, file.serial), readCrlStatusFile(dir), rolesOfNode(dir)])
   const running = run != null && isProcessAlive(run.pid)
   return {
     node_id: file.node_id,
@@ -39,9 +45,15 @@ export async function nodeStatusOf (dir: string, now: Date): Promise<NodeStatus>
       started_at: running ? run.started_at : null
     },
     certificate: { serial: file.serial, not_after: file.not_after, expired: Date.parse(file.not_after) <= now.getTime() },
+    roles,
     revoked: revoked ?? null,
     crl: crl ?? null
   }
+}
+
+/** The roles in NODEDIR/cert.pem: the node's own certificate, as the CA signed it. */
+async function rolesOfNode (dir: string): Promise<string[]> {
+  return rolesOf(parseCertificate(pemToDer(await readFile(nodePaths(dir).cert, 'utf8'), 'CERTIFICATE')))
 }
 
 /** The human summary: one fact a line, the state first. */
@@ -62,6 +74,7 @@ export function formatNodeStatus (s: NodeStatus): string {
     lines.push(['addresses', s.process.multiaddrs.join(' ') || '(none)'])
   }
   lines.push(['certificate', `serial ${s.certificate.serial}, ${s.certificate.expired ? 'EXPIRED' : 'valid'} until ${s.certificate.not_after}`])
+  lines.push(['roles', s.roles.length > 0 ? s.roles.join(', ') : '(none)'])
   if (s.crl == null || s.crl.crls.length === 0) {
     lines.push(['crl', 'none held yet'])
   } else {
