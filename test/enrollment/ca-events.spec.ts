@@ -26,19 +26,19 @@ describe('enrollment: the CA event log (tokens and enrollments)', function () {
     expect(all).to.not.include('dmt1_')
   })
 
-  const mint = async (req: { nodeId?: string, ttlMs?: number, uses?: number, replace?: boolean } = {}): Promise<string> => {
-    const t = (await svc.service.createToken({ ttlMs: req.ttlMs ?? 60_000, uses: req.uses ?? 1, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}), ...(req.replace === true ? { replace: true } : {}) }, svc.clock.now())).token
+  const mint = async (req: { nodeId?: string, ttlMs?: number, uses?: number, replace?: boolean, roles?: string[] } = {}): Promise<string> => {
+    const t = (await svc.service.createToken({ ttlMs: req.ttlMs ?? 60_000, uses: req.uses ?? 1, ...(req.nodeId != null ? { nodeId: req.nodeId } : {}), ...(req.replace === true ? { replace: true } : {}), ...(req.roles != null ? { roles: req.roles } : {}) }, svc.clock.now())).token
     issuedTokens.push(t)
     return t
   }
   const last = (kind: CaEvent['event']): CaEvent | undefined => events.filter(e => e.fields.event === kind).at(-1)?.fields
 
-  it('token minted: token id, node_id, uses, expiry and replace, never the token', async () => {
-    const t = await mint({ nodeId: 'ev-1', uses: 2, replace: true })
+  it('token minted: token id, node_id, uses, expiry, replace and roles, never the token', async () => {
+    const t = await mint({ nodeId: 'ev-1', uses: 2, replace: true, roles: ['relay', 'gateway'] })
     const rec = await svc.service.tokens.get(t)
-    expect(last('token-minted')).to.deep.equal({ event: 'token-minted', token_id: tokenIdOf(t), node_id: 'ev-1', uses: 2, expires_at: rec?.expiresAt, replace: true })
+    expect(last('token-minted')).to.deep.equal({ event: 'token-minted', token_id: tokenIdOf(t), node_id: 'ev-1', uses: 2, expires_at: rec?.expiresAt, replace: true, roles: ['gateway', 'relay'] })
     await mint()
-    expect(last('token-minted')).to.include({ node_id: null, uses: 1, replace: false })
+    expect(last('token-minted')).to.deep.include({ node_id: null, uses: 1, replace: false, roles: [] })
   })
 
   it('enrollment accepted: node_id, token id, serial', async () => {

@@ -70,6 +70,8 @@ export interface EnrollOptions {
   /** @default 24 h */
   validitySeconds?: number
   algorithm?: KeyAlgorithm
+  /** Roles the CA puts in the certificate. @default none */
+  roles?: string[]
 }
 
 /** Enrolls `nodeId` at `tca`: new identity key, CSR naming node_id and PeerId, certificate. */
@@ -79,7 +81,7 @@ export async function enroll (tca: TestCa, nodeId: string, opts: EnrollOptions =
   const algorithm = opts.algorithm ?? 'P-256'
   const identity = await softwareKeyFromPkcs8(`${nodeId}-identity`, algorithm, await generatePkcs8(algorithm), false)
   const csr = await createCsr(identity, { nodeId, peerId: peerId.toString() })
-  const issued = await tca.ca.issue({ csr, now: new Date(opts.issuedAt ?? NOW - 3600_000), nodeId, validitySeconds: opts.validitySeconds })
+  const issued = await tca.ca.issue({ csr, now: new Date(opts.issuedAt ?? NOW - 3600_000), nodeId, validitySeconds: opts.validitySeconds, ...(opts.roles != null ? { roles: opts.roles } : {}) })
   const chain = [issued.der, ...pemToDerAll(issued.chainPem, 'CERTIFICATE')]
   return {
     nodeId,

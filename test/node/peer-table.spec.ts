@@ -56,6 +56,7 @@ describe('node peer table', () => {
       last_seen: new Date(1_000).toISOString(),
       cert_serial: 'abc',
       cert_not_after: new Date(10_000).toISOString(),
+      roles: [],
       attested: 'unknown',
       attested_at: null
     }])
@@ -64,6 +65,12 @@ describe('node peer table', () => {
     expect(table.rows()[0]).to.include({ attested: true, attested_at: new Date(2_000).toISOString() })
     table.setAttestation('p', false, 3_000)
     expect(table.rows()[0]).to.include({ attested: false, attested_at: new Date(3_000).toISOString() })
+  })
+
+  it('shows the roles of the peer\'s authenticated certificate', () => {
+    table.authenticated({ ...peer('p', 'c1'), roles: ['gateway', 'relay'] })
+    expect(table.rows()[0].roles).to.deep.equal(['gateway', 'relay'])
+    expect(table.get('p')?.identity.roles).to.deep.equal(['gateway', 'relay'])
   })
 
   it('vouches for a disconnected peer only while its certificate is valid', () => {

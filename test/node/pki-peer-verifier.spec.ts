@@ -39,6 +39,13 @@ describe('PkiPeerVerifier (verifyChain + nodeIdentity)', () => {
     expect(id.notAfter).to.be.greaterThan(NOW)
   })
 
+  it('carries the roles of the certificate (sorted), and none for a certificate without them', async () => {
+    const withRoles = await enroll(tca, 'pki-roles', { roles: ['relay', 'gateway'] })
+    expect((await verifierFor(tca).verify(new Date(NOW), withRoles.chain)).roles).to.deep.equal(['gateway', 'relay'])
+    const without = await enroll(tca, 'pki-no-roles')
+    expect((await verifierFor(tca).verify(new Date(NOW), without.chain)).roles).to.deep.equal([])
+  })
+
   it('refuses an empty chain (NO_CERTIFICATE)', async () => {
     expect(await refusal(verifierFor(tca).verify(new Date(NOW), []))).to.deep.equal({ name: 'PeerCertificateError', code: 'NO_CERTIFICATE', chainCode: undefined })
   })

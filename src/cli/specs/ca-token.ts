@@ -11,7 +11,7 @@ export const CA_TOKEN = {
     ttl: { type: 'string', default: '1h', arg: 'DURATION', help: 'how long the token can be used' },
     uses: { type: 'string', default: '1', arg: 'N', help: 'how many enrollments it allows' },
     json: JSON_OUTPUT('the token and its record'),
-    role: { type: 'string', multiple: true, default: [], arg: 'ROLE', help: 'a role the enrolled node\'s certificate carries; repeatable, at most 16, each [a-z][a-z0-9-]{0,31}' },
+    role: { type: 'string', multiple: true, default: [], arg: 'ROLE', help: 'a role the enrolled node\'s certificate carries (at most 16, each [a-z][a-z0-9-]{0,31})', shownDefault: 'no roles' },
     replace: { type: 'boolean', default: false, help: 'with --node-id: the enrollment replaces the node_id\'s current holder' },
     'passphrase-file': PASSPHRASE_FILE
   },

@@ -9,6 +9,7 @@ import { createNodeApiServer } from '../../../src/daemon/api/server.ts'
 import { PeerTable } from '../../../src/node/peer-table.ts'
 import { parseCertificate } from '../../../src/pki/certificate.ts'
 import { parseCrl } from '../../../src/pki/crl.ts'
+import { rolesOf } from '../../../src/pki/roles-extension.ts'
 import { issueSessionCredential } from '../../../src/pki/session-cert.ts'
 import { pemToDerAll } from '../../../src/util/pem.ts'
 import { NOW, createTestCa, enroll, now } from '../../node/fixtures.ts'
@@ -40,7 +41,7 @@ describe('node admin API (mutual TLS)', function () {
     const roots = [parseCertificate(tca.root)]
     const intermediates = self.chain.slice(1).map(parseCertificate).filter(c => c.fingerprint !== roots[0].fingerprint)
     // One known peer, as the auth protocol reports it.
-    const peer = await enroll(tca, 'peer-1')
+    const peer = await enroll(tca, 'peer-1', { roles: ['gateway'] })
     const leaf = parseCertificate(peer.chain[0])
     peers.authenticated({
       nodeId: 'peer-1',
@@ -51,6 +52,7 @@ describe('node admin API (mutual TLS)', function () {
       spki: leaf.spki,
       fingerprint: leaf.fingerprint,
       issuerFingerprint: intermediates[0].fingerprint,
+      roles: rolesOf(leaf),
       connectionId: 'c1',
       direction: 'outbound',
       remoteAddr: '/ip4/127.0.0.1/udp/1/quic-v1',
@@ -100,6 +102,7 @@ describe('node admin API (mutual TLS)', function () {
     expect([...Value.Errors(Type.Array(PeerRow), rows)].map(e => `${e.path}: ${e.message}`)).to.deep.equal([])
     expect(rows).to.have.length(1)
     expect(rows[0]).to.include({ node_id: 'peer-1', status: 'authenticated', transport: 'quic' })
+    expect(rows[0].roles).to.deep.equal(['gateway'])
     for (const key of ['node_id', 'peer_id', 'status', 'transport', 'last_seen', 'cert_serial', 'cert_not_after']) { expect(rows[0]).to.have.property(key) }
     expect(Date.parse(rows[0].cert_not_after)).to.be.greaterThan(NOW)
     const info = await nodeApiGet('/v1/node', clientOpts(selfSession)) as any

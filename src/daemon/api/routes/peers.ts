@@ -14,6 +14,8 @@ export const PeerRow = Type.Object({
   last_seen: Type.String({ format: 'date-time' }),
   cert_serial: Type.String(),
   cert_not_after: Type.String({ format: 'date-time' }),
+  // The roles in the peer's authenticated certificate (empty when none).
+  roles: Type.Array(Type.String()),
   // Present only when the node runs attestation; serialised when the peer table carries them.
   attested: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('unknown')])),
   attested_at: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()]))
