@@ -1,8 +1,12 @@
+import 'reflect-metadata'
 import { createHash } from 'node:crypto'
+import * as x509 from '@peculiar/x509'
 import { expect } from 'aegir/chai'
 import { peerVerifierFromChainVerifier, PkiPeerVerifier } from '../../src/node/index.ts'
 import { ChainVerifier } from '../../src/pki/chain-verifier.ts'
+import { encodeRoles, ROLES_OID } from '../../src/pki/roles-extension.ts'
 import { verifyChain } from '../../src/pki/verify-chain.ts'
+import { meshChain, T0 } from '../pki/fixtures.ts'
 import { createTestCa, enroll, NOW, revoke, verifierFor } from './fixtures.ts'
 import type { TestCa } from './fixtures.ts'
 
@@ -44,6 +48,24 @@ describe('PkiPeerVerifier (verifyChain + nodeIdentity)', () => {
     expect((await verifierFor(tca).verify(new Date(NOW), withRoles.chain)).roles).to.deep.equal(['gateway', 'relay'])
     const without = await enroll(tca, 'pki-no-roles')
     expect((await verifierFor(tca).verify(new Date(NOW), without.chain)).roles).to.deep.equal([])
+  })
+
+  it('refuses a leaf whose roles extension is malformed (NOT_NODE_CERTIFICATE / MALFORMED_EXTENSION) or critical (CHAIN_INVALID / UNKNOWN_CRITICAL_EXTENSION)', async () => {
+    // Chains from a hand-made CA: the mesh CA would never sign these extensions.
+    const unsorted = Uint8Array.from(Buffer.from('300a0c0572656c61790c0161', 'hex')) // SEQUENCE { "relay", "a" }
+    const cases: Array<[x509.Extension, { code: string, chainCode: string }]> = [
+      [new x509.Extension(ROLES_OID, false, unsorted), { code: 'NOT_NODE_CERTIFICATE', chainCode: 'MALFORMED_EXTENSION' }],
+      // Path validation refuses a critical extension it does not process before the roles are read (RFC 5280 §4.2).
+      [new x509.Extension(ROLES_OID, true, Uint8Array.from(encodeRoles(['ops']))), { code: 'CHAIN_INVALID', chainCode: 'UNKNOWN_CRITICAL_EXTENSION' }]
+    ]
+    for (const [ext, expected] of cases) {
+      const { root, ca, leaf } = await meshChain({ extra: [ext] })
+      const verifier = new PkiPeerVerifier({ roots: () => [root.der] })
+      expect(await refusal(verifier.verify(T0, [leaf.der, ca.der]))).to.deep.equal({ name: 'PeerCertificateError', ...expected })
+    }
+    // The same hand-made chain with a well-formed extension passes, with its roles.
+    const { root, ca, leaf } = await meshChain({ extra: [new x509.Extension(ROLES_OID, false, Uint8Array.from(encodeRoles(['ops'])))] })
+    expect((await new PkiPeerVerifier({ roots: () => [root.der] }).verify(T0, [leaf.der, ca.der])).roles).to.deep.equal(['ops'])
   })
 
   it('refuses an empty chain (NO_CERTIFICATE)', async () => {
