@@ -9,15 +9,15 @@ import { identify } from '@libp2p/identify'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createLibp2p } from 'libp2p'
 import { MemoryLevel } from 'memory-level'
-import { ANOMALY_TOPIC, encodeEnvelope, encodePayload } from '../protocols/anomaly-gossip/index.ts'
+import { ANOMALY_TOPIC, ANOMALY_WIRE_VERSION, encodeEnvelope, encodePayload } from '../protocols/anomaly-gossip/index.ts'
+import { createCsr } from '../src/ca/csr-builder.ts'
+import { MeshCa } from '../src/ca/index.ts'
 import { MIN_SCRYPT_LOG_N } from '../src/identity/key-file.ts'
 import { generatePkcs8, softwareKeyFromPkcs8 } from '../src/identity/software-key.ts'
 import { createMeshNode } from '../src/node/index.ts'
-import { createCsr } from '../src/ca/csr-builder.ts'
-import { MeshCa } from '../src/ca/index.ts'
 import { ChainVerifier } from '../src/pki/chain-verifier.ts'
-import { pemToDerAll } from '../src/util/pem.ts'
 import { wrapStore } from '../src/store/mesh-store.ts'
+import { pemToDerAll } from '../src/util/pem.ts'
 import type { BenchResult } from './types.ts'
 import type { MeshNode } from '../src/node/index.ts'
 import type { RootDb } from '../src/store/mesh-store.ts'
@@ -29,7 +29,7 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
  * validator, next to plain gossipsub without it, same topology and same load, in the same run.
  *
  * - mesh: `createMeshNode` with gossip on: the auth protocol on every link, gossipsub with the
- * mesh options (StrictSign, msgIdFn, scoring), the anomaly validator (chain check on a warm
+ * mesh options (StrictNoSign, origin-signed envelopes, msgIdFn, scoring), the anomaly validator (chain check on a warm
  * ChainVerifier, seen index), and delivery = the signature in the node's anomaly store (the
  * store's `anomaly` event: the record is in the store's memory and the batch that writes it is
  * queued; see src/store/anomaly-store.ts). Published with `node.publishAnomaly`.
@@ -199,7 +199,18 @@ export async function benchGossipLatency (): Promise<BenchResult[]> {
   try {
     const members = await enrollAll(ca)
     const edges = graph(NODES)
-    const sample = encodeEnvelope({ v: 1, message_id: `bench-0:${'0'.repeat(36)}`, origin: 'bench-0', timestamp: 0, expiry: 3_600_000, payload: encodePayload({ type: 'sha256', value: '0'.repeat(64), meta: { rule: 'r-17', score: 7 } }), origin_cert: members[0].chain.slice(0, 2) })
+    // The size of a published envelope (delegation signature: DER ECDSA P-256 at its longest).
+    const sample = encodeEnvelope({
+      v: ANOMALY_WIRE_VERSION,
+      message_id: `bench-0:${'0'.repeat(36)}`,
+      origin: 'bench-0',
+      timestamp: 0,
+      expiry: 3_600_000,
+      payload: encodePayload({ type: 'sha256', value: '0'.repeat(64), meta: { rule: 'r-17', score: 7 } }),
+      origin_cert: members[0].chain.slice(0, 2),
+      delegation: { key: new Uint8Array(32), nbf: 0, exp: 3_600_000, sig: new Uint8Array(72) },
+      sig: new Uint8Array(64)
+    })
     variants.push(await meshVariant(ca, members, edges), await plainVariant(members, edges, sample.byteLength))
     const stats = variants.map(() => ({ sent: new Map<number, number>(), got: new Map<number, number[]>() }))
     variants.forEach((v, i) => {

@@ -3,21 +3,27 @@ import { encode } from 'cborg'
 import { isValidNodeId } from '../../src/pki/node-identity.ts'
 import { decodeBounded } from '../../src/util/bounded-cbor.ts'
 import {
-  MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_ENVELOPE_BYTES, MAX_MESSAGE_ID_LENGTH, MAX_META_ENTRIES, MAX_META_KEY_LENGTH,
+  MAX_CERT_BYTES, MAX_CHAIN_LENGTH, MAX_IDENTITY_SIG_BYTES, MAX_ENVELOPE_BYTES, MAX_MESSAGE_ID_LENGTH, MAX_META_ENTRIES, MAX_META_KEY_LENGTH,
   MAX_META_VALUE_LENGTH, MAX_PAYLOAD_BYTES, MAX_TYPE_LENGTH, MAX_VALUE_BYTES, WIRE_VERSION
 } from './constants.ts'
 import { EnvelopeError } from './errors.ts'
+import { ED25519_KEY_BYTES, ED25519_SIG_BYTES } from './origin-proof.ts'
+import type { GossipDelegation } from './origin-proof.ts'
 
 /**
  * The anomaly envelope on `/dadm-mesh/anomaly/1`, one CBOR map (cborg, the mesh's one wire codec):
  *
  * { v: 1, message_id: tstr, origin: tstr, timestamp: uint (ms), expiry: uint (ms),
- * payload: bstr (canonical CBOR of { type, value, meta? }), origin_cert: [bstr DER, ...] (leaf first) }
+ * payload: bstr (canonical CBOR of { type, value, meta? }), origin_cert: [bstr DER, ...] (leaf first),
+ * delegation: { key: bstr 32, nbf: uint, exp: uint, sig: bstr }, sig: bstr 64 }
  *
  * The payload travels as a byte string: the mesh treats it as opaque, can cap its size before
- * looking inside, and checks its schema last (cheap checks first). The gossipsub StrictSign
- * signature covers the exact envelope bytes. Sizes are checked before decoding, the nesting and
- * item count while decoding (bounded-cbor.ts: cborg has no depth limit of its own).
+ * looking inside, and checks its schema last (cheap checks first). `sig` is the origin's
+ * signature (origin-proof.ts): its per-epoch gossip key signs (message_id, origin, payload digest,
+ * timestamp, expiry), and `delegation` is its identity key's certificate of that gossip key. So
+ * the envelope proves its origin by itself, wherever it travels and however long it is stored.
+ * Sizes are checked before decoding, the nesting and item count while decoding (bounded-cbor.ts:
+ * cborg has no depth limit of its own).
  */
 
 /** Metadata values: short text, safe integers (scores in whole units), booleans; no floats, so one value has one encoding. */
@@ -42,11 +48,22 @@ export interface AnomalyEnvelope {
   payload: Uint8Array
   /** The origin's chain, leaf first, DER. */
   origin_cert: Uint8Array[]
+  /** The origin identity key's delegation to the gossip key that made `sig`. */
+  delegation: GossipDelegation
+  /** The gossip key's Ed25519 signature over `originSigningInput` (origin-proof.ts). */
+  sig: Uint8Array
 }
 
-const ENVELOPE_KEYS = ['v', 'message_id', 'origin', 'timestamp', 'expiry', 'payload', 'origin_cert']
-/** envelope map -> origin_cert array -> bytes; the map, its keys and values, the certificates. */
-const ENVELOPE_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * ENVELOPE_KEYS.length + MAX_CHAIN_LENGTH }
+/** An envelope before its origin signs it. */
+export type UnsignedEnvelope = Omit<AnomalyEnvelope, 'sig'>
+
+const ENVELOPE_KEYS = ['v', 'message_id', 'origin', 'timestamp', 'expiry', 'payload', 'origin_cert', 'delegation', 'sig']
+const DELEGATION_KEYS = ['key', 'nbf', 'exp', 'sig']
+/**
+ * envelope map -> origin_cert array or delegation map -> bytes and integers; the map, its keys and
+ * values, the certificates, the delegation's keys and values.
+ */
+const ENVELOPE_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * ENVELOPE_KEYS.length + MAX_CHAIN_LENGTH + 2 * DELEGATION_KEYS.length }
 /** payload map -> meta map -> scalar */
 const PAYLOAD_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * 3 + 2 * MAX_META_ENTRIES }
 
@@ -67,7 +84,9 @@ export function encodeEnvelope (envelope: AnomalyEnvelope): Uint8Array {
     timestamp: envelope.timestamp,
     expiry: envelope.expiry,
     payload: envelope.payload,
-    origin_cert: envelope.origin_cert
+    origin_cert: envelope.origin_cert,
+    delegation: { key: envelope.delegation.key, nbf: envelope.delegation.nbf, exp: envelope.delegation.exp, sig: envelope.delegation.sig },
+    sig: envelope.sig
   })
   if (bytes.byteLength > MAX_ENVELOPE_BYTES) { throw new EnvelopeError('TOO_LARGE', `envelope of ${bytes.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`) }
   return bytes
@@ -110,6 +129,19 @@ function checkEnvelope (e: AnomalyEnvelope): void {
   for (const c of chain) {
     if (!(c instanceof Uint8Array) || c.byteLength === 0 || c.byteLength > MAX_CERT_BYTES) { throw new EnvelopeError('MALFORMED', 'origin_cert holds something other than DER bytes') }
   }
+  checkDelegation(e.delegation)
+  if (!(e.sig instanceof Uint8Array) || e.sig.byteLength !== ED25519_SIG_BYTES) { throw new EnvelopeError('MALFORMED', `sig must be ${ED25519_SIG_BYTES} bytes`) }
+}
+
+/** The delegation's shape only; what it says is the validator's business. */
+function checkDelegation (d: unknown): void {
+  if (!isPlainMap(d)) { throw new EnvelopeError('MALFORMED', 'delegation is not a map') }
+  for (const key of Object.keys(d)) {
+    if (!DELEGATION_KEYS.includes(key)) { throw new EnvelopeError('MALFORMED', `unexpected delegation field ${JSON.stringify(key.slice(0, 16))}`) }
+  }
+  if (!(d.key instanceof Uint8Array) || d.key.byteLength !== ED25519_KEY_BYTES) { throw new EnvelopeError('MALFORMED', `delegation key must be ${ED25519_KEY_BYTES} bytes`) }
+  if (!isTime(d.nbf) || !isTime(d.exp)) { throw new EnvelopeError('MALFORMED', 'delegation nbf and exp must be non-negative integer milliseconds') }
+  if (!(d.sig instanceof Uint8Array) || d.sig.byteLength === 0 || d.sig.byteLength > MAX_IDENTITY_SIG_BYTES) { throw new EnvelopeError('MALFORMED', 'delegation sig is not a signature') }
 }
 
 /** True for `<origin>:<suffix>` in the allowed alphabet and length. */
@@ -183,7 +215,7 @@ function checkPayload (value: unknown): AnomalyPayload {
  * for every anomaly message (gossipsub's msgIdFn covers it), and a createHash object costs more
  * than hashing a few hundred bytes.
  */
-export function envelopeDigest (e: AnomalyEnvelope): string {
+export function envelopeDigest (e: AnomalyEnvelope | Pick<AnomalyEnvelope, 'message_id' | 'origin' | 'timestamp' | 'expiry' | 'payload'>): string {
   const head = `${e.message_id}\n${e.origin}\n${e.timestamp}\n${e.expiry}\n`
   const buf = Buffer.allocUnsafe(Buffer.byteLength(head) + e.payload.byteLength)
   const n = buf.write(head, 0, 'utf8')

@@ -6,8 +6,11 @@
 /** The gossipsub topic (DESIGN.md protocol table); the version suffix lets a v2 topic run beside it. */
 export const TOPIC = '/dadm-mesh/anomaly/1'
 
-/** Envelope format version, carried in every envelope so that a v2 can be ignored (not punished) by v1 nodes. */
-export const WIRE_VERSION = 1
+/**
+ * Envelope format version, carried in every envelope so that a newer one can be ignored (not
+ * punished) by older nodes. 2: the envelope carries the origin's signature and delegation.
+ */
+export const WIRE_VERSION = 2
 
 /**
  * Largest encoded envelope, checked BEFORE decoding. An envelope is a payload (<= MAX_PAYLOAD_BYTES)
@@ -27,6 +30,22 @@ export const MAX_PAYLOAD_BYTES = 4 * 1024
 
 /** Leaf plus at most three CA certificates, the same bound as the auth hello (protocols/auth). */
 export const MAX_CHAIN_LENGTH = 4
+
+/**
+ * The identity key's signature on a delegation: DER ECDSA P-256 is at most 72 bytes, P-384 104,
+ * Ed25519 64; 132 is the DER bound of a P-521 signature, the largest EC key a CA could certify.
+ */
+export const MAX_IDENTITY_SIG_BYTES = 132
+
+/**
+ * Longest delegation a gossip key may hold (exp - nbf), and the epoch a node signs by default.
+ * One identity-key signature per epoch (a TPM takes tens of ms per sign, an HSM session more); a
+ * stolen epoch key forges for at most its epoch plus MAX_TTL_MS, less once the origin's
+ * certificate is revoked. 6 h: four identity signatures a day, a quarter of the default
+ * certificate lifetime. The delegation never outlives the certificate either.
+ */
+export const DEFAULT_EPOCH_MS = 6 * 60 * 60 * 1000
+export const MAX_DELEGATION_MS = 7 * 24 * 60 * 60 * 1000
 
 /** One certificate inside `origin_cert`: an RSA-4096 CA with extensions is about 2 KiB. */
 export const MAX_CERT_BYTES = 4 * 1024

@@ -23,7 +23,7 @@ import type { AnomalyConflict } from './validate.ts'
 export interface EquivocationReport {
   /** The origin's node_id, as its certificate names it. */
   nodeId: string
-  /** The PeerId its certificate binds: the key that signed both versions. */
+  /** The PeerId its certificate binds (the certificate whose identity key delegated the key that signed both versions). */
   peerId: string
   messageId: string
   /** Digest (`envelopeDigest`) of the version we hold: the first we accepted. */

@@ -7,7 +7,6 @@ import { MeshError } from '../../src/errors.ts'
  */
 export type AnomalyValidationCode =
   | 'RELAY_NOT_MEMBER' // ignore: the propagation source is no longer an authenticated mesh member
-  | 'UNSIGNED' // reject: not a StrictSign message (gossipsub should have refused it already)
   | 'TOO_LARGE' // reject: envelope bytes above MAX_ENVELOPE_BYTES, refused before decoding
   | 'MALFORMED' // reject: not strict CBOR, or fields of the wrong type or size
   | 'UNSUPPORTED_VERSION' // ignore: a future envelope version; not the relay's fault
@@ -23,7 +22,10 @@ export type AnomalyValidationCode =
   | 'CERT_EXPIRED' // reject: a certificate on the origin path is expired or not yet valid
   | 'CERT_INVALID' // reject: any other chain failure (bad signature, profile, key, budget)
   | 'NOT_NODE_CERT' // reject: the leaf carries no single node_id + PeerId
-  | 'PEER_ID_MISMATCH' // reject: the leaf binds another PeerId than the gossipsub signer's
+  | 'PEER_ID_MISMATCH' // reject: the leaf binds another PeerId than the carrier's signer (a DTN bundle's)
+  | 'DELEGATION_EXPIRED' // reject: the envelope's timestamp lies outside its delegation's window
+  | 'BAD_DELEGATION' // reject: the delegation is not signed by the leaf's identity key, outlives the certificate, or is too long
+  | 'BAD_ORIGIN_SIGNATURE' // reject: the envelope signature does not verify under the delegated gossip key
   | 'ORIGIN_MISMATCH' // reject: the leaf's node_id is not the envelope's origin
   | 'ORIGIN_NOT_ATTESTED' // reject: under an enforcing attestation policy, the origin's certificate lacks the attested-device extension
   | 'PAYLOAD_TOO_LARGE' // reject: payload bytes above MAX_PAYLOAD_BYTES
@@ -32,7 +34,6 @@ export type AnomalyValidationCode =
 /** The one action each code stands for. */
 export const ANOMALY_CODE_ACTIONS: Readonly<Record<AnomalyValidationCode, 'reject' | 'ignore'>> = Object.freeze({
   RELAY_NOT_MEMBER: 'ignore',
-  UNSIGNED: 'reject',
   TOO_LARGE: 'reject',
   MALFORMED: 'reject',
   UNSUPPORTED_VERSION: 'ignore',
@@ -49,6 +50,9 @@ export const ANOMALY_CODE_ACTIONS: Readonly<Record<AnomalyValidationCode, 'rejec
   CERT_INVALID: 'reject',
   NOT_NODE_CERT: 'reject',
   PEER_ID_MISMATCH: 'reject',
+  DELEGATION_EXPIRED: 'reject',
+  BAD_DELEGATION: 'reject',
+  BAD_ORIGIN_SIGNATURE: 'reject',
   ORIGIN_MISMATCH: 'reject',
   ORIGIN_NOT_ATTESTED: 'reject',
   PAYLOAD_TOO_LARGE: 'reject',
@@ -73,8 +77,21 @@ export type AnomalyGossipErrorCode =
   | 'NO_CREDENTIALS' // no usable chain of our own to put in origin_cert
   | 'NOT_STARTED' // publish before start() or after stop()
   | 'NO_PUBSUB' // the libp2p node has no gossipsub service under `pubsub`
+  | 'NO_SIGNER' // publishing needs the identity signer (init.origin().signer)
+  | 'DUPLICATE' // a submitted envelope we already hold, byte for byte or in content
 
 /** Raised by the anomaly gossip service to its caller. */
 export class AnomalyGossipError extends MeshError<AnomalyGossipErrorCode> {
   static name = 'AnomalyGossipError'
+}
+
+/** A submitted envelope (pre-signed publication, `gossip verify`) refused with the validator's code. */
+export class AnomalyRefusedError extends MeshError<AnomalyValidationCode> {
+  static name = 'AnomalyRefusedError'
+  readonly action: 'reject' | 'ignore'
+
+  constructor (code: AnomalyValidationCode, message?: string) {
+    super(code, message ?? `envelope refused: ${code}`)
+    this.action = ANOMALY_CODE_ACTIONS[code]
+  }
 }

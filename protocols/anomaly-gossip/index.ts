@@ -1,8 +1,9 @@
 /**
  * `/dadm-mesh/anomaly/1`: signed, revocation-aware gossip of anomaly signatures over gossipsub
- * with StrictSign. An envelope carries the origin's certificate chain, so that nodes that never
- * met the origin can check it (after a DTN delay too); the gossipsub signature by the origin's
- * PeerId key covers the envelope, and the certificate binds that PeerId to the origin node_id.
+ * with StrictNoSign. An envelope carries the origin's certificate chain and its own signature, so
+ * that nodes that never met the origin can check it (after a DTN delay, or from the store, too):
+ * a per-epoch gossip key signs the envelope, and the origin's identity key (the certificate's)
+ * signs the gossip key's delegation.
  *
  * @example
  * ```ts
@@ -24,15 +25,26 @@ export {
   TOPIC as ANOMALY_TOPIC, WIRE_VERSION as ANOMALY_WIRE_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_SKEW_MS as ANOMALY_DEFAULT_MAX_SKEW_MS, DEFAULT_TTL_MS as ANOMALY_DEFAULT_TTL_MS, MAX_TTL_MS as ANOMALY_MAX_TTL_MS
 } from './constants.ts'
-export { ANOMALY_CODE_ACTIONS, ANOMALY_VALIDATION_CODES, AnomalyGossipError, EnvelopeError } from './errors.ts'
+export { ANOMALY_CODE_ACTIONS, ANOMALY_VALIDATION_CODES, AnomalyGossipError, AnomalyRefusedError, EnvelopeError } from './errors.ts'
 export type { AnomalyGossipErrorCode, AnomalyValidationCode, EnvelopeErrorCode } from './errors.ts'
 export { decodeEnvelope, decodePayload, encodeEnvelope, encodePayload, envelopeDigest, isValidMessageId } from './codec.ts'
-export type { AnomalyEnvelope, AnomalyPayload, MetaValue } from './codec.ts'
+export type { AnomalyEnvelope, AnomalyPayload, MetaValue, UnsignedEnvelope } from './codec.ts'
 export { isConflict, validateAnomaly } from './validate.ts'
 export type { AnomalyAccepted, AnomalyConflict, AnomalyRefused, AnomalyValidationContext, AnomalyValidationInput, AnomalyVerdict, OriginChainVerifier, SeenRecord } from './validate.ts'
 export { contentDigest, peekEnvelope } from './envelope-memo.ts'
 export { EQUIVOCATION_DEFAULTS, EquivocationReports } from './equivocation.ts'
 export type { EquivocatingOrigin, EquivocationLimits, EquivocationReport } from './equivocation.ts'
+export { checkOrigin, delegationWindowCode } from './origin-check.ts'
+export type { OriginChecked, OriginCheckContext } from './origin-check.ts'
+export { DelegationCache } from './delegation-cache.ts'
+export { DELEGATION_LABEL, ORIGIN_SIGNATURE_LABEL, delegationSigningInput, originSigningInput, signOrigin, verifyOriginSignature } from './origin-proof.ts'
+export type { GossipDelegation } from './origin-proof.ts'
+export { GossipKeyEpochs, newEpoch, signEnvelope } from './gossip-key.ts'
+export type { EpochIdentity, GossipEpoch } from './gossip-key.ts'
+export { reverifyEnvelope } from './reverify.ts'
+export { signAnomalyOffline } from './sign-anomaly.ts'
+export type { OfflineSignInit } from './sign-anomaly.ts'
+export type { ReverifyContext, StoredVerification } from './reverify.ts'
 export { DefaultAnomalyGossip } from './anomaly-gossip.ts'
 export type { AnomalyGossip, AnomalyGossipComponents, AnomalyGossipEvents, AnomalyGossipInit, AnomalyOrigin, PublishedAnomaly, PublishOptions } from './anomaly-gossip.ts'
 

@@ -1,32 +1,26 @@
-import { ChainValidationError } from '../../src/pki/chain-errors.ts'
-import { nodeIdentity } from '../../src/pki/node-identity.ts'
 import { refusal, relayIsMember } from '../gossip-common/refusal.ts'
 import { decodeEnvelope, decodePayload } from './codec.ts'
 import { MAX_TTL_MS } from './constants.ts'
 import { contentDigest } from './envelope-memo.ts'
 import { ANOMALY_CODE_ACTIONS, EnvelopeError } from './errors.ts'
+import { checkOrigin } from './origin-check.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
 import type { AnomalyValidationCode } from './errors.ts'
+import type { OriginChecked, OriginCheckContext } from './origin-check.ts'
 import type { Certificate } from '../../src/pki/certificate.ts'
-import type { NodeIdentity } from '../../src/pki/node-identity.ts'
-import type { VerifiedPath } from '../../src/pki/verify-chain.ts'
+
+export type { OriginChainVerifier } from './origin-check.ts'
 
 /**
  * The anomaly-envelope validator: a pure function of the clock, the message and a context of
  * lookups. No I/O, no state change; the gossipsub adapter applies the verdict. Cheap checks come
- * first so that a flood of junk costs a size compare or a decode, not a chain verification.
+ * first so that a flood of junk costs a size compare or a decode, not a signature verification.
  *
- * What it does NOT do: verify the gossipsub StrictSign signature. gossipsub checks it before it
- * calls any validator (and before msgIdFn), so by the time we run, `signerPeerId` is the PeerId
- * whose key signed these exact envelope bytes. What we add is that the origin's certificate binds
- * that PeerId to the envelope's origin node_id.
+ * The envelope proves its origin by itself (origin-proof.ts): gossipsub runs with StrictNoSign,
+ * so no relay's or host key's signature is involved, and a host key is worth nothing to a forger
+ * (BAD_ORIGIN_SIGNATURE). The signature check comes last, after time, replay, revocation, the
+ * chain (cached) and the delegation (cached).
  */
-
-/** The chain check the validator needs; `ChainVerifier` (src/pki/chain-verifier.ts) fits as is. */
-export interface OriginChainVerifier {
-  /** Verifies `leaf` with `chain` at `now`; cached by fingerprint; throws ChainValidationError (REVOKED by issuer + serial). */
-  verify(now: Date, leaf: Uint8Array, chain: Uint8Array[]): VerifiedPath
-}
 
 /** What the store remembers of an accepted message, enough to tell a replay from a conflict. */
 export interface SeenRecord {
@@ -38,15 +32,18 @@ export interface AnomalyValidationInput {
   envelopeBytes: Uint8Array
   /** The propagation source: the peer that relayed the message to us (PeerId text). */
   from: string
-  /** The gossipsub signer (`msg.from` of a StrictSign message, PeerId text); absent for unsigned messages. */
+  /**
+   * The carrier's own signer, when it has one (a DTN bundle's PeerId): the origin certificate
+   * must bind it. Gossip messages have none (StrictNoSign).
+   */
   signerPeerId?: string
   /** The envelope, if the same bytes were decoded already (by msgIdFn); never trusted beyond `envelopeBytes`. */
   decoded?: AnomalyEnvelope | EnvelopeError
+  /** `checkOrigin` of `decoded`, if msgIdFn ran it already (same envelope object, same context). */
+  origin?: OriginChecked | AnomalyValidationCode
 }
 
-export interface AnomalyValidationContext {
-  /** Origin chain verification, cached per chain fingerprint. */
-  verifier: OriginChainVerifier
+export interface AnomalyValidationContext extends OriginCheckContext {
   /** Accepted message ids still within their lifetime (the anomaly store's index). */
   seen(messageId: string): SeenRecord | undefined
   /** Set lookup of revoked node_ids (operator deny list); certificates are revoked by issuer + serial inside `verifier`. */
@@ -57,8 +54,6 @@ export interface AnomalyValidationContext {
   maxTtlMs?: number
   /** True while `peerId` is an authenticated, unrevoked mesh member. @default every relay is */
   isMember?(peerId: string): boolean
-  /** False when the attestation policy refuses this origin certificate (src/attestation/attested-origin.ts). @default every origin passes */
-  originAttested?(leaf: Certificate): boolean
 }
 
 export interface AnomalyAccepted {
@@ -67,7 +62,7 @@ export interface AnomalyAccepted {
   payload: AnomalyPayload
   /** See `envelopeDigest`. */
   digest: string
-  /** The origin as its certificate names it (nodeId equals envelope.origin, peerId the signer). */
+  /** The origin as its certificate names it (nodeId equals envelope.origin, peerId the certificate's). */
   origin: { nodeId: string, peerId: string }
   leaf: Certificate
 }
@@ -78,9 +73,8 @@ export interface AnomalyRefused {
 }
 
 /**
- * A second version of a message_id we hold, as valid as the first: its origin's chain verifies,
- * its certificate binds the gossipsub signer (whose key signed these bytes) to the envelope's
- * origin. Only then is it evidence of equivocation by that origin; a conflicting envelope that
+ * A second version of a message_id we hold, as valid as the first: its origin's chain verifies
+ * and its origin's delegated gossip key signed it. Only then is it evidence of equivocation by that origin; a conflicting envelope that
  * fails any of those checks is refused with that check's code and says nothing about the origin.
  */
 export interface AnomalyConflict extends AnomalyRefused {
@@ -109,9 +103,6 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
   // [IGNORE] The relay is no longer an authenticated member (see relayIsMember).
   if (!relayIsMember(ctx.isMember, input.from)) { return refuse('RELAY_NOT_MEMBER') }
 
-  // [REJECT] The message must be signed (StrictSign): without a signer nothing binds it to an origin.
-  if (input.signerPeerId == null) { return refuse('UNSIGNED') }
-
   // [REJECT] The envelope is at most MAX_ENVELOPE_BYTES, checked before decoding; the payload at
   // most MAX_PAYLOAD_BYTES. [REJECT] It is strict CBOR with the fields and sizes of the schema, and
   // message_id is `<origin>:<suffix>`. [IGNORE] A newer envelope version.
@@ -132,9 +123,9 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
   if (now > envelope.expiry) { return refuse('EXPIRED_IN_TRANSIT') }
 
   // [REJECT] The message_id was not accepted before with this content. Every copy that reaches us
-  // already passed gossipsub's own duplicate cache (msgIdFn binds the message_id to topic, signer
-  // and this digest), which absorbs honest multi-path copies and re-encoded or re-signed copies by
-  // the origin without penalty; a copy that gets here is a replay. Other content under a held id
+  // already passed gossipsub's own duplicate cache (msgIdFn binds the message_id to topic, this
+  // digest and the origin's signature), which absorbs honest multi-path copies and copies with
+  // another chain without penalty; a copy that gets here is a replay. Other content under a held id
   // is judged at the end, once the whole envelope is known to be the origin's.
   const digest = contentDigest(envelope)
   const seen = ctx.seen(envelope.message_id)
@@ -143,26 +134,10 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
   // [REJECT] The origin node_id is not revoked (Set lookup).
   if (ctx.isRevoked?.(envelope.origin) === true) { return refuse('ORIGIN_REVOKED') }
 
-  // [REJECT] The origin chain leads to a trusted root, and no certificate on it is revoked by issuer
-  // + serial (Set lookup inside the verifier; a warm cache costs a hash and a lookup, no parse).
-  let path: VerifiedPath
-  try {
-    path = ctx.verifier.verify(new Date(now), envelope.origin_cert[0], envelope.origin_cert.slice(1))
-  } catch (err) {
-    return refuse(chainCode(err))
-  }
-  const leaf = path.path[0]
-
-  // [REJECT] The leaf names exactly one node_id and one PeerId.
-  const id = identityOf(leaf)
-  if (id?.peerId == null) { return refuse('NOT_NODE_CERT') }
-  // [REJECT] The PeerId in the certificate is the gossipsub signer: whoever signed these bytes owns
-  // this certificate (an envelope carrying another node's certificate fails here).
-  if (id.peerId !== input.signerPeerId) { return refuse('PEER_ID_MISMATCH') }
-  // [REJECT] The certificate's node_id is the envelope's origin.
-  if (id.nodeId !== envelope.origin) { return refuse('ORIGIN_MISMATCH') }
-  // [REJECT] Under an enforcing attestation policy, the origin's certificate says its device passed.
-  if (ctx.originAttested?.(leaf) === false) { return refuse('ORIGIN_NOT_ATTESTED') }
+  // [REJECT] The origin's chain, certificate, delegation and signature (see checkOrigin).
+  const checked = input.origin ?? checkOrigin(new Date(now), envelope, ctx, input.signerPeerId)
+  if (typeof checked === 'string') { return refuse(checked) }
+  const { leaf, origin } = checked
 
   // [REJECT] The payload fits its schema and is canonical CBOR (checked last: it is opaque until here).
   let payload: AnomalyPayload
@@ -182,7 +157,7 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
       action: ANOMALY_CODE_ACTIONS.CONFLICTING_PAYLOAD,
       code: 'CONFLICTING_PAYLOAD',
       messageId: envelope.message_id,
-      origin: { nodeId: id.nodeId, peerId: id.peerId },
+      origin,
       heldDigest: seen.digest,
       conflictingDigest: digest
     }
@@ -193,7 +168,7 @@ export function validateAnomaly (now: number, input: AnomalyValidationInput, ctx
     envelope,
     payload,
     digest,
-    origin: { nodeId: id.nodeId, peerId: id.peerId },
+    origin,
     leaf
   }
 }
@@ -204,32 +179,4 @@ function tryDecode (bytes: Uint8Array): AnomalyEnvelope | EnvelopeError {
   } catch (err) {
     return err instanceof EnvelopeError ? err : new EnvelopeError('MALFORMED', 'envelope cannot be decoded', { cause: err })
   }
-}
-
-/** Maps a chain failure to its bounded validation code. */
-function chainCode (err: unknown): AnomalyValidationCode {
-  if (!(err instanceof ChainValidationError)) { return 'CERT_INVALID' }
-  switch (err.code) {
-    case 'REVOKED': return 'ORIGIN_REVOKED'
-    case 'UNKNOWN_ISSUER': return 'CERT_UNTRUSTED'
-    case 'EXPIRED':
-    case 'NOT_YET_VALID': return 'CERT_EXPIRED'
-    default: return 'CERT_INVALID'
-  }
-}
-
-/** Leaf identities, kept per parsed certificate (a verifier cache hit returns the same object). */
-const identities = new WeakMap<Certificate, NodeIdentity | null>()
-
-function identityOf (leaf: Certificate): NodeIdentity | null {
-  let id = identities.get(leaf)
-  if (id === undefined) {
-    try {
-      id = nodeIdentity(leaf)
-    } catch {
-      id = null
-    }
-    identities.set(leaf, id)
-  }
-  return id
 }

@@ -1,10 +1,11 @@
-import { StrictSign } from '@libp2p/gossipsub'
+import { StrictNoSign } from '@libp2p/gossipsub'
 import { GOSSIP_FANOUT_MAX, GOSSIP_FANOUT_MIN } from '../../src/ca/config.ts'
 import { TOPIC as ANOMALY_TOPIC } from '../anomaly-gossip/constants.ts'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
 import { NOTICE_TOPIC } from '../rotate-now/constants.ts'
-import { meshFastMsgIdFn, meshMsgIdFn } from './msg-id.ts'
+import { meshFastMsgIdFn, meshMsgIdFnWith } from './msg-id.ts'
 import { ANOMALY_TOPIC_SCORE_PARAMS, CRL_TOPIC_SCORE_PARAMS } from './score-params.ts'
+import type { OriginProof } from './msg-id.ts'
 import type { GossipsubOpts } from '@libp2p/gossipsub'
 
 /**
@@ -12,13 +13,17 @@ import type { GossipsubOpts } from '@libp2p/gossipsub'
  * isMember }))`, registered as the libp2p service named `pubsub`. What each choice relies on was
  * read in the 17.1.1 sources:
  *
- * - StrictSign: every message carries `from`, `seqno`, `key`, and a signature over
- * "libp2p-pubsub:" + protobuf(from, data, seqno, topic); gossipsub verifies it before msgIdFn and
- * before any validator, so validators see only messages signed by `msg.from`.
+ * - StrictNoSign: messages carry only topic and data; gossipsub refuses any with `from`, `seqno`,
+ * `signature` or `key`. Every mesh message proves its author inside its data (anomaly envelopes
+ * their origin's delegated signature, CRLs and notices the CA's), and the id is derived from the
+ * content (msg-id.ts). gossipsub's StrictSign would add a signature by the injecting node's
+ * software host key, which proves nothing about the origin (anyone who copied that key file can
+ * make one), costs an Ed25519 verification with a key import per message, and would change the
+ * bytes when a node forwards an envelope another member signed. Measured: `npm run bench -- gossip`.
  * - Validation through `topicValidators` (set by the services), not `asyncValidation`: with
  * asyncValidation, gossipsub dispatches the `message` event before the application's verdict
  * and forwards only on `reportMessageValidationResult`; a topic validator runs before delivery
- * and forwarding (after StrictSign, msgIdFn and the duplicate cache), so an
+ * and forwarding (after msgIdFn and the duplicate cache), so an
  * invalid message is never delivered nor forwarded. Validators here return their result; a
  * thrown error becomes Ignore (no penalty) unless it carries ERR_TOPIC_VALIDATOR_REJECT.
  * - Unauthenticated peers: gossipsub has no accept/graft hook per peer. Three layers keep them out:
@@ -46,6 +51,11 @@ export interface MeshGossipsubInit {
   ipColocationFactorWeight?: number
   /** The mesh degree D (node.json `gossip_fanout`, from the CA); the other degrees follow it (`meshDegrees`). @default 6 */
   fanout?: number
+  /**
+   * The anomaly service's cached origin check: msgIdFn gives an envelope its content id only when
+   * it holds (see msg-id.ts). @default none (ids from content alone: tools and tests)
+   */
+  originProven?: OriginProof
   /** Extra options merged last (D, heartbeat, ...). */
   overrides?: Partial<GossipsubOpts>
 }
@@ -81,9 +91,9 @@ export function meshDegrees (fanout: number): Pick<GossipsubOpts, 'D' | 'Dlo' | 
 export function meshGossipsubOptions (init: MeshGossipsubInit): Partial<GossipsubOpts> {
   return {
     ...meshDegrees(init.fanout ?? 6),
-    globalSignaturePolicy: StrictSign,
-    msgIdFn: meshMsgIdFn,
-    // Byte-identical copies of a message that verified skip the signature check (see msg-id.ts).
+    globalSignaturePolicy: StrictNoSign,
+    msgIdFn: meshMsgIdFnWith(init.originProven),
+    // Byte-identical copies of a message skip msgIdFn and the validator (see msg-id.ts).
     fastMsgIdFn: meshFastMsgIdFn,
     // Only the mesh topics: gossipsub's topic and message caches are otherwise unbounded by topic
     // (messages on other topics are dropped before they reach a validator or the seen cache).

@@ -11,5 +11,6 @@
  */
 export { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from './gossipsub-options.ts'
 export type { MeshGossipsubInit } from './gossipsub-options.ts'
-export { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn } from './msg-id.ts'
+export { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn, meshMsgIdFnWith } from './msg-id.ts'
+export type { OriginProof } from './msg-id.ts'
 export { ANOMALY_TOPIC_SCORE_PARAMS, CRL_TOPIC_SCORE_PARAMS } from './score-params.ts'

@@ -3,6 +3,7 @@ import { TOPIC as ANOMALY_TOPIC } from '../anomaly-gossip/constants.ts'
 import { contentDigest, peekEnvelope } from '../anomaly-gossip/envelope-memo.ts'
 import { EnvelopeError } from '../anomaly-gossip/errors.ts'
 import { TOPIC as CRL_TOPIC } from '../crl-gossip/constants.ts'
+import type { AnomalyEnvelope } from '../anomaly-gossip/codec.ts'
 import type { Message } from '@libp2p/gossipsub'
 import type { Hash } from 'node:crypto'
 
@@ -10,7 +11,7 @@ import type { Hash } from 'node:crypto'
  * gossipsub's message id for every mesh topic (`msgIdFn` is one function for all topics).
  *
  * What gossipsub does with it, read in @libp2p/gossipsub 17.1.1 `validateReceivedMessage`: after
- * the StrictSign signature check it computes msgIdFn, and puts the id into its duplicate cache
+ * its signature-policy check it computes msgIdFn, and puts the id into its duplicate cache
  * (seenTTL, 2 min) BEFORE any topic validator runs, and keeps it there after a Reject. So whoever
  * first sends a given id owns it for two minutes: if the id were the bare `message_id`, any
  * authenticated member could send a forged envelope under a victim's (predictable) message_id,
@@ -18,22 +19,24 @@ import type { Hash } from 'node:crypto'
  * was closed in Optimism (PR 21804) and Aztec (PR 24214) by binding the id to what an attacker
  * cannot choose.
  *
- * So, for `/dadm-mesh/anomaly/1`, the id is SHA-256 over (topic, message_id, signer PeerId,
- * content digest), the digest being `envelopeDigest` (message_id, origin, timestamp, expiry and the
- * payload bytes; not the chain):
- * - copies of one message by one origin share an id, whatever the gossipsub seqno, the signature,
- * the envelope encoding or the chain it carries. A re-signed or re-encoded copy is therefore a
- * gossipsub duplicate: dropped without validation and without penalty for two minutes, and after
- * that caught by the validator's seen index as REPLAYED;
+ * So, for `/dadm-mesh/anomaly/1`, the id is SHA-256 over (topic, message_id, content digest, origin
+ * signature), the digest being `envelopeDigest` (message_id, origin, timestamp, expiry and the
+ * payload bytes; not the chain nor the delegation). gossipsub runs with StrictNoSign, so the id
+ * comes from the envelope alone and every node computes the same one for the same message,
+ * whoever injected it (the origin, or a node it handed a pre-signed envelope to):
+ * - copies of one message share an id, whatever chain they carry. A copy with another chain is
+ * therefore a gossipsub duplicate: dropped without validation and without penalty for two
+ * minutes, and after that caught by the validator's seen index as REPLAYED;
  * - a second VERSION (same message_id, other content) gets an id of its own, so gossipsub hands it
  * to the validator instead of dropping it as a duplicate of the first: the validator sees the
- * conflict (CONFLICTING_PAYLOAD) and the service reports the origin as an equivocator. With the
- * bare message_id in the id, an origin could show different peers different content under one
- * id, and every node would silently keep whichever it heard first;
- * - only the holder of the origin's PeerId key can produce an id in the origin's namespace (the
- * signature is checked before msgIdFn runs), so a forgery gets an id of its own and is rejected
- * alone.
- * An envelope that does not decode gets a content hash, so each piece of junk is validated (and
+ * conflict (CONFLICTING_PAYLOAD) and the service reports the origin as an equivocator;
+ * - the content id is given only to an envelope whose origin proof verified (`originProven`, the
+ * anomaly service's cached check of chain, delegation and signature); anything else gets a hash
+ * of its bytes. Otherwise a member that saw a genuine envelope could race a copy with the same
+ * signature and a broken chain or delegation to its neighbours: rejected, but its id would make
+ * them drop the genuine message as a duplicate for two minutes. Gossip key signatures are
+ * Ed25519 (not malleable), so nobody but the origin makes a second valid signature of one content.
+ * An envelope that does not decode gets a content hash too, so each piece of junk is validated (and
  * scored) on its own instead of colliding with the next.
  *
  * For `/dadm-mesh/crl/1` the id is a hash of the message bytes: the same CRL from the CA and from
@@ -46,21 +49,39 @@ import type { Hash } from 'node:crypto'
 const DOMAIN = 'dadm-mesh/msgid/1'
 const ID_BYTES = 20
 
-/** The msgIdFn to give gossipsub (see above). Never throws: a throw would skip peer scoring. */
-export function meshMsgIdFn (msg: Message): Uint8Array {
-  if (msg.topic === ANOMALY_TOPIC && msg.type === 'signed') {
-    const envelope = peekEnvelope(msg.data)
-    if (!(envelope instanceof EnvelopeError)) { return anomalyMsgId(envelope.message_id, msg.from.toString(), contentDigest(envelope)) }
+/** Whether an envelope's origin proof verifies now (cached by the caller); see above. */
+export type OriginProof = (envelope: AnomalyEnvelope) => boolean
+
+/** The msgIdFn to give gossipsub, checking the origin proof before giving the content id. Never throws. */
+export function meshMsgIdFnWith (originProven?: OriginProof): (msg: Message) => Uint8Array {
+  return (msg) => {
+    if (msg.topic === ANOMALY_TOPIC) {
+      const envelope = peekEnvelope(msg.data)
+      if (!(envelope instanceof EnvelopeError) && (originProven == null || safely(originProven, envelope))) {
+        return anomalyMsgId(envelope.message_id, contentDigest(envelope), envelope.sig)
+      }
+    }
+    return framed(msg.topic, msg.topic === CRL_TOPIC ? 'crl' : 'data').update(msg.data).digest().subarray(0, ID_BYTES)
   }
-  return framed(msg.topic, msg.topic === CRL_TOPIC ? 'crl' : 'data').update(msg.data).digest().subarray(0, ID_BYTES)
 }
 
-/** The anomaly message id an envelope with content digest `digest` (hex `envelopeDigest`) gets from a given signer. */
-export function anomalyMsgId (messageId: string, signerPeerId: string, digest: string): Uint8Array {
-  // message_id, PeerId text and a hex digest cannot hold a newline (checked alphabets): the framing
-  // is unambiguous. One-shot hash: this runs for every anomaly message, and createHash costs more
+/** msgIdFn without the origin proof: for tools and tests that run no anomaly service. */
+export const meshMsgIdFn = meshMsgIdFnWith()
+
+/** The anomaly message id of an envelope with content digest `digest` (hex `envelopeDigest`) and origin signature `sig`. */
+export function anomalyMsgId (messageId: string, digest: string, sig: Uint8Array): Uint8Array {
+  // message_id, a hex digest and base64 cannot hold a newline (checked alphabets): the framing is
+  // unambiguous. One-shot hash: this runs for every anomaly message, and createHash costs more
   // than the hashing.
-  return hash('sha256', `${ANOMALY_ID_PREFIX}${messageId}\n${signerPeerId}\n${digest}`, 'buffer').subarray(0, ID_BYTES)
+  return hash('sha256', `${ANOMALY_ID_PREFIX}${messageId}\n${digest}\n${Buffer.from(sig).toString('base64')}`, 'buffer').subarray(0, ID_BYTES)
+}
+
+function safely (proof: OriginProof, envelope: AnomalyEnvelope): boolean {
+  try {
+    return proof(envelope)
+  } catch {
+    return false
+  }
 }
 
 /** A hash started with the domain, the topic (length-prefixed: topics are arbitrary text) and the kind. */
@@ -74,12 +95,12 @@ function prefix (topic: string, kind: string): string {
 
 /**
  * gossipsub's `fastMsgIdFn`: a key for the RAW message as received (topic, from, seqno, data,
- * signature, key), computed before the StrictSign check. gossipsub fills its fast cache only
- * after a message passed that check, and a later copy with the same key is a duplicate without a
- * second signature check. The key covers every byte the signature covers and the signature
- * itself, so only a byte-identical copy of a message that verified can match: relays forward
- * the original unchanged, so every copy after the first costs a hash instead of an Ed25519
- * verification (at mesh degree 8, most of what a node receives). Never throws.
+ * signature, key), computed before anything else. gossipsub maps it to the msgIdFn id once that
+ * is computed (and so, for an anomaly envelope, once its origin proof was checked), and a later
+ * copy with the same key is a duplicate without a second check. With StrictNoSign the message is
+ * the topic and the data, and relays forward the original unchanged, so every copy after the
+ * first costs a hash instead of a signature verification (at mesh degree 8, most of what a node
+ * receives). Never throws.
  */
 export function meshFastMsgIdFn (msg: { topic?: string, from?: Uint8Array, seqno?: Uint8Array, data?: Uint8Array, signature?: Uint8Array, key?: Uint8Array }): string {
   const h = createHash('sha256').update(FAST_DOMAIN)

@@ -18,7 +18,6 @@ import type { MeshGossip } from '../../src/node/gossip-services.ts'
 import type { MeshNode, MeshNodeConfig } from '../../src/node/index.ts'
 import type { RootDb } from '../../src/store/mesh-store.ts'
 import type { NodeMaterial, TrustMaterial } from '../pki/sim-pki.ts'
-import type { PrivateKey } from '@libp2p/interface'
 
 /**
  * The mesh under test: `createMeshNode` (auth protocol, gater, peer table, revocation
@@ -52,7 +51,6 @@ class MeshSimNode implements SimNode {
   private readonly ctx: SimContext
   private readonly c: GossipCounters
   private readonly material: NodeMaterial
-  private readonly hostKey: PrivateKey
   private readonly sent: Uint8Array[] = []
   private size?: number
   /** Certificate rotation, when the scenario asks for it (adapters/sim-rotation.ts). */
@@ -60,13 +58,12 @@ class MeshSimNode implements SimNode {
   /** The node process's DTN layer, when the scenario turns it on (adapters/sim-dtn.ts). */
   private dtn?: SimDtn
 
-  private constructor (m: NodeMaterial, node: MeshNode, ctx: SimContext, counters: GossipCounters, hostKey: PrivateKey) {
+  private constructor (m: NodeMaterial, node: MeshNode, ctx: SimContext, counters: GossipCounters) {
     this.index = m.index
     this.material = m
     this.node = node
     this.ctx = ctx
     this.c = counters
-    this.hostKey = hostKey
   }
 
   static async create (m: NodeMaterial, ctx: SimContext, hooks: NodeHooks, verifier: ChainVerifier): Promise<MeshSimNode> {
@@ -97,7 +94,7 @@ class MeshSimNode implements SimNode {
       // source 'gossip' covers signatures carried in bundles too (dtn-carry.ts stores them so)
       if (evt.detail.source === 'gossip' && typeof sim === 'string') { hooks.deliver(sim, ctx.dtn != null ? deliveryPathOf(evt.detail) : undefined) }
     })
-    const simNode = new MeshSimNode(m, node, ctx, counters, hostKey)
+    const simNode = new MeshSimNode(m, node, ctx, counters)
     if (ctx.dtn != null) {
       const credentials = rotation != null ? rotation.credentials.credentials : () => ({ chain: m.chain, signer })
       simNode.dtn = new SimDtn({ node, store, nodeId: m.nodeId, credentials, chainVerifier: verifier, trust: ctx.trust, spec: ctx.dtn, now: rotation?.now ?? Date.now })
@@ -192,7 +189,7 @@ class MeshSimNode implements SimNode {
         } else {
           const bytes = this.sent[i % Math.max(1, this.sent.length)]
           if (bytes == null) { continue }
-          sent += await sendDuplicates(this.node.libp2p, this.hostKey, ANOMALY_TOPIC, bytes, i)
+          sent += await sendDuplicates(this.node.libp2p, ANOMALY_TOPIC, bytes)
           continue
         }
         sent++
@@ -212,7 +209,10 @@ class MeshSimNode implements SimNode {
       timestamp: now,
       expiry: now + 3600_000,
       payload: encodePayload({ type: 'sha256', value: randomBytes(32).toString('hex'), meta: { sim: 'flood' } }),
-      origin_cert: this.material.chain.slice(0, 2)
+      origin_cert: this.material.chain.slice(0, 2),
+      // A member that forges another's envelope has no identity or gossip key of theirs.
+      delegation: { key: randomBytes(32), nbf: now - 3600_000, exp: now + 3600_000, sig: randomBytes(72) },
+      sig: randomBytes(64)
     }
   }
 }

@@ -1,8 +1,7 @@
 import { RPC } from '@libp2p/gossipsub/message'
 import * as lp from 'it-length-prefixed'
-import type { Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
-const SIGN_PREFIX = new TextEncoder().encode('libp2p-pubsub:')
 /** gossipsub 1.2, the version @libp2p/gossipsub 17 speaks first. */
 const MESHSUB = '/meshsub/1.2.0'
 
@@ -10,19 +9,14 @@ const MESHSUB = '/meshsub/1.2.0'
 const streams = new WeakMap<Libp2p, Map<string, Stream>>()
 
 /**
- * A hostile member's duplicate flood: sends a correctly signed copy of `data` (a fresh seqno
- * each time, so gossipsub's own publish path would refuse it as a duplicate) straight to every
- * connected peer on a gossipsub stream of its own. An honest node never does this; the receivers'
- * duplicate handling and scoring are what the scenario measures. Resolves the copies sent.
+ * A hostile member's duplicate flood: sends a copy of `data` (gossipsub's own publish path would
+ * refuse it as a duplicate) straight to every connected peer on a gossipsub stream of its own.
+ * The mesh runs StrictNoSign, so a copy is topic + data, byte for byte the original. An honest
+ * node never does this; the receivers' duplicate handling and scoring are what the scenario
+ * measures. Resolves the copies sent.
  */
-export async function sendDuplicates (libp2p: Libp2p, key: PrivateKey, topic: string, data: Uint8Array, seq: number): Promise<number> {
-  const seqno = new Uint8Array(8)
-  new DataView(seqno.buffer).setBigUint64(0, BigInt(seq + 1) + (1n << 40n), false)
-  const msg: RPC.Message = { from: libp2p.peerId.toMultihash().bytes, data, seqno, topic }
-  const toSign = new Uint8Array(SIGN_PREFIX.length + RPC.Message.encode(msg).length)
-  toSign.set(SIGN_PREFIX)
-  toSign.set(RPC.Message.encode(msg), SIGN_PREFIX.length)
-  msg.signature = await key.sign(toSign)
+export async function sendDuplicates (libp2p: Libp2p, topic: string, data: Uint8Array): Promise<number> {
+  const msg: RPC.Message = { data, topic }
   const frame = lp.encode.single(RPC.encode({ subscriptions: [], messages: [msg] })).subarray()
   let map = streams.get(libp2p)
   if (map == null) { map = new Map(); streams.set(libp2p, map) }

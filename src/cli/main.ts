@@ -25,6 +25,8 @@ import { CERT_VERIFY } from './specs/cert-verify.ts'
 import { CSR } from './specs/csr.ts'
 import { GOSSIP_LIST } from './specs/gossip-list.ts'
 import { GOSSIP_PUBLISH } from './specs/gossip-publish.ts'
+import { GOSSIP_SIGN } from './specs/gossip-sign.ts'
+import { GOSSIP_VERIFY } from './specs/gossip-verify.ts'
 import { KEYGEN } from './specs/keygen.ts'
 import { NODE_ENROLL } from './specs/node-enroll.ts'
 import { NODE_PEERS } from './specs/node-peers.ts'
@@ -72,6 +74,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   'node status': { spec: NODE_STATUS, load: async () => (await import('./commands/node-status.ts')).nodeStatus },
   'gossip publish': { spec: GOSSIP_PUBLISH, load: async () => (await import('./commands/gossip.ts')).gossipPublish },
   'gossip list': { spec: GOSSIP_LIST, load: async () => (await import('./commands/gossip.ts')).gossipList },
+  'gossip sign': { spec: GOSSIP_SIGN, load: async () => (await import('./commands/gossip-sign.ts')).gossipSign },
+  'gossip verify': { spec: GOSSIP_VERIFY, load: async () => (await import('./commands/gossip-verify.ts')).gossipVerify },
   'bundle send': { spec: BUNDLE_SEND, load: async () => (await import('./commands/bundle.ts')).bundleSend },
   'bundle list': { spec: BUNDLE_LIST, load: async () => (await import('./commands/bundle.ts')).bundleList },
   'bundle get': { spec: BUNDLE_GET, load: async () => (await import('./commands/bundle-get.ts')).bundleGet },

@@ -11,7 +11,7 @@ import type { MeshNodeOptions } from './config.ts'
 import type { MeshNode } from './mesh-node.ts'
 import type { PeerTable } from './peer-table.ts'
 import type { RevocationState } from './revocation.ts'
-import type { AnomalyGossip, AnomalyPayload, PublishedAnomaly } from '../../protocols/anomaly-gossip/index.ts'
+import type { AnomalyEnvelope, AnomalyGossip, AnomalyPayload, PublishedAnomaly } from '../../protocols/anomaly-gossip/index.ts'
 import type { LocalCredentials } from '../../protocols/auth/index.ts'
 import type { CrlGossip, CrlVerdict, NewCrlEvent } from '../../protocols/crl-gossip/index.ts'
 import type { MeshRevoke, PushOutcome } from '../../protocols/revoke/index.ts'
@@ -72,27 +72,36 @@ export function gossipServices (deps: GossipDeps): Record<keyof GossipServices, 
   const o = deps.options
   // Read per publish, so a rotated certificate signs the next envelope.
   const origin = currentOriginChain(() => deps.credentials().chain)
+  // gossipsub is built first, and its msgIdFn asks the anomaly service (built next) whether an
+  // envelope's origin proof holds; until it exists, nothing is proven (junk ids, no squatting).
+  let anomaly: AnomalyGossip | undefined
+  const originProven = (envelope: AnomalyEnvelope): boolean => anomaly?.originProven(envelope) === true
+  const anomalyFactory = anomalyGossip({
+    store: deps.anomalies,
+    verifier: deps.chainVerifier,
+    origin: () => ({ chain: origin(), signer: deps.credentials().signer }),
+    isMember,
+    originAttested: (leaf) => attest?.acceptsOrigin(leaf) !== false,
+    now: deps.now,
+    maxSkewMs: o.maxSkewMs,
+    defaultTtlMs: o.defaultTtlMs,
+    sweepIntervalMs: o.sweepIntervalMs
+  })
   return {
     pubsub: (components: any) => {
       attest = components.attest
       return gossipsub(meshGossipsubOptions({
         isMember,
+        originProven,
         ...(o.ipColocationFactorWeight != null ? { ipColocationFactorWeight: o.ipColocationFactorWeight } : {}),
         ...(o.fanout != null ? { fanout: o.fanout } : {}),
         ...(deps.gossipsub != null ? { overrides: deps.gossipsub } : {})
       }))(components)
     },
-    anomalyGossip: anomalyGossip({
-      store: deps.anomalies,
-      verifier: deps.chainVerifier,
-      origin: () => ({ chain: origin() }),
-      isMember,
-      originAttested: (leaf) => attest?.acceptsOrigin(leaf) !== false,
-      now: deps.now,
-      maxSkewMs: o.maxSkewMs,
-      defaultTtlMs: o.defaultTtlMs,
-      sweepIntervalMs: o.sweepIntervalMs
-    }),
+    anomalyGossip: (components: any) => {
+      anomaly = anomalyFactory(components)
+      return anomaly
+    },
     crlGossip: crlGossip({
       holder: deps.chainVerifier,
       isMember,

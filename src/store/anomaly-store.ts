@@ -41,7 +41,7 @@ export interface AnomalyRecord {
   message_id: string
   /** The origin's node_id. */
   origin: string
-  /** The PeerId the origin's certificate binds (the gossipsub signer). */
+  /** The PeerId the origin's certificate binds. */
   origin_peer_id: string
   timestamp: number
   expiry: number
@@ -50,10 +50,16 @@ export interface AnomalyRecord {
   digest: string
   /** Our clock when we accepted it. */
   received_at: number
-  /** `local` for our own publications, `gossip` for accepted ones. */
-  source: 'local' | 'gossip'
+  /** `local` for our own publications, `gossip` for accepted ones, `submitted` for pre-signed envelopes handed to us. */
+  source: 'local' | 'gossip' | 'submitted'
   /** The peer that relayed it to us (gossip only). */
   relay?: string
+  /**
+   * The envelope as received, base64: the origin's signature and delegation inside it let the
+   * message be verified again later (after a restart, against a newer CRL). Absent in records
+   * written before envelopes carried a signature.
+   */
+  envelope?: string
 }
 
 export interface AnomalyStoreEvents {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -71,11 +71,16 @@ describe('cli: ca serve --mesh-dir, gossip publish, gossip list', function () {
     await rm(base, { recursive: true, force: true })
   })
 
-  async function enrollAndStart (nodeId: string, host: number, bootstrap: string[]): Promise<{ dir: string, runtime: NodeRuntime }> {
+  async function enrollOnly (nodeId: string): Promise<string> {
     const dir = join(base, nodeId)
     const token = (await run(['ca', 'token', '--dir', caDir, '--node-id', nodeId])).stdout.trim()
     const r = await run(['node', 'enroll', '--dir', dir, '--ca-url', url, '--ca-cert', join(caDir, 'root.pem'), '--token', token, '--node-id', nodeId])
     expect(r.code, r.stderr).to.equal(0)
+    return dir
+  }
+
+  async function enrollAndStart (nodeId: string, host: number, bootstrap: string[]): Promise<{ dir: string, runtime: NodeRuntime }> {
+    const dir = await enrollOnly(nodeId)
     // As `node start` runs it, in this process: run.json, admin API; no CRL poll (push and gossip only).
     const runtime = await startNodeRuntime({ dir, passphrase: PASS, crl: false, options: { listen: [`/ip4/127.0.0.${host}/udp/0/quic-v1`], transports: { quic: true, tcp: false }, mdns: { enabled: false }, bootstrap } })
     runtimes.push(runtime)
@@ -108,6 +113,37 @@ describe('cli: ca serve --mesh-dir, gossip publish, gossip list', function () {
     const bad = await run(['gossip', 'publish', '--dir', dir, '--type', 'Not A Type', '--value', 'v'])
     expect(bad.code).to.equal(1)
     expect(bad.stderr).to.include('INVALID_REQUEST')
+  })
+
+  it('gossip sign offline, gossip publish --signed through another node, gossip verify; a tampered envelope is refused', async () => {
+    const dir = join(base, 'cli-gossip-1')
+    // 1. A member that runs no node here (a fusion service) signs from its node directory.
+    const fusion = await enrollOnly('cli-fusion')
+    const file = join(base, 'ioc.env')
+    const s = await run(['gossip', 'sign', '--dir', fusion, '--type', 'ioc.domain', '--value', 'bad.example', '--ttl', '30m', '--out', file])
+    expect(s.code, s.stderr).to.equal(0)
+    const id = s.stdout.trim()
+    expect(id).to.match(/^cli-fusion:[0-9a-f-]{36}$/)
+    // 2. The running node checks it as a received message and gossips it.
+    const p = await run(['gossip', 'publish', '--dir', dir, '--signed', file, '--json'])
+    expect(p.code, p.stderr).to.equal(0)
+    expect(JSON.parse(p.stdout)).to.include({ message_id: id, origin: 'cli-fusion' })
+    const rows = JSON.parse((await run(['gossip', 'list', '--dir', dir, '--origin', 'cli-fusion', '--json'])).stdout)
+    expect(rows.map((r: { source: string }) => r.source)).to.deep.equal(['submitted'])
+    // 3. The stored envelope verifies again.
+    const v = await run(['gossip', 'verify', '--dir', dir, id, '--json'])
+    expect(v.code, v.stderr).to.equal(0)
+    expect(JSON.parse(v.stdout)).to.include({ message_id: id, valid: true, origin: 'cli-fusion' })
+    // 4. The same envelope with one signature bit flipped: refused with the validator's code.
+    const bytes = await readFile(file)
+    bytes[bytes.length - 1] ^= 1
+    const tampered = join(base, 'tampered.env')
+    await writeFile(tampered, bytes)
+    const t = await run(['gossip', 'publish', '--dir', dir, '--signed', tampered])
+    expect(t.code).to.equal(1)
+    expect(t.stderr).to.include('BAD_ORIGIN_SIGNATURE')
+    // 5. --signed with payload flags is a usage error.
+    expect((await run(['gossip', 'publish', '--dir', dir, '--signed', file, '--type', 'x'])).code).to.equal(2)
   })
 
   it('ca revoke while ca serve runs: the CA node pushes the CRL, and nodes cut the revoked one off without polling', async () => {

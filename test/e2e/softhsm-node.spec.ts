@@ -1,14 +1,18 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
+import { ANOMALY_DEFAULT_MAX_SKEW_MS, encodeEnvelope, encodePayload, signAnomalyOffline, validateAnomaly } from '../../protocols/anomaly-gossip/index.ts'
 import { main } from '../../src/cli/main.ts'
 import { enrollNode } from '../../src/daemon/enroll/enroll-node.ts'
-import { readNodeFile } from '../../src/daemon/enroll/node-files.ts'
+import { nodePaths, readNodeFile } from '../../src/daemon/enroll/node-files.ts'
 import { MIN_SCRYPT_LOG_N } from '../../src/identity/key-file.ts'
 import { Pkcs11KeyStore } from '../../src/identity/pkcs11-key-store.ts'
 import { initSoftHsmToken, softHsmMissing } from '../../src/identity/softhsm-token.ts'
+import { originChain } from '../../src/node/origin-chain.ts'
+import { ChainVerifier } from '../../src/pki/chain-verifier.ts'
 import { generateToken } from '../../src/store/token-store.ts'
+import { pemToDerAll } from '../../src/util/pem.ts'
 import { startService } from '../enrollment/harness.ts'
 import { loopbackOptions, waitForEvent } from '../node/fixtures.ts'
 import { startEnrolledNode } from './enrolled-node.ts'
@@ -23,7 +27,8 @@ const NODE_PASS = 'node passphrase'
 /**
  * End to end with hardware keys: a node whose identity key lives in SoftHSM2 enrolls
  * through the real HTTP enrollment service, joins a two-node mesh over QUIC and passes auth (its
- * transcript signature made in the token). That the key cannot leave the token is shown in
+ * transcript signature made in the token), and its token key delegates the gossip key that signs
+ * its anomaly envelopes. That the key cannot leave the token is shown in
  * depth in test/identity/pkcs11-key-store.spec.ts ("never exports the private key: ..."); here
  * the node's own key is checked through the interface and the token's attributes once more.
  */
@@ -101,6 +106,23 @@ describe('e2e: a node with its identity key in SoftHSM2 enrolls and joins a QUIC
     expect(Buffer.from(peer.spki).equals(Buffer.from(A.identity.key.publicKeySpki))).to.equal(true)
     expect((await atA).nodeId).to.equal('sw-b')
     expect(A.node.isAuthenticated(B.node.peerId)).to.equal(true)
+
+    // 6. A's token key delegates a gossip key (one signature in the token per epoch), which signs
+    // an anomaly envelope; a validator that trusts the mesh root accepts it, and refuses the
+    // same envelope with another payload (BAD_ORIGIN_SIGNATURE).
+    let tokenSigns = 0
+    const signer = { algorithm: A.identity.key.algorithm, spki: A.identity.key.publicKeySpki, sign: async (d: Uint8Array) => { tokenSigns++; return A.identity.key.sign(d) } }
+    const paths = nodePaths(dirA)
+    const chainA = [...pemToDerAll(await readFile(paths.cert, 'utf8'), 'CERTIFICATE'), ...pemToDerAll(await readFile(paths.chain, 'utf8'), 'CERTIFICATE')]
+    const roots = pemToDerAll(await readFile(paths.root, 'utf8'), 'CERTIFICATE')
+    const { bytes, envelope } = await signAnomalyOffline(Date.now(), { type: 'sha256', value: 'c'.repeat(64) }, { chain: originChain(chainA), signer })
+    expect(tokenSigns).to.equal(1)
+    const ctx = { verifier: new ChainVerifier({ roots }), seen: () => undefined, maxSkewMs: ANOMALY_DEFAULT_MAX_SKEW_MS }
+    const v = validateAnomaly(Date.now(), { envelopeBytes: bytes, from: B.node.peerId.toString() }, ctx)
+    expect(v.action, JSON.stringify(v)).to.equal('accept')
+    if (v.action === 'accept') { expect(v.origin).to.deep.equal({ nodeId: 'hsm-a', peerId: A.node.peerId.toString() }) }
+    const tampered = encodeEnvelope({ ...envelope, payload: encodePayload({ type: 'sha256', value: 'd'.repeat(64) }) })
+    expect(validateAnomaly(Date.now(), { envelopeBytes: tampered, from: B.node.peerId.toString() }, ctx)).to.include({ action: 'reject', code: 'BAD_ORIGIN_SIGNATURE' })
   })
 
   it('key-store-auto-default: `node enroll` without --key-store (auto) picks the token and says so; a bad --key-store is a usage error', async () => {

@@ -11,6 +11,7 @@ import { generatePkcs8, softwareKeyFromPkcs8 } from '../../src/identity/software
 import { createMeshNode } from '../../src/node/index.ts'
 import { PkiPeerVerifier } from '../../src/node/pki-peer-verifier.ts'
 import { pemToDerAll } from '../../src/util/pem.ts'
+import { epochFor } from '../protocols/anomaly-gossip/epochs.ts'
 import type { LocalCredentials } from '../../protocols/auth/index.ts'
 import type { KeyAlgorithm, KeyHandle } from '../../src/identity/key-store.ts'
 import type { MeshNode, MeshNodeConfig, MeshNodeInit } from '../../src/node/index.ts'
@@ -83,7 +84,7 @@ export async function enroll (tca: TestCa, nodeId: string, opts: EnrollOptions =
   const csr = await createCsr(identity, { nodeId, peerId: peerId.toString() })
   const issued = await tca.ca.issue({ csr, now: new Date(opts.issuedAt ?? NOW - 3600_000), nodeId, validitySeconds: opts.validitySeconds, ...(opts.roles != null ? { roles: opts.roles } : {}) })
   const chain = [issued.der, ...pemToDerAll(issued.chainPem, 'CERTIFICATE')]
-  return {
+  const enrolled = {
     nodeId,
     hostKey,
     peerId,
@@ -92,6 +93,9 @@ export async function enroll (tca: TestCa, nodeId: string, opts: EnrollOptions =
     serialHex: issued.serialHex,
     credentials: { chain, signer: signerOf(identity) }
   }
+  // Its gossip key epoch, so test envelopes from it can be signed synchronously (envelopeFrom).
+  await epochFor(enrolled)
+  return enrolled
 }
 
 /** The auth signer view of an identity key handle. */

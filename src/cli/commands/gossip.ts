@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+import { MAX_ENVELOPE_BYTES } from '../../../protocols/anomaly-gossip/constants.ts'
 import { EXIT, parseCommand, reportError, required, UsageError } from '../io.ts'
 import { GOSSIP_LIST } from '../specs/gossip-list.ts'
 import { GOSSIP_PUBLISH } from '../specs/gossip-publish.ts'
@@ -7,19 +9,25 @@ import type { CliIo } from '../io.ts'
 
 /**
  * `gossip publish`: asks the running node of NODEDIR to sign and gossip an anomaly signature
- * (`POST /v1/mesh/gossip` on its admin API, as the node itself over mutual TLS). Prints the
+ * (`POST /v1/mesh/gossip` on its admin API, as the node itself over mutual TLS), or with
+ * `--signed FILE` to check and forward an envelope another member signed. Prints the
  * message_id; the node has stored it and queued it for propagation (HTTP 202).
  */
 export async function gossipPublish (args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommand(args, GOSSIP_PUBLISH)
   const dir = required(values.dir, '--dir')
-  const body = {
-    type: required(values.type, '--type'),
-    value: required(values.value, '--value'),
-    ...(values.ttl != null ? { ttl_sec: parseTtl(values.ttl) } : {}),
-    ...((values.meta ?? []).length > 0 ? { meta: parseMeta(values.meta ?? []) } : {})
+  if (values.signed != null && (values.type != null || values.value != null || values.ttl != null || (values.meta ?? []).length > 0)) {
+    throw new UsageError('--signed takes the whole envelope: no --type, --value, --ttl or --meta with it')
   }
   try {
+    const body = values.signed != null
+      ? { envelope: (await readEnvelopeFile(values.signed)).toString('base64') }
+      : {
+          type: required(values.type, '--type'),
+          value: required(values.value, '--value'),
+          ...(values.ttl != null ? { ttl_sec: parseTtl(values.ttl) } : {}),
+          ...((values.meta ?? []).length > 0 ? { meta: parseMeta(values.meta ?? []) } : {})
+        }
     // Acting as the node needs its identity key, over mTLS; that half is loaded only here.
     const { nodeApiPost, nodeApiSession } = await loadActAsNode()
     const session = await nodeApiSession(dir, io, values['passphrase-file'])
@@ -53,8 +61,15 @@ export async function gossipList (args: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** A signed envelope file, bounded before it is read whole. */
+async function readEnvelopeFile (path: string): Promise<Buffer> {
+  const bytes = await readFile(path)
+  if (bytes.byteLength === 0 || bytes.byteLength > MAX_ENVELOPE_BYTES) { throw new UsageError(`--signed ${path}: not an envelope (1 to ${MAX_ENVELOPE_BYTES} bytes of CBOR)`) }
+  return bytes
+}
+
 /** "90", "90s", "30m", "24h" into seconds. */
-function parseTtl (s: string): number {
+export function parseTtl (s: string): number {
   const m = /^(\d{1,6})([smh]?)$/.exec(s)
   const n = m == null ? 0 : Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600 }[m[2]] as number)
   if (n < 1) { throw new UsageError('--ttl must be a positive duration in seconds (e.g. 600, 30m, 24h)') }
@@ -62,7 +77,7 @@ function parseTtl (s: string): number {
 }
 
 /** KEY=VALUE pairs; whole numbers and true/false become numbers and booleans. */
-function parseMeta (pairs: string[]): Record<string, string | number | boolean> {
+export function parseMeta (pairs: string[]): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {}
   for (const p of pairs) {
     const eq = p.indexOf('=')

@@ -1,9 +1,24 @@
+import { ANOMALY_VALIDATION_CODES } from '../../../protocols/anomaly-gossip/errors.ts'
 import { errorCatalogue } from '../../http/error-catalogue.ts'
+import type { AnomalyValidationCode } from '../../../protocols/anomaly-gossip/errors.ts'
 import type { HttpErrorBody } from '../../http/error-catalogue.ts'
 import type { ErrorMap } from '../../http/error-handler.ts'
 
+/**
+ * A submitted envelope (pre-signed publication) refused with the gossip validator's own code, so
+ * the submitter learns exactly what a receiving node would have said: 409 for a message the node
+ * holds, 422 for the rest.
+ */
+const ENVELOPE_REFUSALS = Object.fromEntries(ANOMALY_VALIDATION_CODES.map(code => [code, {
+  status: code === 'REPLAYED' || code === 'CONFLICTING_PAYLOAD' ? 409 : 422,
+  message: `the envelope is refused as a received message would be: ${code}`
+}])) as Record<AnomalyValidationCode, { status: number, message: string }>
+
 /** The one catalogue of errors the node admin API answers with (see errorCatalogue). */
 export const NODE_API_ERRORS = {
+  ...ENVELOPE_REFUSALS,
+  MESSAGE_NOT_FOUND: { status: 404, message: 'this node holds no anomaly signature with that message_id' },
+  NO_ENVELOPE: { status: 409, message: 'the stored record predates signed envelopes; there is nothing to verify' },
   INVALID_REQUEST: { status: 400, message: 'the request does not match the API schema' },
   CLIENT_CERT_REQUIRED: { status: 401, message: 'the node API needs a client certificate (mutual TLS)' },
   CLIENT_CERT_INVALID: { status: 401, message: 'the client certificate is not a valid, unrevoked mesh certificate' },

@@ -52,6 +52,8 @@ function readGossip (g: GossipApiSource | undefined): GossipApiSource | undefine
   return {
     async publish () { throw new NodeApiError('NOT_FOUND') },
     list: async q => g.list(q),
+    // A re-check of a stored envelope reads the store and verifies; it signs and sends nothing.
+    ...(g.verify != null ? { verify: async (id: string) => g.verify!(id) } : {}),
     ...(g.equivocations != null ? { equivocations: () => g.equivocations!() } : {})
   }
 }

@@ -1,14 +1,12 @@
 import { encode } from 'cborg'
-import { ANOMALY_DEFAULT_MAX_SKEW_MS, ANOMALY_WIRE_VERSION, encodeEnvelope, encodePayload, envelopeDigest, validateAnomaly } from '../../../protocols/anomaly-gossip/index.ts'
+import { ANOMALY_DEFAULT_MAX_SKEW_MS, validateAnomaly } from '../../../protocols/anomaly-gossip/index.ts'
 import { encodeCrlMessage } from '../../../protocols/crl-gossip/codec.ts'
 import { BROADCAST } from '../../dtn/eid.ts'
 import { MeshError } from '../../errors.ts'
-import { currentOriginChain } from '../../node/origin-chain.ts'
 import { parseCrl } from '../../pki/crl.ts'
 import { decodeBounded } from '../../util/bounded-cbor.ts'
 import type { CrlEvent, CrlManager } from './crl-manager.ts'
 import type { NodeBundles } from './dtn.ts'
-import type { AnomalyEnvelope } from '../../../protocols/anomaly-gossip/index.ts'
 import type { DeliveredBundle } from '../../dtn/bundle-agent.ts'
 import type { MeshNode } from '../../node/mesh-node.ts'
 import type { ChainVerifier } from '../../pki/chain-verifier.ts'
@@ -27,11 +25,11 @@ import type { Logger } from 'pino'
  * authenticated peer with deduplication and wait on every node until they expire, so whoever
  * comes back (or across a healed partition) gets them on its next connection.
  *
- * Trust: a carried CRL is CA-signed, so any node may carry it. An anomaly envelope is bound to
- * its origin by a gossipsub signature that does not travel in a bundle; in its place the bundle's
- * own source signature counts, so only the origin carries its envelopes, and a receiver checks
+ * Trust: a carried CRL is CA-signed, so any node may carry it. An anomaly envelope carries its
+ * origin's signature; on top of it only the origin carries its envelopes, and a receiver checks
  * that the bundle's signer is the envelope's origin (`signerPeerId` = the signer's PeerId) and
- * then runs the gossip validator itself (chain, revocation, expiry, seen, payload schema).
+ * then runs the gossip validator itself (chain, revocation, delegation, origin signature,
+ * expiry, seen, payload schema).
  *
  * Delivered carry bundles are taken off the inbox and never announced to the application.
  */
@@ -120,8 +118,6 @@ export interface DtnCarryInit {
   bundles: NodeBundles
   /** The node's CRL state: CRLs it installs are carried, carried ones are offered to it. Without it, only anomaly signatures ride. */
   crl?: CrlManager
-  /** Our certificate chain now, leaf first (read per carried signature: rotation changes it). */
-  chain(): Uint8Array[]
   /** The node's ChainVerifier: carried envelopes' origin chains are checked with it. */
   chainVerifier: ChainVerifier
   now(): number
@@ -155,7 +151,6 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
   const stats: CarryStats = { anomaliesSent: 0, crlsSent: 0, anomaliesAccepted: 0, crlsAccepted: 0, refused: 0 }
   /** `<issuer>:<number>` of CRLs carried or received in a bundle: each is carried at most once from here. */
   const carriedCrls = new Set<string>()
-  const chain = currentOriginChain(init.chain)
 
   const wanted = (): boolean => {
     if (o.policy === 'off') { return false }
@@ -177,27 +172,19 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
   // 1. Our own anomaly signatures, when a peer we know is away (now, or by the recheck).
   /** Signatures published while every known peer was connected, waiting for their recheck. */
   const rechecks = new Set<{ peers: Set<string>, dropped: boolean, timer: NodeJS.Timeout }>()
-  const carryAnomaly = (r: AnomalyRecord, envelope: AnomalyEnvelope): void => {
+  const carryAnomaly = (r: AnomalyRecord, bytes: Uint8Array): void => {
     const ttl = Math.min(Math.floor((r.expiry - init.now()) / 1000), o.maxAnomalyTtlSec)
-    let bytes: Uint8Array
-    try {
-      bytes = encodeEnvelope(envelope)
-    } catch (err) {
-      // also runs from the recheck's timer, where a throw would end the process
-      log.warn({ err, message_id: r.message_id }, 'anomaly could not be carried')
-      return
-    }
     void carry('anomaly', bytes, ttl, { message_id: r.message_id }).then(ok => { if (ok) { stats.anomaliesSent++ } })
   }
   const onAnomaly = (evt: CustomEvent<AnomalyRecord>): void => {
     const r = evt.detail
     if (r.source !== 'local' || o.policy === 'off') { return }
-    const envelope: AnomalyEnvelope = { v: ANOMALY_WIRE_VERSION, message_id: r.message_id, origin: r.origin, timestamp: r.timestamp, expiry: r.expiry, payload: encodePayload(r.payload), origin_cert: chain() }
-    // the envelope is rebuilt from the record: only carry it if it is the one that was gossiped
-    if (envelopeDigest(envelope) !== r.digest) {
-      log.warn({ message_id: r.message_id }, 'anomaly envelope could not be rebuilt; not carried')
+    // the envelope as it was gossiped, origin signature included
+    if (r.envelope == null) {
+      log.warn({ message_id: r.message_id }, 'anomaly record holds no envelope; not carried')
       return
     }
+    const envelope = Buffer.from(r.envelope, 'base64')
     if (wanted()) {
       carryAnomaly(r, envelope)
       return
@@ -277,7 +264,8 @@ export function startDtnCarry (init: DtnCarryInit): DtnCarry {
       payload: verdict.payload,
       digest: verdict.digest,
       received_at: now,
-      source: 'gossip'
+      source: 'gossip',
+      envelope: Buffer.from(bytes).toString('base64')
     })
     stats.anomaliesAccepted++
     log.info({ message_id: verdict.envelope.message_id, bundle_id: d.bundleId }, 'anomaly signature arrived in a bundle')

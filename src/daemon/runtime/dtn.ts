@@ -376,7 +376,7 @@ export interface RuntimeDtnOptions extends NodeBundlesOptions {
  */
 export async function startRuntimeDtn (init: NodeBundlesInit & { options?: RuntimeDtnOptions }): Promise<{ bundles: NodeBundles, carry: DtnCarry, stop(): Promise<void> }> {
   const bundles = await startNodeBundles(init)
-  const carry = startDtnCarry({ node: init.node, bundles, crl: init.crl, chain: () => init.dir.chain, chainVerifier: init.dir.chainVerifier, now: init.now, log: init.log, ...(init.options?.carry != null ? { options: init.options.carry } : {}) })
+  const carry = startDtnCarry({ node: init.node, bundles, crl: init.crl, chainVerifier: init.dir.chainVerifier, now: init.now, log: init.log, ...(init.options?.carry != null ? { options: init.options.carry } : {}) })
   return {
     bundles,
     carry,

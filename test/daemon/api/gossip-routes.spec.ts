@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { EnvelopeError } from '../../../protocols/anomaly-gossip/errors.ts'
+import { AnomalyRefusedError, EnvelopeError } from '../../../protocols/anomaly-gossip/errors.ts'
 import { NodeApiClientError, nodeApiGet, nodeApiPost } from '../../../src/daemon/api/client.ts'
 import { createNodeApiServer } from '../../../src/daemon/api/server.ts'
 import { parseCertificate } from '../../../src/pki/certificate.ts'
@@ -19,6 +19,7 @@ describe('node admin API: /v1/mesh/gossip', function () {
   let self: Enrolled
   const servers: NodeApiServer[] = []
   const published: GossipPublishRequest[] = []
+  const submitted: Uint8Array[] = []
 
   const source: GossipApiSource = {
     async publish (req) {
@@ -28,6 +29,16 @@ describe('node admin API: /v1/mesh/gossip', function () {
     },
     async list (q) {
       return [{ message_id: 'o:1', origin: q.origin ?? 'o', origin_peer_id: 'p', timestamp: new Date(NOW).toISOString(), expiry: new Date(NOW + 1000).toISOString(), payload: { type: 'rule', value: 'r-1' }, received_at: new Date(NOW).toISOString(), source: 'gossip', relay: 'x' }]
+    },
+    async submit (envelope) {
+      submitted.push(envelope)
+      if (envelope[0] === 0xff) { throw new AnomalyRefusedError('BAD_ORIGIN_SIGNATURE') }
+      return { message_id: 'other-node:00000000-0000-4000-8000-000000000002', origin: 'other-node', timestamp: new Date(NOW).toISOString(), expiry: new Date(NOW + 3600_000).toISOString(), recipients: 2 }
+    },
+    async verify (id) {
+      if (id !== 'other-node:2') { return undefined }
+      const at = new Date(NOW).toISOString()
+      return { message_id: id, valid: false, code: 'ORIGIN_REVOKED', origin: 'other-node', timestamp: at, expiry: at, expired: false, checked_at: at }
     },
     equivocations () {
       const at = new Date(NOW).toISOString()
@@ -78,6 +89,27 @@ describe('node admin API: /v1/mesh/gossip', function () {
     const r = await nodeApiPost('/v1/mesh/gossip', { type: 'sha256', value: 'ab'.repeat(32), meta: { rule: 'r-1', score: 7, live: true }, ttl_sec: 120 }, opts) as any
     expect(r).to.deep.include({ message_id: 'self-node:00000000-0000-4000-8000-000000000001', recipients: 3 })
     expect(published.at(-1)).to.deep.equal({ type: 'sha256', value: 'ab'.repeat(32), meta: { rule: 'r-1', score: 7, live: true }, ttl_sec: 120 })
+  })
+
+  it('POST with an envelope hands the exact bytes to the node; a refusal answers with the validator\'s code', async () => {
+    const opts = await serve(source)
+    const bytes = Uint8Array.from([0xa9, 1, 2, 3, 4, 5])
+    const r = await nodeApiPost('/v1/mesh/gossip', { envelope: Buffer.from(bytes).toString('base64') }, opts) as any
+    expect(r).to.deep.include({ message_id: 'other-node:00000000-0000-4000-8000-000000000002', origin: 'other-node', recipients: 2 })
+    expect(Buffer.from(submitted.at(-1) as Uint8Array).equals(Buffer.from(bytes))).to.equal(true)
+    const bad = Buffer.from([0xff, 1, 2]).toString('base64')
+    expect(await refusal(nodeApiPost('/v1/mesh/gossip', { envelope: bad }, opts))).to.deep.equal({ status: 422, serverCode: 'BAD_ORIGIN_SIGNATURE' })
+    // Both forms at once, or not base64: outside the schema.
+    for (const body of [{ envelope: bad, type: 'sha256', value: 'v' }, { envelope: 'not base64!' }]) {
+      expect(await refusal(nodeApiPost('/v1/mesh/gossip', body, opts)), JSON.stringify(body)).to.deep.equal({ status: 400, serverCode: 'INVALID_REQUEST' })
+    }
+  })
+
+  it('GET /v1/mesh/gossip/:message_id/verify answers the re-check, 404 for an id the node does not hold', async () => {
+    const opts = await serve(source)
+    const v = await nodeApiGet(`/v1/mesh/gossip/${encodeURIComponent('other-node:2')}/verify`, opts) as any
+    expect(v).to.deep.include({ message_id: 'other-node:2', valid: false, code: 'ORIGIN_REVOKED' })
+    expect(await refusal(nodeApiGet('/v1/mesh/gossip/other-node%3A3/verify', opts))).to.deep.equal({ status: 404, serverCode: 'MESSAGE_NOT_FOUND' })
   })
 
   it('GET lists what the node holds, with its filters', async () => {

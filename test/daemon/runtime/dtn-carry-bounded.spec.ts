@@ -76,7 +76,6 @@ describe('node runtime / dtn-carry: every carried payload is decoded within boun
       const carry = startDtnCarry({
         node,
         bundles,
-        chain: () => pki.b.chain,
         chainVerifier: new ChainVerifier({ roots: [pki.tca.root] }),
         now: clock.now,
         log: pino({ level: 'silent' }),

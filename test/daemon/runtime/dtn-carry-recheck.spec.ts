@@ -1,6 +1,6 @@
 import { expect } from 'aegir/chai'
 import { pino } from 'pino'
-import { ANOMALY_WIRE_VERSION, encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/index.ts'
+import { encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/index.ts'
 import { startDtnCarry } from '../../../src/daemon/runtime/dtn-carry.ts'
 import type { DtnCarry } from '../../../src/daemon/runtime/dtn-carry.ts'
 import type { NodeBundles } from '../../../src/daemon/runtime/dtn.ts'
@@ -15,7 +15,6 @@ import type { AnomalyRecord } from '../../../src/store/anomaly-store.ts'
  * into it is lost. A fake node and bundle layer: only the carry decision is under test.
  */
 describe('node runtime / dtn-carry: the recheck of a signature published while all looked connected', function () {
-  const chain = [new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])]
   const rows: Array<{ peer_id: string, status: string }> = []
   let node: MeshNode & EventTarget
   let libp2p: EventTarget
@@ -26,8 +25,8 @@ describe('node runtime / dtn-carry: the recheck of a signature published while a
     const payload = { type: 'sha256', value: 'ab'.repeat(32) }
     const timestamp = Date.now()
     const expiry = timestamp + 600_000
-    const digest = envelopeDigest({ v: ANOMALY_WIRE_VERSION, message_id: id, origin: 'n1', timestamp, expiry, payload: encodePayload(payload), origin_cert: chain })
-    return { message_id: id, origin: 'n1', origin_peer_id: 'P0', timestamp, expiry, payload, digest, received_at: timestamp, source: 'local' } as unknown as AnomalyRecord
+    const digest = envelopeDigest({ message_id: id, origin: 'n1', timestamp, expiry, payload: encodePayload(payload) })
+    return { message_id: id, origin: 'n1', origin_peer_id: 'P0', timestamp, expiry, payload, digest, received_at: timestamp, source: 'local', envelope: Buffer.from(id).toString('base64') } as unknown as AnomalyRecord
   }
 
   beforeEach(() => {
@@ -39,7 +38,7 @@ describe('node runtime / dtn-carry: the recheck of a signature published while a
       send: async (o: { destination: string }) => { sent.push(o); return { bundleId: `b${sent.length}` } },
       intercept: () => {}
     } as unknown as NodeBundles
-    carry = startDtnCarry({ node, bundles, chain: () => chain, chainVerifier: {} as unknown as ChainVerifier, now: Date.now, log: pino({ level: 'silent' }), options: { recheckMs: 50 } })
+    carry = startDtnCarry({ node, bundles, chainVerifier: {} as unknown as ChainVerifier, now: Date.now, log: pino({ level: 'silent' }), options: { recheckMs: 50 } })
   })
 
   afterEach(() => { carry?.stop() })

@@ -1,6 +1,6 @@
 /* eslint-disable jsdoc/check-indentation -- the doc comment holds a diagram */
 import { expect } from 'aegir/chai'
-import { ANOMALY_TOPIC, encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/index.ts'
+import { ANOMALY_TOPIC, envelopeDigest } from '../../../protocols/anomaly-gossip/index.ts'
 import { gossipApiSource } from '../../../src/daemon/api/routes/gossip.ts'
 import { encoded, envelopeFrom } from '../../protocols/anomaly-gossip/fixtures.ts'
 import { createTestCa, enroll, eventually, now } from '../fixtures.ts'
@@ -13,7 +13,7 @@ import type { GossipNode } from '../gossip-fixtures.ts'
 /**
  * An equivocating origin, end to end over QUIC. E is one enrolled member (one key, one
  * certificate) running as two libp2p nodes, E1 and E2, so that it can hand each side of the mesh
- * its own version of one message_id; both versions are StrictSign-signed by E's key and carry E's
+ * its own version of one message_id; both versions are signed by E's gossip key and carry E's
  * real chain, as a malicious member would send them.
  *
  *   E1 ── B ── C ── E2
@@ -56,7 +56,7 @@ describe('anomaly gossip: an equivocating origin over QUIC', function () {
     const neighbours = new Map<GossipNode, GossipNode[]>([[b, [e1, c]], [c, [b, e2, d]], [d, [c]]])
     // 1. Two versions of one message_id by E: same id, timestamp and expiry, other payloads.
     const v1 = envelopeFrom(e1.enrolled, { payload: { type: 'sha256', value: '1'.repeat(64) } })
-    const v2 = { ...v1, payload: encodePayload({ type: 'sha256', value: '2'.repeat(64) }) }
+    const v2 = envelopeFrom(e1.enrolled, { messageId: v1.message_id, now: v1.timestamp, payload: { type: 'sha256', value: '2'.repeat(64) } })
     const mid = v1.message_id
     const digests = [envelopeDigest(v1), envelopeDigest(v2)]
     const sent = new Map<GossipNode, string>([[e1, digests[0]], [e2, digests[1]]])

@@ -1,8 +1,9 @@
 /* eslint-disable jsdoc/check-indentation -- doc comments here hold indented lists and diagrams */
 import { randomUUID } from 'node:crypto'
 import { expect } from 'aegir/chai'
+import { signEnvelope } from '../../../protocols/anomaly-gossip/gossip-key.ts'
 import { ANOMALY_TOPIC, MAX_PAYLOAD_BYTES } from '../../../protocols/anomaly-gossip/index.ts'
-import { HOUR, MINUTE, encoded, envelopeFrom, originChain, rawEncode } from '../../protocols/anomaly-gossip/fixtures.ts'
+import { HOUR, MINUTE, encoded, envelopeFrom, epochOf, originChain, rawEncode } from '../../protocols/anomaly-gossip/fixtures.ts'
 import { NOW, createTestCa, enroll, eventually, waitForEvent } from '../fixtures.ts'
 import { link, meshed, restartGossipNode, startGossipNode, stopAll, waitMeshed } from '../gossip-fixtures.ts'
 import type { AnomalyValidationCode } from '../../../protocols/anomaly-gossip/index.ts'
@@ -13,7 +14,7 @@ import type { GossipNode } from '../gossip-fixtures.ts'
 /**
  * Rejected gossip messages, end to end over QUIC. The hostile party is a crafted publisher: a
  * real, enrolled and authenticated mesh node that bypasses `publishAnomaly` and pushes raw
- * gossipsub messages (StrictSign-signed by its own key, as any member can). Each case must be
+ * gossipsub messages (the mesh runs StrictNoSign: the envelope's own signature is all there is). Each case must be
  * rejected by the first honest hop (B), counted in B's validation metrics, not forwarded to C
  * (B's only other neighbour in this test), and lower the sender's score at B.
  *
@@ -119,10 +120,10 @@ describe('anomaly gossip: hostile publishers over QUIC', function () {
     await expectRejected(m, rawEncode(envelopeFrom(m.enrolled, { payloadBytes: new Uint8Array(MAX_PAYLOAD_BYTES + 1) })), 'PAYLOAD_TOO_LARGE')
   })
 
-  it('an origin_cert that belongs to another node', async () => {
+  it('an envelope in another node\'s name, signed with the sender\'s own keys', async () => {
     const m = await crafted('crafted-impostor')
-    // A's real chain and node_id, signed (StrictSign) by m.
-    await expectRejected(m, encoded(envelopeFrom(a.enrolled)), 'PEER_ID_MISMATCH')
+    // A's real chain and node_id; m's gossip key and m's identity key's delegation.
+    await expectRejected(m, encoded(signEnvelope(envelopeFrom(a.enrolled), epochOf(m.enrolled))), 'BAD_DELEGATION')
   })
 
   it('an origin certificate from a foreign CA', async () => {

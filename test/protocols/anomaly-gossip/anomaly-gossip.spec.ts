@@ -29,7 +29,7 @@ async function harness (pki: GossipPki, self: Enrolled, clock: { now: number }):
   const service = new DefaultAnomalyGossip({ peerId: self.peerId, logger: defaultLogger(), pubsub }, {
     store,
     verifier: verifierFor(pki.ca),
-    origin: () => ({ chain: originChain(self) }),
+    origin: () => ({ chain: originChain(self), signer: self.credentials.signer }),
     now: () => clock.now,
     sweepIntervalMs: 0
   })

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { encode } from 'cborg'
 import { encodeEnvelope, encodePayload } from '../../../protocols/anomaly-gossip/codec.ts'
 import { DEFAULT_MAX_SKEW_MS, WIRE_VERSION } from '../../../protocols/anomaly-gossip/constants.ts'
+import { signEnvelope } from '../../../protocols/anomaly-gossip/gossip-key.ts'
 import { parseCertificate } from '../../../src/pki/certificate.ts'
 import { ChainVerifier } from '../../../src/pki/chain-verifier.ts'
 import { createTestCa, enroll, NOW } from '../../node/fixtures.ts'
+import { epochOf } from './epochs.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from '../../../protocols/anomaly-gossip/codec.ts'
+import type { GossipEpoch } from '../../../protocols/anomaly-gossip/gossip-key.ts'
 import type { AnomalyValidationContext, SeenRecord } from '../../../protocols/anomaly-gossip/validate.ts'
 import type { Enrolled, TestCa } from '../../node/fixtures.ts'
 
@@ -15,6 +18,7 @@ import type { Enrolled, TestCa } from '../../node/fixtures.ts'
  */
 
 export { NOW }
+export { epochFor, epochOf } from './epochs.ts'
 export const MINUTE = 60_000
 export const HOUR = 60 * MINUTE
 
@@ -70,13 +74,15 @@ export interface EnvelopeOptions {
   payload?: AnomalyPayload
   /** Raw payload bytes, bypassing encodePayload's checks (oversized or malformed payloads). */
   payloadBytes?: Uint8Array
+  /** The epoch that signs. @default `n`'s (epochOf) */
+  epoch?: GossipEpoch
 }
 
-/** An envelope from `n` (fields overridable), not encoded. */
+/** An envelope from `n` (fields overridable), signed by `n`'s gossip epoch, not encoded. */
 export function envelopeFrom (n: Enrolled, o: EnvelopeOptions = {}): AnomalyEnvelope {
   const ts = o.now ?? NOW
   const origin = o.origin ?? n.nodeId
-  return {
+  return signEnvelope({
     v: WIRE_VERSION,
     message_id: o.messageId ?? `${origin}:${randomUUID()}`,
     origin,
@@ -84,7 +90,7 @@ export function envelopeFrom (n: Enrolled, o: EnvelopeOptions = {}): AnomalyEnve
     expiry: ts + (o.ttlMs ?? HOUR),
     payload: o.payloadBytes ?? encodePayload(o.payload ?? PAYLOAD),
     origin_cert: o.chain ?? originChain(n)
-  }
+  }, o.epoch ?? epochOf(n))
 }
 
 /** Encodes without the encoder's own refusals (to build hostile envelopes). */

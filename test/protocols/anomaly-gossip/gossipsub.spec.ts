@@ -5,6 +5,7 @@ import { prefixLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
 import { MemoryLevel } from 'memory-level'
+import { signEnvelope } from '../../../protocols/anomaly-gossip/gossip-key.ts'
 import { anomalyGossip } from '../../../protocols/anomaly-gossip/index.ts'
 import { ANOMALY_TOPIC } from '../../../protocols/anomaly-gossip/index.ts'
 import { crlGossip, CRL_TOPIC, encodeCrlMessage } from '../../../protocols/crl-gossip/index.ts'
@@ -12,7 +13,7 @@ import { meshGossipsubOptions } from '../../../protocols/mesh-gossipsub/index.ts
 import { AnomalyStore } from '../../../src/store/anomaly-store.ts'
 import { wrapStore } from '../../../src/store/mesh-store.ts'
 import { enroll, eventually, waitForEvent } from '../../node/fixtures.ts'
-import { createGossipPki, encoded, envelopeFrom, MINUTE, NOW, originChain, PAYLOAD, verifierFor } from './fixtures.ts'
+import { createGossipPki, encoded, envelopeFrom, epochOf, MINUTE, NOW, originChain, PAYLOAD, verifierFor } from './fixtures.ts'
 import type { GossipPki } from './fixtures.ts'
 import type { AnomalyGossip } from '../../../protocols/anomaly-gossip/index.ts'
 import type { CrlGossip, NewCrlEvent } from '../../../protocols/crl-gossip/index.ts'
@@ -54,7 +55,7 @@ async function startNode (pki: GossipPki, name: string, enrolled: Enrolled): Pro
       identify: identify(),
       // Every node on 127.0.0.1: the IP-colocation penalty off, as DESIGN.md says for loopback.
       pubsub: gossipsub(meshGossipsubOptions({ isMember: () => true, ipColocationFactorWeight: 0 })) as any,
-      anomaly: anomalyGossip({ store, verifier, origin: () => ({ chain: originChain(enrolled) }), now: () => NOW, sweepIntervalMs: 0 }) as any,
+      anomaly: anomalyGossip({ store, verifier, origin: () => ({ chain: originChain(enrolled), signer: enrolled.credentials.signer }), now: () => NOW, sweepIntervalMs: 0 }) as any,
       crl: crlGossip({ holder: verifier, now: () => NOW, onNewCrl: (e) => { crls.push(e) } }) as any
     }
   })
@@ -105,18 +106,18 @@ describe('anomaly and CRL gossip over real gossipsub', function () {
   })
 
   it('rejects a forged envelope at the first hop, does not forward it, and lowers the sender\'s score', async () => {
-    // b publishes (signs as b) an envelope claiming to be a's, with a's real chain.
-    const forged = encoded(envelopeFrom(pki.a, { now: NOW }))
+    // b publishes an envelope claiming to be a's, with a's real chain and delegation, signed with b's gossip key.
+    const forged = encoded(signEnvelope(envelopeFrom(pki.a, { now: NOW }), { privateKey: epochOf(pki.b).privateKey, delegation: epochOf(pki.a).delegation }))
     const before = c.libp2p.services.pubsub.getScore(b.libp2p.peerId.toString())
     await b.libp2p.services.pubsub.publish(ANOMALY_TOPIC, forged)
-    await eventually(() => c.libp2p.services.anomaly.validationMetrics.count(ANOMALY_TOPIC, 'reject', 'PEER_ID_MISMATCH') === 1, 5_000)
+    await eventually(() => c.libp2p.services.anomaly.validationMetrics.count(ANOMALY_TOPIC, 'reject', 'BAD_ORIGIN_SIGNATURE') === 1, 5_000)
     await eventually(() => c.libp2p.services.pubsub.getScore(b.libp2p.peerId.toString()) < before, 5_000)
     // A valid message sent after it overtakes nothing: d sees the valid one and never the forgery.
     const arrival = waitForEvent<AnomalyRecord>(d.store, 'anomaly')
     const valid = await b.libp2p.services.anomaly.publish({ type: 'rule', value: 'r-99' })
     expect((await arrival).message_id).to.equal(valid.messageId)
     expect(d.libp2p.services.anomaly.validationMetrics.count(ANOMALY_TOPIC, 'reject')).to.equal(0)
-    expect(a.libp2p.services.anomaly.validationMetrics.count(ANOMALY_TOPIC, 'reject', 'PEER_ID_MISMATCH')).to.equal(1)
+    expect(a.libp2p.services.anomaly.validationMetrics.count(ANOMALY_TOPIC, 'reject', 'BAD_ORIGIN_SIGNATURE')).to.equal(1)
   })
 
   it('spreads a newer CRL to every node and ignores the older one gossiped after it', async () => {

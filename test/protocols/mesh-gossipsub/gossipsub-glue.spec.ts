@@ -1,16 +1,18 @@
 import { createPeerScoreParams, createPeerScoreThresholds, validatePeerScoreParams, validatePeerScoreThresholds } from '@libp2p/gossipsub/score'
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
-import { encodePayload, envelopeDigest } from '../../../protocols/anomaly-gossip/codec.ts'
+import { envelopeDigest } from '../../../protocols/anomaly-gossip/codec.ts'
 import { TOPIC } from '../../../protocols/anomaly-gossip/constants.ts'
 import { peekEnvelope } from '../../../protocols/anomaly-gossip/envelope-memo.ts'
 import { TOPIC as CRL_TOPIC } from '../../../protocols/crl-gossip/constants.ts'
 import { IDONTWANT_MIN_BYTES, meshGossipsubOptions, NOT_MEMBER_SCORE } from '../../../protocols/mesh-gossipsub/gossipsub-options.ts'
-import { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn } from '../../../protocols/mesh-gossipsub/msg-id.ts'
+import { anomalyMsgId, meshFastMsgIdFn, meshMsgIdFn, meshMsgIdFnWith } from '../../../protocols/mesh-gossipsub/msg-id.ts'
 import { NOTICE_TOPIC } from '../../../protocols/rotate-now/constants.ts'
 import { createGossipPki, encoded, envelopeFrom, PAYLOAD, rawEncode } from '../anomaly-gossip/fixtures.ts'
 import { signedMessage } from '../anomaly-gossip/helpers.ts'
+import type { AnomalyEnvelope } from '../../../protocols/anomaly-gossip/codec.ts'
 import type { GossipPki } from '../anomaly-gossip/fixtures.ts'
+import type { Message } from '@libp2p/gossipsub'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
@@ -19,33 +21,42 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
   before(async () => { pki = await createGossipPki() })
   after(async () => { await pki?.close() })
 
-  it('gives every copy of one message from one signer the same 20-byte id, whatever the encoding', () => {
+  const unsigned = (topic: string, data: Uint8Array): Message => ({ type: 'unsigned', topic, data })
+
+  it('gives every copy of one message the same 20-byte id, whatever the chain it carries or who injects it', () => {
     const e = envelopeFrom(pki.a)
-    const first = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
-    // The origin re-sends it with its full chain (other bytes, other gossipsub seqno and signature).
-    const copy = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, origin_cert: pki.a.chain }), pki.a.peerId))
+    const first = meshMsgIdFn(unsigned(TOPIC, encoded(e)))
+    // The origin re-sends it with its full chain (other bytes).
+    const copy = meshMsgIdFn(unsigned(TOPIC, encoded({ ...e, origin_cert: pki.a.chain })))
     // The identical bytes serialised again into a fresh buffer (what a relay or a re-publish hands gossipsub).
-    const again = meshMsgIdFn(signedMessage(TOPIC, encoded(structuredClone(e)), pki.a.peerId))
+    const again = meshMsgIdFn(unsigned(TOPIC, encoded(structuredClone(e))))
     expect(first).to.have.length(20)
     expect(hex(copy)).to.equal(hex(first))
     expect(hex(again)).to.equal(hex(first))
-    expect(hex(first)).to.equal(hex(anomalyMsgId(e.message_id, pki.a.peerId.toString(), envelopeDigest(e))))
+    expect(hex(first)).to.equal(hex(anomalyMsgId(e.message_id, envelopeDigest(e), e.sig)))
   })
 
-  it('gives a second version of a message_id (other payload, same signer) an id of its own, so gossipsub hands it to the validator', () => {
+  it('gives a second version of a message_id (other payload, same origin) an id of its own, so gossipsub hands it to the validator', () => {
     const e = envelopeFrom(pki.a)
-    const first = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
-    const otherPayload = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, payload: encodePayload({ ...PAYLOAD, value: 'b'.repeat(64) }) }), pki.a.peerId))
-    const otherExpiry = meshMsgIdFn(signedMessage(TOPIC, encoded({ ...e, expiry: e.expiry + 1 }), pki.a.peerId))
+    const first = meshMsgIdFn(unsigned(TOPIC, encoded(e)))
+    const otherPayload = meshMsgIdFn(unsigned(TOPIC, encoded(envelopeFrom(pki.a, { messageId: e.message_id, payload: { ...PAYLOAD, value: 'b'.repeat(64) } }))))
+    const otherExpiry = meshMsgIdFn(unsigned(TOPIC, encoded(envelopeFrom(pki.a, { messageId: e.message_id, ttlMs: e.expiry - e.timestamp + 1 }))))
     expect(hex(otherPayload)).to.not.equal(hex(first))
     expect(hex(otherExpiry)).to.not.equal(hex(first))
     expect(hex(otherExpiry)).to.not.equal(hex(otherPayload))
   })
 
-  it('gives a forgery of that message_id by another signer an id of its own (no id squatting)', () => {
+  it('gives the content id only to an envelope whose origin proof holds (no id squatting with a broken copy)', () => {
     const e = envelopeFrom(pki.a)
-    const genuine = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.a.peerId))
-    const forged = meshMsgIdFn(signedMessage(TOPIC, encoded(e), pki.b.peerId))
+    const proven = (x: AnomalyEnvelope): boolean => Buffer.from(x.delegation.sig).equals(Buffer.from(e.delegation.sig))
+    const idFn = meshMsgIdFnWith(proven)
+    const genuine = idFn(unsigned(TOPIC, encoded(e)))
+    // Same message_id, content and signature, a delegation that is not the origin's.
+    const broken = idFn(unsigned(TOPIC, encoded({ ...e, delegation: { ...e.delegation, sig: new Uint8Array(70).fill(1) } })))
+    expect(hex(genuine)).to.equal(hex(anomalyMsgId(e.message_id, envelopeDigest(e), e.sig)))
+    expect(hex(broken)).to.not.equal(hex(genuine))
+    // A forgery with another signature over the same content has an id of its own in any case.
+    const forged = meshMsgIdFn(unsigned(TOPIC, encoded({ ...e, sig: new Uint8Array(64).fill(9) })))
     expect(hex(forged)).to.not.equal(hex(genuine))
   })
 
@@ -85,11 +96,11 @@ describe('anomaly gossip: gossipsub glue (msg-id, gossip-result, gossipsub-optio
     expect(meshFastMsgIdFn({ topic: TOPIC })).to.be.a('string')
   })
 
-  it('builds gossipsub options: StrictSign, our msgIdFn, only mesh topics, members-only scoring', () => {
+  it('builds gossipsub options: StrictNoSign, our msgIdFn, only mesh topics, members-only scoring', () => {
     const members = new Set(['peer-in'])
     const o = meshGossipsubOptions({ isMember: (p) => members.has(p) })
-    expect(o.globalSignaturePolicy).to.equal('StrictSign')
-    expect(o.msgIdFn).to.equal(meshMsgIdFn)
+    expect(o.globalSignaturePolicy).to.equal('StrictNoSign')
+    expect(o.msgIdFn).to.be.a('function')
     expect(o.fastMsgIdFn).to.equal(meshFastMsgIdFn)
     expect(o.asyncValidation).to.equal(false)
     expect([...(o.allowedTopics as string[])]).to.deep.equal([TOPIC, CRL_TOPIC, NOTICE_TOPIC])

@@ -1,0 +1,51 @@
+import { ed25519PublicKey, verifyDelegationSignature } from './origin-proof.ts'
+import type { GossipDelegation } from './origin-proof.ts'
+import type { Certificate } from '../../src/pki/certificate.ts'
+import type { KeyObject } from 'node:crypto'
+
+/**
+ * Delegations whose identity signature verified, with the imported gossip key. An origin signs
+ * one delegation per epoch and puts it in every envelope of that epoch, so after the first
+ * envelope of an epoch a node pays a Map lookup instead of an ECDSA verification and a key
+ * import: the per-message cost is then the one Ed25519 verification of the envelope.
+ *
+ * The key covers everything the verification depended on (the leaf, the origin, every delegation
+ * field including its signature), so a hit means "this exact delegation verified under this exact
+ * certificate". Time and revocation are not cached: the validator checks them on every message.
+ * Bounded, least recently used first out.
+ */
+
+/** Verified delegations kept: one per origin and epoch; 4096 covers a mesh of thousands through a key rotation. */
+export const DEFAULT_DELEGATION_CACHE_SIZE = 4096
+
+export class DelegationCache {
+  readonly #max: number
+  readonly #entries = new Map<string, KeyObject>()
+
+  constructor (max = DEFAULT_DELEGATION_CACHE_SIZE) {
+    this.#max = max
+  }
+
+  get size (): number {
+    return this.#entries.size
+  }
+
+  /** The gossip key of a delegation the leaf's identity key signed for `origin`; undefined when it did not. */
+  verify (leaf: Certificate, origin: string, d: GossipDelegation): KeyObject | undefined {
+    const id = `${leaf.fingerprint}\n${origin}\n${d.nbf}\n${d.exp}\n${Buffer.from(d.key).toString('base64')}\n${Buffer.from(d.sig).toString('base64')}`
+    const hit = this.#entries.get(id)
+    if (hit != null) {
+      this.#entries.delete(id)
+      this.#entries.set(id, hit)
+      return hit
+    }
+    const key = ed25519PublicKey(d.key)
+    if (key == null || !verifyDelegationSignature(leaf.spki, origin, d)) { return undefined }
+    if (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done !== true) { this.#entries.delete(oldest.value) }
+    }
+    this.#entries.set(id, key)
+    return key
+  }
+}
