@@ -134,15 +134,24 @@ describe('cli: ca serve --mesh-dir, gossip publish, gossip list', function () {
     const v = await run(['gossip', 'verify', '--dir', dir, id, '--json'])
     expect(v.code, v.stderr).to.equal(0)
     expect(JSON.parse(v.stdout)).to.include({ message_id: id, valid: true, origin: 'cli-fusion' })
-    // 4. The same envelope with one signature bit flipped: refused with the validator's code.
-    const bytes = await readFile(file)
-    bytes[bytes.length - 1] ^= 1
+    // 4. Handed again: the node holds it (REPLAYED, as a replay over gossip would be).
+    const again = await run(['gossip', 'publish', '--dir', dir, '--signed', file])
+    expect(again.code).to.equal(1)
+    expect(again.stderr, again.stderr).to.include('REPLAYED')
+    // 5. Another envelope whose signed value was edited in the file (worse -> wurse): refused with
+    // the validator's code.
+    const other = join(base, 'other.env')
+    expect((await run(['gossip', 'sign', '--dir', fusion, '--type', 'ioc.domain', '--value', 'worse.example', '--out', other])).code).to.equal(0)
+    const bytes = await readFile(other)
+    const at = bytes.indexOf('worse.example')
+    expect(at).to.be.above(0)
+    bytes[at + 1] = 'u'.charCodeAt(0)
     const tampered = join(base, 'tampered.env')
     await writeFile(tampered, bytes)
     const t = await run(['gossip', 'publish', '--dir', dir, '--signed', tampered])
     expect(t.code).to.equal(1)
-    expect(t.stderr).to.include('BAD_ORIGIN_SIGNATURE')
-    // 5. --signed with payload flags is a usage error.
+    expect(t.stderr, t.stderr).to.include('BAD_ORIGIN_SIGNATURE')
+    // 6. --signed with payload flags is a usage error.
     expect((await run(['gossip', 'publish', '--dir', dir, '--signed', file, '--type', 'x'])).code).to.equal(2)
   })
 
