@@ -32,19 +32,25 @@ export const MAX_PAYLOAD_BYTES = 4 * 1024
 export const MAX_CHAIN_LENGTH = 4
 
 /**
- * The identity key's signature on a delegation: DER ECDSA P-256 is at most 72 bytes, P-384 104,
- * Ed25519 64; 132 is the DER bound of a P-521 signature, the largest EC key a CA could certify.
+ * The identity key's signature on a delegation. Identity keys are P-256 or Ed25519 (DESIGN.md),
+ * and src/pki/identity-signature.ts verifies P-384 too: DER ECDSA P-256 is at most 72 bytes,
+ * P-384 at most 104, Ed25519 exactly 64.
  */
-export const MAX_IDENTITY_SIG_BYTES = 132
+export const MAX_IDENTITY_SIG_BYTES = 104
 
 /**
- * Longest delegation a gossip key may hold (exp - nbf), and the epoch a node signs by default.
- * One identity-key signature per epoch (a TPM takes tens of ms per sign, an HSM session more); a
- * stolen epoch key forges for at most its epoch plus MAX_TTL_MS, less once the origin's
- * certificate is revoked. 6 h: four identity signatures a day, a quarter of the default
- * certificate lifetime. The delegation never outlives the certificate either.
+ * The epoch a node signs by default: how long one delegation lets its gossip key sign. One
+ * identity-key signature (a round trip to the TPM or HSM) per epoch instead of one per message;
+ * a stolen epoch key signs for at most its epoch, less once the origin's certificate is revoked.
+ * 6 h: four identity signatures a day, a quarter of the default certificate lifetime (24 h,
+ * DESIGN.md). The delegation never outlives the certificate either.
  */
 export const DEFAULT_EPOCH_MS = 6 * 60 * 60 * 1000
+
+/**
+ * Longest delegation a validator accepts (exp - nbf): the longest certificate the CA issues (7 d,
+ * DESIGN.md), which no delegation may outlive anyway; refused before any signature is checked.
+ */
 export const MAX_DELEGATION_MS = 7 * 24 * 60 * 60 * 1000
 
 /** One certificate inside `origin_cert`: an RSA-4096 CA with extensions is about 2 KiB. */
