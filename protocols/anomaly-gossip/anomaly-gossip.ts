@@ -7,11 +7,12 @@ import { TopicAttachment } from '../gossip-common/topic-attachment.ts'
 import { encodeEnvelope, encodePayload, envelopeDigest } from './codec.ts'
 import { DEFAULT_MAX_SKEW_MS, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS, TOPIC, WIRE_VERSION } from './constants.ts'
 import { DelegationCache } from './delegation-cache.ts'
-import { peekEnvelope } from './envelope-memo.ts'
+import { peekEnvelope, releaseEnvelope } from './envelope-memo.ts'
 import { EquivocationReports } from './equivocation.ts'
 import { AnomalyGossipError, AnomalyRefusedError } from './errors.ts'
 import { GossipKeyEpochs, signEnvelope } from './gossip-key.ts'
 import { checkOrigin } from './origin-check.ts'
+import { RecentMemo } from './recent-memo.ts'
 import { reverifyEnvelope } from './reverify.ts'
 import { isConflict, validateAnomaly } from './validate.ts'
 import type { AnomalyEnvelope, AnomalyPayload } from './codec.ts'
@@ -150,7 +151,7 @@ export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents>
   private ownLeaf?: { der: Uint8Array, nodeId: string, notAfter: number }
   readonly epochs: GossipKeyEpochs
   /** checkOrigin results of envelopes msgIdFn asked about, for the validator that runs next on the same envelope. */
-  private readonly proofs = new WeakMap<AnomalyEnvelope, OriginChecked | AnomalyValidationCode>()
+  private readonly proofs = new RecentMemo<AnomalyEnvelope, OriginChecked | AnomalyValidationCode>()
 
   constructor (components: AnomalyGossipComponents, init: AnomalyGossipInit) {
     super()
@@ -210,6 +211,8 @@ export class DefaultAnomalyGossip extends TypedEventEmitter<AnomalyGossipEvents>
     const decoded = peekEnvelope(msg.data)
     const proof = decoded instanceof Error ? undefined : this.proofs.get(decoded)
     const verdict = validateAnomaly(this.now(), { envelopeBytes: msg.data, from, decoded, ...(proof != null ? { origin: proof } : {}) }, this.ctx)
+    if (!(decoded instanceof Error)) { this.proofs.delete(decoded) }
+    releaseEnvelope(msg.data)
     this.validationMetrics.record(TOPIC, verdict)
     if (verdict.action === 'accept') {
       void this.keep(this.recordOf(verdict, 'gossip', msg.data, from))

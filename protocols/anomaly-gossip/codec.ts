@@ -7,6 +7,7 @@ import {
   MAX_META_VALUE_LENGTH, MAX_PAYLOAD_BYTES, MAX_TYPE_LENGTH, MAX_VALUE_BYTES, WIRE_VERSION
 } from './constants.ts'
 import { EnvelopeError } from './errors.ts'
+import { readEnvelope, readPayload } from './fast-decode.ts'
 import { ED25519_KEY_BYTES, ED25519_SIG_BYTES } from './origin-proof.ts'
 import type { GossipDelegation } from './origin-proof.ts'
 
@@ -63,9 +64,9 @@ const DELEGATION_KEYS = ['key', 'nbf', 'exp', 'sig']
  * envelope map -> origin_cert array or delegation map -> bytes and integers; the map, its keys and
  * values, the certificates, the delegation's keys and values.
  */
-const ENVELOPE_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * ENVELOPE_KEYS.length + MAX_CHAIN_LENGTH + 2 * DELEGATION_KEYS.length }
+export const ENVELOPE_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * ENVELOPE_KEYS.length + MAX_CHAIN_LENGTH + 2 * DELEGATION_KEYS.length }
 /** payload map -> meta map -> scalar */
-const PAYLOAD_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * 3 + 2 * MAX_META_ENTRIES }
+export const PAYLOAD_LIMITS = { maxDepth: 2, maxTokens: 1 + 2 * 3 + 2 * MAX_META_ENTRIES }
 
 const SUFFIX = /^[A-Za-z0-9._-]+$/
 const TYPE = new RegExp(`^[a-z][a-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$`)
@@ -92,9 +93,18 @@ export function encodeEnvelope (envelope: AnomalyEnvelope): Uint8Array {
   return bytes
 }
 
-/** Decodes an envelope: size first, then shape, then every field. Throws EnvelopeError. */
-export function decodeEnvelope (bytes: Uint8Array): AnomalyEnvelope {
+/**
+ * Decodes an envelope: size first, then shape, then every field. Throws EnvelopeError.
+ * `inPlace`: byte fields may be views of `bytes` (see readEnvelope), for callers that never change them.
+ */
+export function decodeEnvelope (bytes: Uint8Array, inPlace = false): AnomalyEnvelope {
   if (bytes.byteLength > MAX_ENVELOPE_BYTES) { throw new EnvelopeError('TOO_LARGE', `envelope of ${bytes.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`) }
+  // A current envelope takes the fast path; anything else is decoded generically for its precise code.
+  const fast = readEnvelope(bytes, inPlace)
+  if (fast !== undefined) {
+    checkEnvelope(fast)
+    return fast
+  }
   let value: unknown
   try {
     value = decodeBounded(bytes, ENVELOPE_LIMITS)
@@ -167,11 +177,14 @@ export function encodePayload (payload: AnomalyPayload): Uint8Array {
  */
 export function decodePayload (bytes: Uint8Array): AnomalyPayload {
   if (bytes.byteLength > MAX_PAYLOAD_BYTES) { throw new EnvelopeError('PAYLOAD_TOO_LARGE', `payload of ${bytes.byteLength} bytes exceeds ${MAX_PAYLOAD_BYTES}`) }
-  let value: unknown
-  try {
-    value = decodeBounded(bytes, PAYLOAD_LIMITS)
-  } catch (err) {
-    throw new EnvelopeError('BAD_PAYLOAD', 'payload is not strict CBOR of the expected shape', { cause: err })
+  // A plain payload takes the fast path; anything else is decoded generically for its precise code.
+  let value: unknown = readPayload(bytes)
+  if (value === undefined) {
+    try {
+      value = decodeBounded(bytes, PAYLOAD_LIMITS)
+    } catch (err) {
+      throw new EnvelopeError('BAD_PAYLOAD', 'payload is not strict CBOR of the expected shape', { cause: err })
+    }
   }
   const payload = checkPayload(value)
   if (!canonicalKeys(value as Record<string, unknown>) || (payload.meta != null && !canonicalKeys(payload.meta))) {

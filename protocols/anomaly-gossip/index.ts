@@ -31,7 +31,7 @@ export { decodeEnvelope, decodePayload, encodeEnvelope, encodePayload, envelopeD
 export type { AnomalyEnvelope, AnomalyPayload, MetaValue, UnsignedEnvelope } from './codec.ts'
 export { isConflict, validateAnomaly } from './validate.ts'
 export type { AnomalyAccepted, AnomalyConflict, AnomalyRefused, AnomalyValidationContext, AnomalyValidationInput, AnomalyVerdict, OriginChainVerifier, SeenRecord } from './validate.ts'
-export { contentDigest, peekEnvelope } from './envelope-memo.ts'
+export { contentDigest, peekEnvelope, releaseEnvelope } from './envelope-memo.ts'
 export { EQUIVOCATION_DEFAULTS, EquivocationReports } from './equivocation.ts'
 export type { EquivocatingOrigin, EquivocationLimits, EquivocationReport } from './equivocation.ts'
 export { checkOrigin, delegationWindowCode } from './origin-check.ts'

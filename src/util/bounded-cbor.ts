@@ -17,7 +17,8 @@ export interface CborLimits {
   maxTokens: number
 }
 
-const DECODE_OPTIONS = {
+/** cborg's options for strict decoding; exported for readers that walk cborg's Tokenizer themselves. */
+export const DECODE_OPTIONS = {
   strict: true,
   allowIndefinite: false,
   allowUndefined: false,

@@ -54,6 +54,23 @@ describe('anomaly gossip: origin proof (delegation, epochs, offline signing, re-
     expect(cache.size).to.equal(1)
   })
 
+  it('finds a cached delegation by its signature but answers only for the very fields it verified', () => {
+    const cache = new DelegationCache(4)
+    const leafA = parseCertificate(pki.a.chain[0])
+    const d = envelopeFrom(pki.a).delegation
+    const key = cache.verify(leafA, 'node-a', d)
+    expect(key).to.not.equal(undefined)
+    // The genuine signature bytes over another key or window: verified in full, refused, not cached.
+    const otherKey = Uint8Array.from(d.key)
+    otherKey[0] ^= 1
+    expect(cache.verify(leafA, 'node-a', { ...d, key: otherKey })).to.equal(undefined)
+    expect(cache.verify(leafA, 'node-a', { ...d, exp: d.exp + 1 })).to.equal(undefined)
+    expect(cache.verify(leafA, 'node-a', { ...d, nbf: d.nbf - 1 })).to.equal(undefined)
+    // The genuine one still answers from the cache, from a copy of its bytes too.
+    expect(cache.verify(leafA, 'node-a', { ...d, key: Uint8Array.from(d.key), sig: Uint8Array.from(d.sig) })).to.equal(key)
+    expect(cache.size).to.equal(1)
+  })
+
   it('asks the identity key once per epoch, again when the epoch ends or the leaf changes', async () => {
     let signs = 0
     const signer: IdentitySigner = { ...pki.a.credentials.signer, sign: async (d) => { signs++; return pki.a.credentials.signer.sign(d) } }
