@@ -21,7 +21,7 @@ import type { NodeMaterial, TrustMaterial } from '../pki/sim-pki.ts'
 
 /**
  * The mesh under test: `createMeshNode` (auth protocol, gater, peer table, revocation
- * enforcement) with gossipsub as the mesh configures it (`meshGossipsubOptions`: StrictSign,
+ * enforcement) with gossipsub as the mesh configures it (`meshGossipsubOptions`: StrictNoSign,
  * membership score, mesh msgIdFn), the anomaly and CRL gossip services with their validators,
  * a real LevelDB anomaly store per node (a sublevel of the shard's one LevelDB) and ChainVerifiers
  * on the run's real CA.
