@@ -23,7 +23,10 @@ describe('simulation partition-heal with DTN bundles', function () {
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'dadm-sim-heal-')) })
   after(async () => { await rm(dir, { recursive: true, force: true }) })
 
-  /** The bundled scenario's shape, shortened: cut at 1 s, heal at 6 s, traffic to 8 s, 6 s of drain. */
+  /**
+   * The bundled scenario's shape, shortened: cut at 1 s, heal at 6 s, traffic to 8 s, then 10 s of
+   * drain, room for the heal's redials and a carrier's next recheck on a loaded host.
+   */
   async function run (name: string, dtn: Scenario['dtn']): Promise<{ s: RunSummary, events: Array<Record<string, any>> }> {
     const scenario: Scenario = {
       name,
@@ -31,7 +34,7 @@ describe('simulation partition-heal with DTN bundles', function () {
       link: { latencyMs: 50, jitterMs: 0, loss: 0, bandwidthKbps: 0 },
       warmupMs: 2000,
       durationMs: 8000,
-      drainMs: 6000,
+      drainMs: 10_000,
       deliveryWindowMs: 2000,
       publish: { ratePerSec: 6, publishers: 'all' },
       ...(dtn != null ? { dtn } : {}),
