@@ -1,26 +1,11 @@
 import { expect } from 'aegir/chai'
 import { encode } from 'cborg'
 import { decodeEnvelope, decodePayload, encodeEnvelope, encodePayload, envelopeDigest, isValidMessageId } from '../../../protocols/anomaly-gossip/codec.ts'
-import { MAX_ENVELOPE_BYTES, MAX_META_ENTRIES, MAX_VALUE_BYTES, WIRE_VERSION } from '../../../protocols/anomaly-gossip/constants.ts'
+import { MAX_ENVELOPE_BYTES, MAX_META_ENTRIES, MAX_VALUE_BYTES } from '../../../protocols/anomaly-gossip/constants.ts'
 import { decodeBounded } from '../../../src/util/bounded-cbor.ts'
-import type { AnomalyEnvelope } from '../../../protocols/anomaly-gossip/codec.ts'
+import { sampleEnvelope } from './sample-envelope.ts'
 
-const T = Date.parse('2026-03-01T12:00:00Z')
-
-function envelope (over: Partial<AnomalyEnvelope> = {}): AnomalyEnvelope {
-  return {
-    v: WIRE_VERSION,
-    message_id: 'node-a:0b8f7a52-4d0e-4c77-9d38-7f6f0d7c5e11',
-    origin: 'node-a',
-    timestamp: T,
-    expiry: T + 3_600_000,
-    payload: encodePayload({ type: 'sha256', value: 'ab'.repeat(32), meta: { rule: 'r-1', score: 9, high: true } }),
-    origin_cert: [Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01)],
-    delegation: { key: new Uint8Array(32).fill(7), nbf: T - 3_600_000, exp: T + 3_600_000, sig: new Uint8Array(71).fill(3) },
-    sig: new Uint8Array(64).fill(5),
-    ...over
-  }
-}
+const envelope = sampleEnvelope
 
 function codeOf (fn: () => unknown): string | undefined {
   try { fn() } catch (err: any) { return `${err.name as string}/${err.code as string}` }

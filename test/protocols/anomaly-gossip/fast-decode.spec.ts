@@ -5,22 +5,15 @@ import { WIRE_VERSION } from '../../../protocols/anomaly-gossip/constants.ts'
 import { readEnvelope, readPayload } from '../../../protocols/anomaly-gossip/fast-decode.ts'
 import { RecentMemo } from '../../../protocols/anomaly-gossip/recent-memo.ts'
 import { decodeBounded } from '../../../src/util/bounded-cbor.ts'
+import { sampleEnvelope } from './sample-envelope.ts'
 import type { AnomalyEnvelope } from '../../../protocols/anomaly-gossip/codec.ts'
 
-const T = Date.parse('2026-03-01T12:00:00Z')
-
+/** A negative metadata value and chain certificates of realistic size take the reader's other branches. */
 function envelope (): AnomalyEnvelope {
-  return {
-    v: WIRE_VERSION,
-    message_id: 'node-a:0b8f7a52-4d0e-4c77-9d38-7f6f0d7c5e11',
-    origin: 'node-a',
-    timestamp: T,
-    expiry: T + 3_600_000,
+  return sampleEnvelope({
     payload: encodePayload({ type: 'sha256', value: 'ab'.repeat(32), meta: { rule: 'r-1', score: -9, high: true } }),
-    origin_cert: [new Uint8Array(300).fill(0x30), new Uint8Array(280).fill(0x31)],
-    delegation: { key: new Uint8Array(32).fill(7), nbf: T - 3_600_000, exp: T + 3_600_000, sig: new Uint8Array(71).fill(3) },
-    sig: new Uint8Array(64).fill(5)
-  }
+    origin_cert: [new Uint8Array(300).fill(0x30), new Uint8Array(280).fill(0x31)]
+  })
 }
 
 /** The generic decoder's value, or undefined where it refuses. */
