@@ -37,7 +37,8 @@ const SIMPLE = Type.true.major
  * instead of copies, for a caller that never changes `bytes` (gossipsub's message data, which it
  * also keeps to forward and to answer IWANT): six fewer allocations per message, and less garbage.
  * cborg copies a byte string with `data.slice`, which on a Buffer is a view; a test fails if that
- * stops being so (the result would still be correct, only copied).
+ * stops being so (the result would still be correct, only copied), and package.json pins cborg
+ * to patch releases for it.
  */
 export function readEnvelope (bytes: Uint8Array, inPlace = false): AnomalyEnvelope | undefined {
   try {
